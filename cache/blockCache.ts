@@ -1,0 +1,105 @@
+/**
+ * The metadata block cache.
+ *
+ * Every metadata block the engine reads comes through here. A block is read
+ * from the device once, checked by the validator its reader names (signature,
+ * "the block says it lives where we read it", metaecc), and then served from
+ * memory until evicted. A block that fails validation is never cached, so a
+ * corrupt block keeps failing loudly instead of being half-trusted.
+ *
+ * Buffers handed out are shared: callers must not modify them. The transaction
+ * layer takes copies to modify and puts the committed bytes back with put().
+ * Concurrent misses on one block share a single device read.
+ */
+import { LRUCache } from 'lru-cache';
+import createDebug from 'debug';
+import type { Device } from '../io/device';
+
+const trace = createDebug('o2fuse:cache');
+
+/** Checks a freshly read block; throws (FormatError) if it is not what the caller expects. */
+export type BlockValidator = (block: Buffer, blkno: number) => void;
+
+interface Entry {
+  buf: Buffer;
+  /** Names of the validators this copy has passed, so each runs once per fill. */
+  validated: Set<string>;
+}
+
+export interface BlockCacheStats {
+  hits: number;
+  misses: number;
+  evictions: number;
+}
+
+export class BlockCache {
+  private readonly lru: LRUCache<number, Entry>;
+  private readonly pending = new Map<number, Promise<Entry>>();
+  readonly stats: BlockCacheStats = { hits: 0, misses: 0, evictions: 0 };
+
+  constructor(
+    private readonly device: Device,
+    readonly blockSize: number,
+    maxBytes = 32 * 1024 * 1024,
+  ) {
+    this.lru = new LRUCache<number, Entry>({
+      maxSize: Math.max(maxBytes, blockSize * 16),
+      sizeCalculation: () => blockSize,
+      dispose: () => {
+        this.stats.evictions++;
+      },
+    });
+  }
+
+  /** Reads a block, validating it with `validate` (named `kind`) the first time this copy is served as that kind. */
+  async read(blkno: number, kind = 'raw', validate?: BlockValidator): Promise<Buffer> {
+    const entry = await this.entry(blkno);
+    if (validate && !entry.validated.has(kind)) {
+      try {
+        validate(entry.buf, blkno);
+      } catch (err) {
+        // A block that fails validation must be re-read next time, not served.
+        this.lru.delete(blkno);
+        trace('block %d failed %s validation: %s', blkno, kind, (err as Error).message);
+        throw err;
+      }
+      entry.validated.add(kind);
+    }
+    return entry.buf;
+  }
+
+  /** Installs bytes just written to the device (by the transaction layer) as the cached copy. */
+  put(blkno: number, buf: Buffer, kind?: string): void {
+    const entry: Entry = { buf, validated: new Set(kind ? [kind] : []) };
+    this.lru.set(blkno, entry);
+  }
+
+  invalidate(blkno: number): void {
+    this.lru.delete(blkno);
+  }
+
+  clear(): void {
+    this.lru.clear();
+  }
+
+  private entry(blkno: number): Promise<Entry> {
+    const hit = this.lru.get(blkno);
+    if (hit) {
+      this.stats.hits++;
+      return Promise.resolve(hit);
+    }
+    const inFlight = this.pending.get(blkno);
+    if (inFlight) return inFlight;
+    this.stats.misses++;
+    const p = this.device
+      .read(blkno * this.blockSize, this.blockSize)
+      .then((buf) => {
+        const entry: Entry = { buf, validated: new Set() };
+        this.lru.set(blkno, entry);
+        return entry;
+      })
+      .finally(() => this.pending.delete(blkno));
+    this.pending.set(blkno, p);
+    return p;
+  }
+}

@@ -1,0 +1,100 @@
+/**
+ * The engine's face to its adapters (FUSE transports, tools, tests).
+ *
+ * Everything is addressed by inode number (the OCFS2 inode's block number) and
+ * names are raw bytes, as on disk. Every method is async and may run
+ * concurrently with any other; the engine does its own locking. Failures are
+ * FsError (fs/errors.ts) carrying the errno the kernel's OCFS2 would return.
+ */
+
+export interface Timespec {
+  sec: number;
+  nsec: number;
+}
+
+export interface Attr {
+  ino: number;
+  mode: number;
+  nlink: number;
+  uid: number;
+  gid: number;
+  rdev: number;
+  size: number;
+  /** 512-byte units allocated, as st_blocks. */
+  blocks: number;
+  blksize: number;
+  atime: Timespec;
+  mtime: Timespec;
+  ctime: Timespec;
+  generation: number;
+}
+
+/** A directory entry as readdir returns it; `type` is the S_IFMT bits of the mode (0 if unknown). */
+export interface DirEntry {
+  name: Buffer;
+  ino: number;
+  type: number;
+}
+
+export interface StatFs {
+  bsize: number;
+  frsize: number;
+  blocks: number;
+  bfree: number;
+  bavail: number;
+  files: number;
+  ffree: number;
+  namemax: number;
+}
+
+export interface SetAttr {
+  mode?: number;
+  uid?: number;
+  gid?: number;
+  size?: number;
+  /** 'now' stamps the current time. */
+  atime?: Timespec | 'now';
+  mtime?: Timespec | 'now';
+}
+
+/** Who is asking, for ownership of new inodes. */
+export interface Caller {
+  uid: number;
+  gid: number;
+}
+
+export interface Engine {
+  readonly rootIno: number;
+  readonly readOnly: boolean;
+  readonly blockSize: number;
+
+  lookup(parent: number, name: Buffer): Promise<Attr>;
+  getattr(ino: number): Promise<Attr>;
+  /** All entries including "." and "..", in on-disk order. */
+  readdir(ino: number): Promise<DirEntry[]>;
+  readlink(ino: number): Promise<Buffer>;
+  statfs(): Promise<StatFs>;
+
+  /** Opens a file; flags are open(2) flags (O_DIRECT matters). Returns a handle number. */
+  open(ino: number, flags: number): Promise<number>;
+  read(ino: number, fh: number, offset: number, length: number): Promise<Buffer>;
+  write(ino: number, fh: number, offset: number, data: Buffer): Promise<number>;
+  flush(ino: number, fh: number): Promise<void>;
+  fsync(ino: number, fh: number, datasync: boolean): Promise<void>;
+  release(ino: number, fh: number): Promise<void>;
+
+  create(parent: number, name: Buffer, mode: number, flags: number, caller: Caller): Promise<{ attr: Attr; fh: number }>;
+  mknod(parent: number, name: Buffer, mode: number, rdev: number, caller: Caller): Promise<Attr>;
+  mkdir(parent: number, name: Buffer, mode: number, caller: Caller): Promise<Attr>;
+  symlink(parent: number, name: Buffer, target: Buffer, caller: Caller): Promise<Attr>;
+  link(ino: number, newParent: number, newName: Buffer): Promise<Attr>;
+  unlink(parent: number, name: Buffer): Promise<void>;
+  rmdir(parent: number, name: Buffer): Promise<void>;
+  /** flags: RENAME_NOREPLACE (1), RENAME_EXCHANGE (2). */
+  rename(parent: number, name: Buffer, newParent: number, newName: Buffer, flags: number): Promise<void>;
+  setattr(ino: number, changes: SetAttr): Promise<Attr>;
+  fsyncdir(ino: number, datasync: boolean): Promise<void>;
+
+  /** Writes everything back, releases the slot and the device. */
+  unmount(): Promise<void>;
+}

@@ -1,0 +1,56 @@
+/**
+ * What every engine module needs from a mounted volume, as one object, so the
+ * modules (extent maps, directories, allocators) are functions of the volume
+ * and not of each other.
+ */
+import type { Device } from '../io/device';
+import type { BlockCache } from '../cache/blockCache';
+import type { SuperBlock } from './format/superblock';
+import type { Geometry } from './super';
+import { OCFS2_FEATURE_INCOMPAT_META_ECC, OCFS2_FEATURE_INCOMPAT_INDEXED_DIRS, OCFS2_FEATURE_INCOMPAT_INLINE_DATA,
+  OCFS2_FEATURE_INCOMPAT_SPARSE_ALLOC, OCFS2_FEATURE_RO_COMPAT_UNWRITTEN, OCFS2_FEATURE_INCOMPAT_XATTR,
+  OCFS2_FEATURE_INCOMPAT_DISCONTIG_BG, OCFS2_FEATURE_INCOMPAT_EXTENDED_SLOT_MAP, OCFS2_FEATURE_INCOMPAT_APPEND_DIO,
+} from './format/constants';
+
+export interface Features {
+  metaEcc: boolean;
+  indexedDirs: boolean;
+  inlineData: boolean;
+  sparse: boolean;
+  unwritten: boolean;
+  xattr: boolean;
+  discontigBg: boolean;
+  extendedSlotMap: boolean;
+  appendDio: boolean;
+  /** Directory blocks end in a trailer (ocfs2_supports_dir_trailer). */
+  dirTrailers: boolean;
+}
+
+export function featuresOf(sb: SuperBlock): Features {
+  const inc = sb.s_feature_incompat;
+  const has = (bit: number) => (inc & bit) !== 0;
+  return {
+    metaEcc: has(OCFS2_FEATURE_INCOMPAT_META_ECC),
+    indexedDirs: has(OCFS2_FEATURE_INCOMPAT_INDEXED_DIRS),
+    inlineData: has(OCFS2_FEATURE_INCOMPAT_INLINE_DATA),
+    sparse: has(OCFS2_FEATURE_INCOMPAT_SPARSE_ALLOC),
+    unwritten: (sb.s_feature_ro_compat & OCFS2_FEATURE_RO_COMPAT_UNWRITTEN) !== 0,
+    xattr: has(OCFS2_FEATURE_INCOMPAT_XATTR),
+    discontigBg: has(OCFS2_FEATURE_INCOMPAT_DISCONTIG_BG),
+    extendedSlotMap: has(OCFS2_FEATURE_INCOMPAT_EXTENDED_SLOT_MAP),
+    appendDio: has(OCFS2_FEATURE_INCOMPAT_APPEND_DIO),
+    dirTrailers: has(OCFS2_FEATURE_INCOMPAT_META_ECC) || has(OCFS2_FEATURE_INCOMPAT_INDEXED_DIRS),
+  };
+}
+
+export interface VolumeContext {
+  readonly device: Device;
+  readonly cache: BlockCache;
+  readonly geo: Geometry;
+  readonly sb: SuperBlock;
+  readonly features: Features;
+  /** i_fs_generation of the superblock; every metadata block of the volume carries it. */
+  readonly fsGeneration: number;
+  /** The slot this mount uses (0 for local mounts). */
+  readonly slot: number;
+}

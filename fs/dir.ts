@@ -1,0 +1,109 @@
+/**
+ * Reading directories: inline directories (entries in the inode's inline data
+ * up to i_size) and block directories (entries in the data blocks of the
+ * extent tree, each block ending in a trailer on volumes that use them).
+ *
+ * Lookups go through a per-directory name index built from one full scan and
+ * kept until the directory changes, so a directory of 100,000 entries costs
+ * one scan, not one per lookup. (Indexed-dirs volumes also carry the on-disk
+ * dx tree, which the unindexed entries duplicate; reading does not need it.)
+ */
+import type { VolumeContext } from './context';
+import type { Inode, DirIndexEntry } from './inode';
+import { iterateDirEntries } from './format/dirent';
+import { FormatError } from './format/layout';
+import { OCFS2_MAX_FILENAME_LEN, OCFS2_FT_REG_FILE, OCFS2_FT_DIR, OCFS2_FT_CHRDEV, OCFS2_FT_BLKDEV,
+  OCFS2_FT_FIFO, OCFS2_FT_SOCK, OCFS2_FT_SYMLINK, S_IFREG, S_IFDIR, S_IFCHR, S_IFBLK, S_IFIFO, S_IFSOCK, S_IFLNK,
+} from './format/constants';
+import { readDirBlock } from './blocks';
+import { dataExtents } from './file';
+import { findExtent } from './extentMap';
+import { FsError } from './errors';
+
+/** A live entry with where it lives, for later modification. */
+export interface DirSlot {
+  name: Buffer;
+  ino: number;
+  fileType: number;
+  /** Logical block of the directory (-1 for inline), and byte offset of the record in it. */
+  lblk: number;
+  offset: number;
+}
+
+const MODE_BY_FT: Readonly<Record<number, number>> = {
+  [OCFS2_FT_REG_FILE]: S_IFREG,
+  [OCFS2_FT_DIR]: S_IFDIR,
+  [OCFS2_FT_CHRDEV]: S_IFCHR,
+  [OCFS2_FT_BLKDEV]: S_IFBLK,
+  [OCFS2_FT_FIFO]: S_IFIFO,
+  [OCFS2_FT_SOCK]: S_IFSOCK,
+  [OCFS2_FT_SYMLINK]: S_IFLNK,
+};
+
+/** S_IFMT bits for a dirent file_type (0 when unknown). */
+export function modeTypeOfFileType(ft: number): number {
+  return MODE_BY_FT[ft & 7] ?? 0;
+}
+
+/** Physical block of logical directory block `lblk`; a hole in a directory is corruption. */
+export async function dirBlockNumber(ctx: VolumeContext, dir: Inode, lblk: number): Promise<number> {
+  const extents = await dataExtents(ctx, dir);
+  const cpos = Math.floor(lblk / ctx.geo.bpc);
+  const e = findExtent(extents, cpos);
+  if (!('blkno' in e)) throw new FsError('EIO', `directory ${dir.ino}: block ${lblk} is in a hole`);
+  return e.blkno + (cpos - e.cpos) * ctx.geo.bpc + (lblk % ctx.geo.bpc);
+}
+
+/** Every live entry of a directory in on-disk order (including "." and ".."). */
+export async function readDirSlots(ctx: VolumeContext, dir: Inode): Promise<DirSlot[]> {
+  if (!dir.isDir) throw new FsError('ENOTDIR', `inode ${dir.ino} is not a directory`);
+  const out: DirSlot[] = [];
+  const di = dir.di;
+  try {
+    if (di.data) {
+      const end = Math.min(di.i_size, di.data.id_data.length);
+      for (const de of iterateDirEntries(di.data.id_data, 0, end, `inline directory ${dir.ino}`)) {
+        if (de.inode !== 0) out.push({ name: de.name, ino: de.inode, fileType: de.file_type, lblk: -1, offset: de.offset });
+      }
+      return out;
+    }
+  } catch (err) {
+    if (err instanceof FormatError) throw new FsError('EIO', err.message);
+    throw err;
+  }
+  const blocks = Math.ceil(di.i_size / ctx.geo.blockSize);
+  for (let lblk = 0; lblk < blocks; lblk++) {
+    const blkno = await dirBlockNumber(ctx, dir, lblk);
+    const { db } = await readDirBlock(ctx, blkno, dir.ino);
+    for (const de of db.entries) {
+      if (de.inode !== 0) out.push({ name: de.name, ino: de.inode, fileType: de.file_type, lblk, offset: de.offset });
+    }
+  }
+  return out;
+}
+
+function nameKey(name: Buffer): string {
+  return name.toString('latin1');
+}
+
+async function dirIndex(ctx: VolumeContext, dir: Inode): Promise<Map<string, DirIndexEntry>> {
+  if (dir.dirIndex) return dir.dirIndex;
+  const index = new Map<string, DirIndexEntry>();
+  for (const s of await readDirSlots(ctx, dir)) index.set(nameKey(s.name), { ino: s.ino, fileType: s.fileType });
+  dir.dirIndex = index;
+  return index;
+}
+
+export function checkName(name: Buffer): void {
+  if (name.length === 0) throw new FsError('ENOENT', 'empty name');
+  if (name.length > OCFS2_MAX_FILENAME_LEN) throw new FsError('ENAMETOOLONG', `name of ${name.length} bytes (max ${OCFS2_MAX_FILENAME_LEN})`);
+  if (name.includes(0x2f) || name.includes(0)) throw new FsError('EINVAL', 'name contains "/" or NUL');
+}
+
+/** The entry for `name` in `dir`, or null. */
+export async function lookupEntry(ctx: VolumeContext, dir: Inode, name: Buffer): Promise<DirIndexEntry | null> {
+  if (!dir.isDir) throw new FsError('ENOTDIR', `inode ${dir.ino} is not a directory`);
+  if (name.length > OCFS2_MAX_FILENAME_LEN) throw new FsError('ENAMETOOLONG', `name of ${name.length} bytes`);
+  const index = await dirIndex(ctx, dir);
+  return index.get(nameKey(name)) ?? null;
+}

@@ -1,0 +1,81 @@
+/**
+ * File data, read side: inline data, extents at any depth, holes and
+ * unwritten extents (both read as zeros). This is the raw mapping from a byte
+ * range of a file to device reads; the page cache sits above it.
+ */
+import type { VolumeContext } from './context';
+import type { Inode } from './inode';
+import { leafExtents, findExtent, isUnwritten, type Extent } from './extentMap';
+import { FsError } from './errors';
+
+/** The inode's leaf extents, loaded once and kept until the tree changes. */
+export async function dataExtents(ctx: VolumeContext, inode: Inode): Promise<Extent[]> {
+  if (inode.extents) return inode.extents;
+  const list = inode.di.list;
+  if (!list) return [];
+  const extents = await leafExtents(ctx, list, `inode ${inode.ino}`);
+  inode.extents = extents;
+  return extents;
+}
+
+/** A piece of a file's byte range: where it is on the device, or null for zeros (hole, unwritten, past data). */
+export interface Segment {
+  fileOffset: number;
+  length: number;
+  /** Device byte offset, or null when the range reads as zeros. */
+  deviceOffset: number | null;
+  unwritten: boolean;
+}
+
+/** Splits [offset, offset+length) of the file into device-contiguous segments. */
+export async function mapRange(ctx: VolumeContext, inode: Inode, offset: number, length: number): Promise<Segment[]> {
+  const { clusterSize, blockSize } = ctx.geo;
+  const extents = await dataExtents(ctx, inode);
+  const out: Segment[] = [];
+  let pos = offset;
+  const end = offset + length;
+  while (pos < end) {
+    const cpos = Math.floor(pos / clusterSize);
+    const found = findExtent(extents, cpos);
+    if ('blkno' in found) {
+      const extStartByte = found.cpos * clusterSize;
+      const extEndByte = (found.cpos + found.clusters) * clusterSize;
+      const segEnd = Math.min(end, extEndByte);
+      const unwritten = isUnwritten(found);
+      out.push({
+        fileOffset: pos,
+        length: segEnd - pos,
+        deviceOffset: unwritten ? null : found.blkno * blockSize + (pos - extStartByte),
+        unwritten,
+      });
+      pos = segEnd;
+    } else {
+      const holeEnd = found.holeEnd === Infinity ? end : Math.min(end, found.holeEnd * clusterSize);
+      out.push({ fileOffset: pos, length: holeEnd - pos, deviceOffset: null, unwritten: false });
+      pos = holeEnd;
+    }
+  }
+  return out;
+}
+
+/** Reads up to `length` bytes at `offset` straight from the device (no cache), clamped to i_size. */
+export async function readFileData(ctx: VolumeContext, inode: Inode, offset: number, length: number): Promise<Buffer> {
+  if (offset < 0 || length < 0) throw new FsError('EINVAL', 'negative offset or length');
+  const size = inode.size;
+  if (offset >= size || length === 0) return Buffer.alloc(0);
+  const n = Math.min(length, size - offset);
+  const di = inode.di;
+  if (di.data) {
+    const out = Buffer.alloc(n);
+    di.data.id_data.copy(out, 0, offset, Math.min(offset + n, di.data.id_data.length));
+    return out;
+  }
+  const out = Buffer.alloc(n);
+  const segments = await mapRange(ctx, inode, offset, n);
+  await Promise.all(segments.map(async (s) => {
+    if (s.deviceOffset === null) return; // zeros already
+    const data = await ctx.device.read(s.deviceOffset, s.length);
+    data.copy(out, s.fileOffset - offset);
+  }));
+  return out;
+}

@@ -1,0 +1,79 @@
+/**
+ * The in-memory inode: the decoded on-disk dinode plus what the engine caches
+ * about it (its leaf extents, a directory's name index). One object per inode
+ * number while anything references it; `di` is replaced, never edited in
+ * place, when a transaction commits a new version of the inode block.
+ */
+import type { Dinode } from './format/dinode';
+import { dinodeLinksCount } from './format/dinode';
+import type { Extent } from './extentMap';
+import type { Attr } from './api';
+import type { Geometry } from './super';
+import { S_IFMT, S_IFDIR, S_IFREG, S_IFLNK, S_IFCHR, S_IFBLK } from './format/constants';
+
+
+export interface DirIndexEntry {
+  ino: number;
+  fileType: number;
+}
+
+export class Inode {
+  /** Cached leaf extents of the data tree (undefined: not loaded or invalidated). */
+  extents?: Extent[];
+  /** Directory name → entry, built on first full scan; keys are latin1 strings of the raw name bytes. */
+  dirIndex?: Map<string, DirIndexEntry>;
+  /** Open handles on this inode. */
+  openCount = 0;
+
+  constructor(readonly ino: number, public di: Dinode) {}
+
+  get mode(): number {
+    return this.di.i_mode;
+  }
+  get isDir(): boolean {
+    return (this.di.i_mode & S_IFMT) === S_IFDIR;
+  }
+  get isReg(): boolean {
+    return (this.di.i_mode & S_IFMT) === S_IFREG;
+  }
+  get isSymlink(): boolean {
+    return (this.di.i_mode & S_IFMT) === S_IFLNK;
+  }
+  get size(): number {
+    return this.di.i_size;
+  }
+  get nlink(): number {
+    return dinodeLinksCount(this.di);
+  }
+  /** Data lives in the inode block (OCFS2_INLINE_DATA_FL). */
+  get inline(): boolean {
+    return this.di.data !== undefined;
+  }
+
+  /** Replaces the on-disk image after a commit; cached derived state goes with it where it may have changed. */
+  update(di: Dinode, opts: { extentsChanged?: boolean; entriesChanged?: boolean } = {}): void {
+    this.di = di;
+    if (opts.extentsChanged) this.extents = undefined;
+    if (opts.entriesChanged) this.dirIndex = undefined;
+  }
+
+  attr(geo: Geometry): Attr {
+    const d = this.di;
+    return {
+      ino: this.ino,
+      mode: d.i_mode,
+      nlink: this.nlink,
+      uid: d.i_uid,
+      gid: d.i_gid,
+      rdev: (d.i_mode & S_IFMT) === S_IFCHR || (d.i_mode & S_IFMT) === S_IFBLK ? d.i_rdev : 0,
+      size: d.i_size,
+      // st_blocks counts allocated 512-byte sectors: clusters, as ocfs2_inode_sector_count.
+      blocks: d.i_clusters * (geo.clusterSize / 512),
+      blksize: geo.blockSize,
+      atime: { sec: d.i_atime, nsec: d.i_atime_nsec },
+      mtime: { sec: d.i_mtime, nsec: d.i_mtime_nsec },
+      ctime: { sec: d.i_ctime, nsec: d.i_ctime_nsec },
+      generation: d.i_generation,
+    };
+  }
+}

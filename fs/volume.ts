@@ -1,0 +1,291 @@
+/**
+ * A mounted volume: the engine object the adapters talk to (fs/api.ts).
+ *
+ * Mounting finds and checks the superblock, decides from the feature bits
+ * whether this engine may read or also write the volume, finds the system
+ * files, refuses a volume whose journals need recovery or whose slot map says
+ * another node has it mounted, and then serves inode-addressed operations.
+ */
+import createDebug from 'debug';
+import { LRUCache } from 'lru-cache';
+import type { Device } from '../io/device';
+import type { Attr, Caller, DirEntry, Engine, SetAttr, StatFs } from './api';
+import { BlockCache } from '../cache/blockCache';
+import { FsError } from './errors';
+import { probeSuper, judgeFeatures, type Geometry } from './super';
+import { featuresOf, type Features, type VolumeContext } from './context';
+import type { SuperBlock } from './format/superblock';
+import { Inode } from './inode';
+import { readInodeBlock } from './blocks';
+import { dinodeIsValid } from './format/dinode';
+import { readDirSlots, lookupEntry, modeTypeOfFileType, checkName } from './dir';
+import { readFileData } from './file';
+import {
+  GLOBAL_BITMAP_SYSTEM_INODE, JOURNAL_SYSTEM_INODE, SLOT_MAP_SYSTEM_INODE, OCFS2_JOURNAL_DIRTY_FL,
+  OCFS2_MAX_FILENAME_LEN, systemInodeName,
+} from './format/constants';
+import { readSlotMap } from './slotMap';
+
+const trace = createDebug('o2fuse:fs');
+
+export interface VolumeOptions {
+  /** Mount read-only: nothing is ever written to the device. */
+  readOnly: boolean;
+  /** Bytes of file data the page cache may hold (default 256 MiB). */
+  cacheSizeBytes?: number;
+  /** The unaligned direct-write rule: 'range' (default), 'inode' (per-inode counter), 'unsafe' (off). */
+  unalignedDio?: 'range' | 'inode' | 'unsafe';
+  /** atime policy. */
+  atime?: 'relatime' | 'noatime' | 'strictatime';
+}
+
+/** Incompat / ro-compat bits this engine writes correctly. Until the read-write engine lands: none. */
+const WRITABLE = { incompat: 0, roCompat: 0 };
+
+const O_ACCMODE = 3;
+const O_RDONLY = 0;
+
+interface Handle {
+  ino: number;
+  flags: number;
+}
+
+export class Volume implements Engine, VolumeContext {
+  readonly cache: BlockCache;
+  readonly features: Features;
+  readonly rootIno: number;
+  readonly readOnly: boolean;
+  readonly slot = 0;
+  /** Block numbers of system files by name ("global_bitmap", "journal:0000", ...). */
+  readonly systemFiles = new Map<string, number>();
+
+  private readonly inodes = new LRUCache<number, Inode>({ max: 65536 });
+  /** Inodes with open handles stay here whatever the LRU does. */
+  private readonly pinned = new Map<number, Inode>();
+  private readonly handles = new Map<number, Handle>();
+  private nextFh = 1;
+  private closed = false;
+
+  private constructor(
+    readonly device: Device,
+    readonly sb: SuperBlock,
+    readonly geo: Geometry,
+    readonly fsGeneration: number,
+    readonly label: string,
+    readOnly: boolean,
+  ) {
+    this.cache = new BlockCache(device, geo.blockSize);
+    this.features = featuresOf(sb);
+    this.rootIno = sb.s_root_blkno;
+    this.readOnly = readOnly;
+  }
+
+  get blockSize(): number {
+    return this.geo.blockSize;
+  }
+
+  static async mount(device: Device, options: VolumeOptions): Promise<Volume> {
+    const probed = await probeSuper(device);
+    const verdict = judgeFeatures(probed.sb, WRITABLE);
+    if (verdict.refuse) throw new FsError('EINVAL', `${device.name}: cannot mount: ${verdict.refuse}`);
+    let readOnly = options.readOnly || device.readOnly;
+    if (!readOnly && verdict.readOnlyBecause) {
+      throw new FsError('EROFS', `${device.name}: read-write mount refused: ${verdict.readOnlyBecause}; mount with -o ro`);
+    }
+    const vol = new Volume(device, probed.sb, probed.geometry, probed.fsGeneration, probed.label, readOnly);
+    await vol.loadSystemFiles();
+    await vol.checkJournals();
+    await vol.checkSlotMap();
+    trace('mounted %s: block %d, cluster %d, %d clusters, %s', device.name, vol.geo.blockSize, vol.geo.clusterSize,
+      vol.geo.totalClusters, readOnly ? 'read-only' : 'read-write');
+    return vol;
+  }
+
+  private async loadSystemFiles(): Promise<void> {
+    const sysdir = await this.iget(this.sb.s_system_dir_blkno);
+    for (const s of await readDirSlots(this, sysdir)) this.systemFiles.set(s.name.toString('latin1'), s.ino);
+    const bitmapIno = this.systemFile(systemInodeName(GLOBAL_BITMAP_SYSTEM_INODE));
+    const bitmap = await this.iget(bitmapIno);
+    this.geo.totalClusters = bitmap.di.i_total;
+  }
+
+  /** The block number of a system file; EIO if the system directory lacks it. */
+  systemFile(name: string): number {
+    const blkno = this.systemFiles.get(name);
+    if (blkno === undefined) throw new FsError('EIO', `system file ${name} is missing from the system directory`);
+    return blkno;
+  }
+
+  /** A journal marked dirty needs replay before anything can trust the metadata. */
+  private async checkJournals(): Promise<void> {
+    const dirty: number[] = [];
+    for (let slot = 0; slot < this.sb.s_max_slots; slot++) {
+      const j = await this.iget(this.systemFile(systemInodeName(JOURNAL_SYSTEM_INODE, slot)));
+      if (j.di.ij_flags & OCFS2_JOURNAL_DIRTY_FL) dirty.push(slot);
+    }
+    if (dirty.length) {
+      throw new FsError('EINVAL', `${this.device.name}: the journal of slot(s) ${dirty.join(', ')} needs recovery, ` +
+        'which o2fuse cannot do yet; run fsck.ocfs2 -y on it (or mount it once with the kernel driver)');
+    }
+  }
+
+  private async checkSlotMap(): Promise<void> {
+    const slotMapIno = await this.iget(this.systemFile(systemInodeName(SLOT_MAP_SYSTEM_INODE)));
+    const slots = await readSlotMap(this, slotMapIno);
+    const used = slots.map((node, slot) => ({ node, slot })).filter((s) => s.node !== null);
+    if (used.length) {
+      const who = used.map((s) => `slot ${s.slot} by node ${s.node}`).join(', ');
+      throw new FsError('EBUSY', `${this.device.name}: the slot map shows the volume in use (${who}); ` +
+        'it is mounted elsewhere, or was not unmounted cleanly (fsck.ocfs2 clears a stale slot map)');
+    }
+  }
+
+  // ---- inodes ----
+
+  /** The in-memory inode for `ino`, read and validated on first use. */
+  async iget(ino: number): Promise<Inode> {
+    const pinned = this.pinned.get(ino);
+    if (pinned) return pinned;
+    const cached = this.inodes.get(ino);
+    if (cached) return cached;
+    const { di } = await readInodeBlock(this, ino);
+    if (!dinodeIsValid(di)) throw new FsError('ESTALE', `inode ${ino} is not in use (OCFS2_VALID_FL clear)`);
+    const again = this.inodes.get(ino) ?? this.pinned.get(ino);
+    if (again) return again;
+    const inode = new Inode(ino, di);
+    this.inodes.set(ino, inode);
+    return inode;
+  }
+
+  private checkOpen(): void {
+    if (this.closed) throw new FsError('EIO', 'volume is unmounted');
+  }
+
+  // ---- Engine: namespace reads ----
+
+  async lookup(parent: number, name: Buffer): Promise<Attr> {
+    this.checkOpen();
+    if (name.length > OCFS2_MAX_FILENAME_LEN) throw new FsError('ENAMETOOLONG', `name of ${name.length} bytes`);
+    const dir = await this.iget(parent);
+    const e = await lookupEntry(this, dir, name);
+    if (!e) throw new FsError('ENOENT');
+    const inode = await this.iget(e.ino).catch((err) => {
+      if (err instanceof FsError && err.errno === 'ESTALE') {
+        throw new FsError('EIO', `directory ${parent}: entry "${name.toString()}" points to unused inode ${e.ino}`);
+      }
+      throw err;
+    });
+    return inode.attr(this.geo);
+  }
+
+  async getattr(ino: number): Promise<Attr> {
+    this.checkOpen();
+    return (await this.iget(ino)).attr(this.geo);
+  }
+
+  async readdir(ino: number): Promise<DirEntry[]> {
+    this.checkOpen();
+    const dir = await this.iget(ino);
+    const slots = await readDirSlots(this, dir);
+    return slots.map((s) => ({ name: s.name, ino: s.ino, type: modeTypeOfFileType(s.fileType) }));
+  }
+
+  async readlink(ino: number): Promise<Buffer> {
+    this.checkOpen();
+    const inode = await this.iget(ino);
+    if (!inode.isSymlink) throw new FsError('EINVAL', `inode ${ino} is not a symlink`);
+    const di = inode.di;
+    const target = di.symlink
+      ? di.symlink.subarray(0, di.i_size)
+      : await readFileData(this, inode, 0, di.i_size);
+    const nul = target.indexOf(0);
+    return Buffer.from(nul >= 0 ? target.subarray(0, nul) : target);
+  }
+
+  async statfs(): Promise<StatFs> {
+    this.checkOpen();
+    const bitmap = await this.iget(this.systemFile(systemInodeName(GLOBAL_BITMAP_SYSTEM_INODE)));
+    const { bpc } = this.geo;
+    const total = bitmap.di.i_total;
+    const free = total - bitmap.di.i_used;
+    return {
+      bsize: this.geo.blockSize,
+      frsize: this.geo.blockSize,
+      blocks: total * bpc,
+      bfree: free * bpc,
+      bavail: free * bpc,
+      files: total,
+      ffree: free,
+      namemax: OCFS2_MAX_FILENAME_LEN,
+    };
+  }
+
+  // ---- Engine: files ----
+
+  async open(ino: number, flags: number): Promise<number> {
+    this.checkOpen();
+    const inode = await this.iget(ino);
+    if ((flags & O_ACCMODE) !== O_RDONLY && this.readOnly) throw new FsError('EROFS');
+    if (inode.isDir && (flags & O_ACCMODE) !== O_RDONLY) throw new FsError('EISDIR');
+    const fh = this.nextFh++;
+    this.handles.set(fh, { ino, flags });
+    inode.openCount++;
+    this.pinned.set(ino, inode);
+    return fh;
+  }
+
+  async read(ino: number, _fh: number, offset: number, length: number): Promise<Buffer> {
+    this.checkOpen();
+    const inode = await this.iget(ino);
+    if (inode.isDir) throw new FsError('EISDIR');
+    return readFileData(this, inode, offset, length);
+  }
+
+  async release(ino: number, fh: number): Promise<void> {
+    const h = this.handles.get(fh);
+    if (!h) return;
+    this.handles.delete(fh);
+    const inode = this.pinned.get(ino);
+    if (inode && --inode.openCount <= 0) {
+      this.pinned.delete(ino);
+      this.inodes.set(ino, inode);
+    }
+  }
+
+  async flush(_ino: number, _fh: number): Promise<void> {}
+  async fsync(_ino: number, _fh: number, _datasync: boolean): Promise<void> {}
+  async fsyncdir(_ino: number, _datasync: boolean): Promise<void> {}
+
+  // ---- Engine: writes (read-write engine pending) ----
+
+  private refuseWrite(): never {
+    if (this.readOnly) throw new FsError('EROFS');
+    throw new FsError('EROFS', 'writing is not implemented yet');
+  }
+  async write(_ino: number, _fh: number, _offset: number, _data: Buffer): Promise<number> { this.refuseWrite(); }
+  async create(parent: number, name: Buffer, _mode: number, _flags: number, _caller: Caller): Promise<{ attr: Attr; fh: number }> {
+    checkName(name); void parent; this.refuseWrite();
+  }
+  async mknod(_p: number, name: Buffer, _m: number, _r: number, _c: Caller): Promise<Attr> { checkName(name); this.refuseWrite(); }
+  async mkdir(_p: number, name: Buffer, _m: number, _c: Caller): Promise<Attr> { checkName(name); this.refuseWrite(); }
+  async symlink(_p: number, name: Buffer, _t: Buffer, _c: Caller): Promise<Attr> { checkName(name); this.refuseWrite(); }
+  async link(_i: number, _p: number, name: Buffer): Promise<Attr> { checkName(name); this.refuseWrite(); }
+  async unlink(_p: number, _n: Buffer): Promise<void> { this.refuseWrite(); }
+  async rmdir(_p: number, _n: Buffer): Promise<void> { this.refuseWrite(); }
+  async rename(_p: number, _n: Buffer, _np: number, _nn: Buffer, _f: number): Promise<void> { this.refuseWrite(); }
+  async setattr(_ino: number, _c: SetAttr): Promise<Attr> { this.refuseWrite(); }
+
+  async unmount(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.handles.clear();
+    this.pinned.clear();
+    this.inodes.clear();
+    this.cache.clear();
+    await this.device.close();
+  }
+}
+
+export async function openVolume(device: Device, options: VolumeOptions): Promise<Engine> {
+  return Volume.mount(device, options);
+}
