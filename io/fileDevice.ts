@@ -1,0 +1,189 @@
+/**
+ * A Device over an image file or a block device node.
+ *
+ * Positional fs.read/fs.write on one descriptor: each request runs on the
+ * libuv threadpool, so many are in flight at once and complete in any order
+ * (nothing global is tuned; UV_THREADPOOL_SIZE is the operator's). A read or
+ * write the kernel cuts short is continued; a read that meets the end of a
+ * sparse image inside the device's size returns zeros for the rest.
+ *
+ * Size: fstat for an image (or `sizeBytes`, for an image that mkfs is about to
+ * fill); for a block device /sys/dev/block/MAJ:MIN/size (always in 512-byte
+ * units) and the logical sector size from .../queue/logical_block_size (a
+ * partition has no queue/ of its own: its disk's is used).
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { BaseDevice, toDeviceError } from './baseDevice';
+import { DeviceError } from './device';
+
+/** The system calls FileDevice uses; tests substitute ones that return short counts or errors. */
+export interface FileSyscalls {
+  read(fd: number, buf: Buffer, bufOffset: number, length: number, position: number): Promise<number>;
+  write(fd: number, buf: Buffer, bufOffset: number, length: number, position: number): Promise<number>;
+  fdatasync(fd: number): Promise<void>;
+  close(fd: number): Promise<void>;
+}
+
+export const nodeFileSyscalls: FileSyscalls = {
+  read: (fd, buf, bufOffset, length, position) =>
+    new Promise((resolve, reject) =>
+      fs.read(fd, buf, bufOffset, length, position, (err, n) => (err ? reject(err) : resolve(n))),
+    ),
+  write: (fd, buf, bufOffset, length, position) =>
+    new Promise((resolve, reject) =>
+      fs.write(fd, buf, bufOffset, length, position, (err, n) => (err ? reject(err) : resolve(n))),
+    ),
+  fdatasync: (fd) => new Promise((resolve, reject) => fs.fdatasync(fd, (err) => (err ? reject(err) : resolve()))),
+  close: (fd) => new Promise((resolve, reject) => fs.close(fd, (err) => (err ? reject(err) : resolve()))),
+};
+
+export interface FileDeviceOptions {
+  readOnly?: boolean;
+  /**
+   * Device size for an image file; default its current size. Larger than the
+   * file: reads past its end are zeros and writes extend it. Must not exceed a
+   * block device's size.
+   */
+  sizeBytes?: number;
+  /** Test seam: the calls that do the I/O. */
+  syscalls?: FileSyscalls;
+  /** Test seam: where sysfs is mounted. */
+  sysRoot?: string;
+}
+
+export type FileDeviceKind = 'image' | 'block';
+
+/** Block device numbers from a st_rdev/st_dev (glibc's encoding: 12+20 bit major, 20+12 bit minor). */
+export function splitDevNumber(dev: bigint): { major: number; minor: number } {
+  const major = ((dev >> 8n) & 0xfffn) | ((dev >> 32n) & 0xfffff000n);
+  const minor = (dev & 0xffn) | ((dev >> 12n) & 0xffffff00n);
+  return { major: Number(major), minor: Number(minor) };
+}
+
+/** Size and logical sector size of block device MAJ:MIN, from sysfs. */
+export async function blockDeviceGeometry(
+  major: number,
+  minor: number,
+  sysRoot = '/sys',
+): Promise<{ sizeBytes: number; sectorSize: number }> {
+  const link = path.join(sysRoot, 'dev', 'block', `${major}:${minor}`);
+  const dir = await fs.promises.realpath(link).catch((err) => {
+    throw toDeviceError(err, `block device ${major}:${minor} not in ${sysRoot}/dev/block`);
+  });
+  const sectors = await readSysNumber(path.join(dir, 'size'));
+  // A partition's directory sits inside its disk's, which holds the queue limits.
+  let sectorSize: number;
+  try {
+    sectorSize = await readSysNumber(path.join(dir, 'queue', 'logical_block_size'));
+  } catch {
+    sectorSize = await readSysNumber(path.join(path.dirname(dir), 'queue', 'logical_block_size'));
+  }
+  // sysfs "size" is in 512-byte units whatever the logical block size.
+  return { sizeBytes: sectors * 512, sectorSize };
+}
+
+async function readSysNumber(file: string): Promise<number> {
+  let text: string;
+  try {
+    text = await fs.promises.readFile(file, 'utf8');
+  } catch (err) {
+    throw toDeviceError(err, `read ${file}`);
+  }
+  const value = Number(text.trim());
+  if (!Number.isSafeInteger(value) || value < 0) throw new DeviceError('EIO', `${file} holds no count: ${text.trim()}`);
+  return value;
+}
+
+export class FileDevice extends BaseDevice {
+  private constructor(
+    readonly path: string,
+    readonly fd: number,
+    readonly kind: FileDeviceKind,
+    size: number,
+    sectorSize: number,
+    readOnly: boolean,
+    private readonly sys: FileSyscalls,
+  ) {
+    super({ size, sectorSize, readOnly, name: `${kind === 'image' ? 'image' : 'block device'} ${path}` });
+  }
+
+  static async open(devicePath: string, options: FileDeviceOptions = {}): Promise<FileDevice> {
+    const readOnly = options.readOnly ?? false;
+    const sys = options.syscalls ?? nodeFileSyscalls;
+    const flags = readOnly ? fs.constants.O_RDONLY : fs.constants.O_RDWR;
+    let fd: number;
+    try {
+      fd = await new Promise<number>((resolve, reject) =>
+        fs.open(devicePath, flags, (err, n) => (err ? reject(err) : resolve(n))),
+      );
+    } catch (err) {
+      throw toDeviceError(err, `open ${devicePath}${readOnly ? ' read-only' : ''}`);
+    }
+    try {
+      const st = await new Promise<fs.BigIntStats>((resolve, reject) =>
+        fs.fstat(fd, { bigint: true }, (err, s) => (err ? reject(err) : resolve(s))),
+      ).catch((err) => {
+        throw toDeviceError(err, `fstat ${devicePath}`);
+      });
+      const wanted = options.sizeBytes;
+      if (wanted !== undefined && (!Number.isSafeInteger(wanted) || wanted < 0)) {
+        throw new DeviceError('EINVAL', `sizeBytes must be a byte count: ${wanted}`);
+      }
+      if (st.isFile()) {
+        const size = wanted ?? Number(st.size);
+        return new FileDevice(devicePath, fd, 'image', size, 512, readOnly, sys);
+      }
+      if (st.isBlockDevice()) {
+        const { major, minor } = splitDevNumber(st.rdev);
+        const geometry = await blockDeviceGeometry(major, minor, options.sysRoot);
+        if (wanted !== undefined && wanted > geometry.sizeBytes) {
+          throw new DeviceError('EINVAL', `sizeBytes ${wanted} exceeds ${devicePath} (${geometry.sizeBytes} bytes)`);
+        }
+        const size = wanted ?? geometry.sizeBytes;
+        return new FileDevice(devicePath, fd, 'block', size, geometry.sectorSize, readOnly, sys);
+      }
+      throw new DeviceError('EINVAL', `${devicePath} is neither a regular file nor a block device`);
+    } catch (err) {
+      fs.close(fd, () => undefined);
+      throw err;
+    }
+  }
+
+  protected async readIntoImpl(buf: Buffer, offset: number): Promise<void> {
+    let doneBytes = 0;
+    while (doneBytes < buf.length) {
+      const n = await this.sys.read(this.fd, buf, doneBytes, buf.length - doneBytes, offset + doneBytes);
+      if (n === 0) {
+        if (this.kind === 'image') {
+          // The image ends before the device does: a sparse tail reads as zeros.
+          buf.fill(0, doneBytes);
+          return;
+        }
+        throw new DeviceError('EIO', `unexpected end of ${this.name} at ${offset + doneBytes}`);
+      }
+      doneBytes += n;
+    }
+  }
+
+  protected async writeImpl(buf: Buffer, offset: number): Promise<void> {
+    let doneBytes = 0;
+    while (doneBytes < buf.length) {
+      const n = await this.sys.write(this.fd, buf, doneBytes, buf.length - doneBytes, offset + doneBytes);
+      if (n <= 0) throw new DeviceError('EIO', `${this.name} accepted no bytes at ${offset + doneBytes}`);
+      doneBytes += n;
+    }
+  }
+
+  protected flushImpl(): Promise<void> {
+    return this.sys.fdatasync(this.fd);
+  }
+
+  protected async closeImpl(): Promise<void> {
+    try {
+      await this.sys.close(this.fd);
+    } catch (err) {
+      throw toDeviceError(err, `close ${this.name}`);
+    }
+  }
+}

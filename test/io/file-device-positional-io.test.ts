@@ -1,0 +1,199 @@
+/**
+ * FileDevice on a sparse image: many requests in flight at once, short reads
+ * and writes continued, zeros past the end of a sparse image, errors mapped to
+ * DeviceError errno names; block device geometry from sysfs (a fake sysfs
+ * tree for a partition, and a real loop device when losetup works here).
+ */
+import t from 'tap';
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { DeviceError } from '../../io/device';
+import { blockDeviceGeometry, FileDevice, FileSyscalls, nodeFileSyscalls, splitDevNumber } from '../../io/fileDevice';
+import { Prng, seedFromEnv } from '../../io/prng';
+import { errnoOf, pattern, scratchDir } from './helpers';
+
+const MiB = 1024 * 1024;
+
+function sparseImage(t: tap.Test, sizeBytes: number): string {
+  const file = path.join(scratchDir(t, 'filedev'), 'vol.img');
+  fs.writeFileSync(file, '');
+  fs.truncateSync(file, sizeBytes);
+  return file;
+}
+
+t.test('hundreds of concurrent unaligned writes and reads on a sparse image all land where they should', async (t) => {
+  const seed = seedFromEnv(20240601);
+  t.comment(`seed=${seed}`);
+  const prng = new Prng(seed);
+  const file = sparseImage(t, 64 * MiB);
+  const dev = await FileDevice.open(file);
+  t.equal(dev.kind, 'image');
+  t.equal(dev.size, 64 * MiB);
+  // Disjoint slots of 128 KiB, each written at a random unaligned offset inside it.
+  const slots = prng.shuffle(Array.from({ length: 512 }, (_, i) => i));
+  const writes = slots.map((slot, i) => {
+    const length = prng.int(1, 100_000);
+    const offset = slot * 128 * 1024 + prng.int(0, 128 * 1024 - length);
+    return { offset, data: pattern(length, i) };
+  });
+  await Promise.all(writes.map((w) => dev.write(w.data, w.offset)));
+  t.ok(dev.stats().maxInFlight > 100, `many writes in flight at once (max ${dev.stats().maxInFlight})`);
+  const back = await Promise.all(writes.map((w) => dev.read(w.offset, w.data.length)));
+  const wrong = writes.filter((w, i) => !back[i]!.equals(w.data)).map((w) => w.offset);
+  t.same(wrong, [], 'every write reads back');
+  await dev.flush();
+  await dev.close();
+  // And the file itself holds them (no caching in the device).
+  const fd = fs.openSync(file, 'r');
+  const w0 = writes[0]!;
+  const raw = Buffer.alloc(w0.data.length);
+  fs.readSync(fd, raw, 0, raw.length, w0.offset);
+  fs.closeSync(fd);
+  t.same(raw, w0.data, 'data is in the image file');
+  t.equal(fs.statSync(file).size, 64 * MiB, 'the image did not grow');
+});
+
+t.test('reads past the end of a sparse image inside the device size return zeros', async (t) => {
+  const file = sparseImage(t, 1 * MiB);
+  const dev = await FileDevice.open(file, { sizeBytes: 4 * MiB });
+  t.equal(dev.size, 4 * MiB);
+  await dev.write(Buffer.from('tail'), 1 * MiB - 2);
+  const spanning = await dev.read(1 * MiB - 2, 10);
+  t.same(spanning, Buffer.concat([Buffer.from('tail'), Buffer.alloc(6)]), 'the file grew by the write; the rest is zeros');
+  t.same(await dev.read(3 * MiB, 4096), Buffer.alloc(4096), 'well past the file end');
+  // Someone truncates the image under us: reads stay inside the size and see zeros.
+  fs.truncateSync(file, 100);
+  const r = await dev.read(50, 1000);
+  t.same(r.subarray(50), Buffer.alloc(950));
+  t.equal(await errnoOf(dev.read(4 * MiB - 1, 2)), 'EIO', 'but never past the device size');
+  await dev.close();
+});
+
+t.test('short reads and writes are continued until the request is complete', async (t) => {
+  const file = sparseImage(t, 1 * MiB);
+  let readCalls = 0;
+  let writeCalls = 0;
+  // The kernel may return fewer bytes than asked (signals, pipes, network filesystems): model 1..333 bytes.
+  const prng = new Prng(5);
+  const shortCalls: FileSyscalls = {
+    ...nodeFileSyscalls,
+    read: (fd, buf, off, len, pos) => {
+      readCalls++;
+      return nodeFileSyscalls.read(fd, buf, off, Math.min(len, prng.int(1, 333)), pos);
+    },
+    write: (fd, buf, off, len, pos) => {
+      writeCalls++;
+      return nodeFileSyscalls.write(fd, buf, off, Math.min(len, prng.int(1, 333)), pos);
+    },
+  };
+  const dev = await FileDevice.open(file, { syscalls: shortCalls });
+  const data = pattern(20_000, 9);
+  await dev.write(data, 12345);
+  t.ok(writeCalls > 60, `the write took ${writeCalls} calls`);
+  t.same(await dev.read(12345, 20_000), data);
+  t.ok(readCalls > 60, `the read took ${readCalls} calls`);
+  await dev.close();
+});
+
+t.test('system call errors become DeviceError with the errno name and the request in the message', async (t) => {
+  const file = sparseImage(t, 1 * MiB);
+  let failWith: string | null = null;
+  const failing: FileSyscalls = {
+    ...nodeFileSyscalls,
+    read: (fd, buf, off, len, pos) =>
+      failWith ? Promise.reject(Object.assign(new Error('injected'), { code: failWith })) : nodeFileSyscalls.read(fd, buf, off, len, pos),
+    write: (fd, buf, off, len, pos) =>
+      failWith ? Promise.reject(Object.assign(new Error('injected'), { code: failWith })) : nodeFileSyscalls.write(fd, buf, off, len, pos),
+    fdatasync: (fd) => (failWith ? Promise.reject(Object.assign(new Error('injected'), { code: failWith })) : nodeFileSyscalls.fdatasync(fd)),
+  };
+  const dev = await FileDevice.open(file, { syscalls: failing });
+  failWith = 'EIO';
+  const err = await dev.read(4096, 512).catch((e: unknown) => e);
+  t.type(err, DeviceError);
+  t.equal((err as DeviceError).errno, 'EIO');
+  t.match((err as DeviceError).message, /^EIO: read image .*vol\.img \[4096, 4608\)/);
+  failWith = 'ENOSPC';
+  t.equal(await errnoOf(dev.write(Buffer.alloc(10), 0)), 'ENOSPC');
+  failWith = 'EIO';
+  t.equal(await errnoOf(dev.flush()), 'EIO', 'a failed fdatasync is a failed flush');
+  failWith = 'EWEIRD';
+  t.equal(await errnoOf(dev.read(0, 1)), 'EIO', 'an unknown code maps to EIO');
+  failWith = null;
+  t.same(await dev.read(0, 1), Buffer.alloc(1), 'the device works again');
+  t.equal(dev.stats().errors, 4);
+  await dev.close();
+});
+
+t.test('a descriptor closed under the device gives EBADF', async (t) => {
+  const file = sparseImage(t, 1 * MiB);
+  const dev = await FileDevice.open(file);
+  fs.closeSync(dev.fd);
+  t.equal(await errnoOf(dev.read(0, 16)), 'EBADF');
+  t.equal(await errnoOf(dev.write(Buffer.alloc(16), 0)), 'EBADF');
+  // dev.close() is not called: the descriptor number may already belong to someone else.
+});
+
+t.test('opening fails with the errno of the cause', async (t) => {
+  const dir = scratchDir(t, 'filedev-open');
+  t.equal(await errnoOf(FileDevice.open(path.join(dir, 'missing.img'))), 'ENOENT');
+  t.equal(await errnoOf(FileDevice.open(dir, { readOnly: true })), 'EINVAL', 'a directory is no device');
+  t.equal(await errnoOf(FileDevice.open(dir)), 'EISDIR');
+  const err = await FileDevice.open(path.join(dir, 'missing.img')).catch((e: Error) => e);
+  t.match(String(err), /ENOENT: open .*missing\.img/);
+  t.equal(await errnoOf(FileDevice.open('/dev/null')), 'EINVAL', 'a character device is no block device');
+});
+
+t.test('block device numbers split like glibc major()/minor()', async (t) => {
+  t.same(splitDevNumber(0x0801n), { major: 8, minor: 1 });
+  t.same(splitDevNumber(0x10300n), { major: 259, minor: 0 }, '12-bit major');
+  // major 0x1000, minor 0x101: makedev puts major's high bits at bit 32+ and minor's at bit 20+.
+  const dev = (0x1000n << 32n) | (0x100n << 12n) | 0x01n;
+  t.same(splitDevNumber(dev), { major: 0x1000, minor: 0x101 });
+});
+
+t.test('partition geometry: size from its own sysfs dir, sector size from its disk queue', async (t) => {
+  const sys = scratchDir(t, 'fakesys');
+  const disk = path.join(sys, 'devices', 'virtual', 'block', 'vdz');
+  const part = path.join(disk, 'vdz1');
+  fs.mkdirSync(path.join(disk, 'queue'), { recursive: true });
+  fs.mkdirSync(part, { recursive: true });
+  fs.writeFileSync(path.join(disk, 'queue', 'logical_block_size'), '4096\n');
+  fs.writeFileSync(path.join(disk, 'size'), '1000000\n');
+  fs.writeFileSync(path.join(part, 'size'), '2048\n');
+  fs.mkdirSync(path.join(sys, 'dev', 'block'), { recursive: true });
+  fs.symlinkSync('../../devices/virtual/block/vdz', path.join(sys, 'dev', 'block', '254:0'));
+  fs.symlinkSync('../../devices/virtual/block/vdz/vdz1', path.join(sys, 'dev', 'block', '254:1'));
+  t.same(await blockDeviceGeometry(254, 0, sys), { sizeBytes: 1000000 * 512, sectorSize: 4096 });
+  t.same(await blockDeviceGeometry(254, 1, sys), { sizeBytes: 2048 * 512, sectorSize: 4096 }, 'size stays in 512-byte units');
+  t.equal(await errnoOf(blockDeviceGeometry(254, 9, sys)), 'ENOENT');
+});
+
+t.test('a loop device opens as a block device with sysfs size and its logical sector size', async (t) => {
+  const file = sparseImage(t, 8 * MiB);
+  let loop: string;
+  try {
+    loop = execFileSync('losetup', ['--find', '--show', '--sector-size', '4096', file], { encoding: 'utf8' }).trim();
+  } catch (err) {
+    t.plan(0, `losetup unavailable here: ${String(err).split("\n")[0]}`);
+    return;
+  }
+  t.teardown(() => execFileSync('losetup', ['-d', loop]));
+  t.comment(`loop device ${loop}`);
+  const dev = await FileDevice.open(loop);
+  t.equal(dev.kind, 'block');
+  t.equal(dev.size, 8 * MiB);
+  t.equal(dev.sectorSize, 4096);
+  t.match(dev.name, /^block device \/dev\/loop/);
+  const data = pattern(8192, 3);
+  await dev.write(data, 4096);
+  await dev.flush();
+  t.same(await dev.read(4096, 8192), data);
+  t.equal(await errnoOf(dev.read(8 * MiB - 512, 1024)), 'EIO', 'past the end of the block device');
+  await dev.close();
+  const ro = await FileDevice.open(loop, { readOnly: true, sizeBytes: 1 * MiB });
+  t.equal(ro.size, 1 * MiB, 'a smaller size is a prefix of the device');
+  t.same(await ro.read(4096, 8192), data);
+  await ro.close();
+  t.equal(await errnoOf(FileDevice.open(loop, { sizeBytes: 9 * MiB })), 'EINVAL', 'never larger than the device');
+});
