@@ -7,6 +7,7 @@ import type { Device } from '../io/device';
 import type { BlockCache } from '../cache/blockCache';
 import type { SuperBlock } from './format/superblock';
 import type { Geometry } from './super';
+import type { Allocator } from './allocApi';
 import { OCFS2_FEATURE_INCOMPAT_META_ECC, OCFS2_FEATURE_INCOMPAT_INDEXED_DIRS, OCFS2_FEATURE_INCOMPAT_INLINE_DATA,
   OCFS2_FEATURE_INCOMPAT_SPARSE_ALLOC, OCFS2_FEATURE_RO_COMPAT_UNWRITTEN, OCFS2_FEATURE_INCOMPAT_XATTR,
   OCFS2_FEATURE_INCOMPAT_DISCONTIG_BG, OCFS2_FEATURE_INCOMPAT_EXTENDED_SLOT_MAP, OCFS2_FEATURE_INCOMPAT_APPEND_DIO,
@@ -53,4 +54,8 @@ export interface VolumeContext {
   readonly fsGeneration: number;
   /** The slot this mount uses (0 for local mounts). */
   readonly slot: number;
+  /** Cluster and metadata-block allocation (read-write mounts only; throws EROFS otherwise). */
+  readonly alloc: Allocator;
+  /** A new generation number for a new inode (i_generation). */
+  nextGeneration(): number;
 }

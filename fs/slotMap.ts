@@ -4,7 +4,8 @@
  */
 import type { VolumeContext } from './context';
 import type { Inode } from './inode';
-import { readFileData } from './file';
+import { readFileData, mapRange } from './file';
+import type { Transaction } from './transaction';
 import { FsError } from './errors';
 
 // sizeof(struct ocfs2_extended_slot): es_valid, 3 reserved bytes, es_node_num.
@@ -32,4 +33,20 @@ export async function readSlotMap(ctx: VolumeContext, slotMap: Inode): Promise<(
     out.push(node === -1 ? null : node);
   }
   return out;
+}
+
+/** Sets slot `slot` to `node` (null: free) inside `tx`. The slot map's data blocks are metadata. */
+export async function writeSlot(ctx: VolumeContext, tx: Transaction, slotMap: Inode, slot: number, node: number | null): Promise<void> {
+  const bytes = ctx.features.extendedSlotMap ? EXTENDED_SLOT_BYTES : 2;
+  const offset = slot * bytes;
+  const [seg] = await mapRange(ctx, slotMap, offset - (offset % ctx.geo.blockSize), ctx.geo.blockSize);
+  if (!seg || seg.deviceOffset === null) throw new FsError('EIO', `slot_map: no block for slot ${slot}`);
+  const buf = await tx.block(seg.deviceOffset / ctx.geo.blockSize, 'raw');
+  const at = offset % ctx.geo.blockSize;
+  if (ctx.features.extendedSlotMap) {
+    buf[at] = node === null ? 0 : 1;
+    buf.writeUInt32LE(node ?? 0, at + 4);
+  } else {
+    buf.writeInt16LE(node ?? -1, at);
+  }
 }

@@ -18,13 +18,30 @@ import type { SuperBlock } from './format/superblock';
 import { Inode } from './inode';
 import { readInodeBlock } from './blocks';
 import { dinodeIsValid } from './format/dinode';
-import { readDirSlots, lookupEntry, modeTypeOfFileType, checkName } from './dir';
+import { readDirSlots, lookupEntry, modeTypeOfFileType } from './dir';
+import { setAttributes, writeFile } from './inodeOps';
 import { readFileData } from './file';
 import {
   GLOBAL_BITMAP_SYSTEM_INODE, JOURNAL_SYSTEM_INODE, SLOT_MAP_SYSTEM_INODE, OCFS2_JOURNAL_DIRTY_FL,
   OCFS2_MAX_FILENAME_LEN, systemInodeName,
 } from './format/constants';
-import { readSlotMap } from './slotMap';
+import { readSlotMap, writeSlot } from './slotMap';
+import { Mutex } from './lock';
+import { Transaction } from './transaction';
+import { Allocators } from './suballoc';
+import type { Allocator } from './allocApi';
+import { Orphans } from './orphan';
+import type { NameiHost } from './nameiHost';
+import type { Dinode } from './format/dinode';
+import { makeNode, link as linkNode, unlink as unlinkNode, rename as renameNode } from './namei';
+import { randomBytes } from 'node:crypto';
+import {
+  OCFS2_FEATURE_INCOMPAT_LOCAL_MOUNT, OCFS2_FEATURE_INCOMPAT_SPARSE_ALLOC, OCFS2_FEATURE_INCOMPAT_INLINE_DATA,
+  OCFS2_FEATURE_INCOMPAT_EXTENDED_SLOT_MAP, OCFS2_FEATURE_INCOMPAT_APPEND_DIO, OCFS2_FEATURE_INCOMPAT_META_ECC,
+  OCFS2_FEATURE_INCOMPAT_XATTR, OCFS2_FEATURE_INCOMPAT_DISCONTIG_BG, OCFS2_FEATURE_INCOMPAT_REFCOUNT_TREE,
+  OCFS2_FEATURE_RO_COMPAT_UNWRITTEN, LOCAL_ALLOC_SYSTEM_INODE, TRUNCATE_LOG_SYSTEM_INODE, S_IFMT, S_IFDIR,
+  S_IFLNK,
+} from './format/constants';
 
 const trace = createDebug('o2fuse:fs');
 
@@ -39,8 +56,24 @@ export interface VolumeOptions {
   atime?: 'relatime' | 'noatime' | 'strictatime';
 }
 
-/** Incompat / ro-compat bits this engine writes correctly. Until the read-write engine lands: none. */
-const WRITABLE = { incompat: 0, roCompat: 0 };
+/**
+ * Incompat / ro-compat bits this engine writes correctly. Left out on purpose:
+ * indexed-dirs (the dx tree is not maintained yet), quotas (quota files are
+ * not updated), and cluster (non-local) volumes, which need the lock service.
+ * xattr, refcount and discontig-bg volumes mount read-write, but the single
+ * operations that would have to write those structures refuse (EOPNOTSUPP).
+ */
+const WRITABLE = {
+  incompat: OCFS2_FEATURE_INCOMPAT_LOCAL_MOUNT | OCFS2_FEATURE_INCOMPAT_SPARSE_ALLOC | OCFS2_FEATURE_INCOMPAT_INLINE_DATA |
+    OCFS2_FEATURE_INCOMPAT_EXTENDED_SLOT_MAP | OCFS2_FEATURE_INCOMPAT_APPEND_DIO | OCFS2_FEATURE_INCOMPAT_META_ECC |
+    OCFS2_FEATURE_INCOMPAT_XATTR | OCFS2_FEATURE_INCOMPAT_DISCONTIG_BG | OCFS2_FEATURE_INCOMPAT_REFCOUNT_TREE,
+  roCompat: OCFS2_FEATURE_RO_COMPAT_UNWRITTEN,
+};
+
+/** Refuses a read-only engine's allocator use loudly: a bug if ever reached. */
+const NO_ALLOC: Allocator = new Proxy({} as Allocator, {
+  get: () => () => Promise.reject(new FsError('EROFS', 'read-only mount')),
+});
 
 const O_ACCMODE = 3;
 const O_RDONLY = 0;
@@ -50,7 +83,7 @@ interface Handle {
   flags: number;
 }
 
-export class Volume implements Engine, VolumeContext {
+export class Volume implements Engine, VolumeContext, NameiHost {
   readonly cache: BlockCache;
   readonly features: Features;
   readonly rootIno: number;
@@ -58,6 +91,11 @@ export class Volume implements Engine, VolumeContext {
   readonly slot = 0;
   /** Block numbers of system files by name ("global_bitmap", "journal:0000", ...). */
   readonly systemFiles = new Map<string, number>();
+  /** Serializes metadata changes (one transaction at a time). */
+  readonly metaLock = new Mutex('metadata');
+  readonly orphans: Orphans;
+  alloc: Allocator = NO_ALLOC;
+  private generation = randomBytes(4).readUInt32LE(0);
 
   private readonly inodes = new LRUCache<number, Inode>({ max: 65536 });
   /** Inodes with open handles stay here whatever the LRU does. */
@@ -78,6 +116,29 @@ export class Volume implements Engine, VolumeContext {
     this.features = featuresOf(sb);
     this.rootIno = sb.s_root_blkno;
     this.readOnly = readOnly;
+    this.orphans = new Orphans(this);
+  }
+
+  nextGeneration(): number {
+    this.generation = (this.generation + 1) >>> 0;
+    return this.generation;
+  }
+
+  begin(label: string): Transaction {
+    if (this.readOnly) throw new FsError('EROFS');
+    return new Transaction(this, label);
+  }
+
+  /** The in-memory inode for a dinode just created by a committed transaction. */
+  adopt(di: Dinode): Inode {
+    const inode = new Inode(di.i_blkno, di);
+    this.inodes.set(di.i_blkno, inode);
+    return inode;
+  }
+
+  forget(ino: number): void {
+    this.inodes.delete(ino);
+    this.pinned.delete(ino);
   }
 
   get blockSize(): number {
@@ -92,10 +153,15 @@ export class Volume implements Engine, VolumeContext {
     if (!readOnly && verdict.readOnlyBecause) {
       throw new FsError('EROFS', `${device.name}: read-write mount refused: ${verdict.readOnlyBecause}; mount with -o ro`);
     }
+    if (!readOnly && !(probed.sb.s_feature_incompat & OCFS2_FEATURE_INCOMPAT_LOCAL_MOUNT)) {
+      throw new FsError('EROFS', `${device.name}: this is a cluster volume; o2fuse mounts cluster volumes read-write only ` +
+        'with the cluster lock service, which is not available yet; mount with -o ro (or format with -M local)');
+    }
     const vol = new Volume(device, probed.sb, probed.geometry, probed.fsGeneration, probed.label, readOnly);
     await vol.loadSystemFiles();
     await vol.checkJournals();
     await vol.checkSlotMap();
+    if (!readOnly) await vol.startReadWrite();
     trace('mounted %s: block %d, cluster %d, %d clusters, %s', device.name, vol.geo.blockSize, vol.geo.clusterSize,
       vol.geo.totalClusters, readOnly ? 'read-only' : 'read-write');
     return vol;
@@ -138,6 +204,38 @@ export class Volume implements Engine, VolumeContext {
       throw new FsError('EBUSY', `${this.device.name}: the slot map shows the volume in use (${who}); ` +
         'it is mounted elsewhere, or was not unmounted cleanly (fsck.ocfs2 clears a stale slot map)');
     }
+  }
+
+  /**
+   * Takes the slot and prepares allocation. The local alloc window and the
+   * truncate log are not used by this engine; a slot that has either in use
+   * (left by a kernel crash) must be recovered by the kernel or fsck first.
+   */
+  private async startReadWrite(): Promise<void> {
+    const la = await this.iget(this.systemFile(systemInodeName(LOCAL_ALLOC_SYSTEM_INODE, this.slot)));
+    if (la.di.i_total !== 0 || la.di.i_used !== 0) {
+      throw new FsError('EROFS', `${this.device.name}: the local alloc window of slot ${this.slot} is in use ` +
+        `(${la.di.i_used}/${la.di.i_total} bits): the volume was not unmounted cleanly; run fsck.ocfs2 -y, or mount -o ro`);
+    }
+    const tl = await this.iget(this.systemFile(systemInodeName(TRUNCATE_LOG_SYSTEM_INODE, this.slot)));
+    if (tl.di.dealloc && tl.di.dealloc.tl_used > 0) {
+      throw new FsError('EROFS', `${this.device.name}: the truncate log of slot ${this.slot} holds ${tl.di.dealloc.tl_used} ` +
+        'records: the volume was not unmounted cleanly; run fsck.ocfs2 -y, or mount -o ro');
+    }
+    this.alloc = new Allocators(this);
+    await this.setSlot(0);
+    const n = await this.metaLock.run(() => this.orphans.recover());
+    if (n) trace('recovered %d orphan(s) of slot %d', n, this.slot);
+  }
+
+  private async setSlot(node: number | null): Promise<void> {
+    const slotMap = await this.iget(this.systemFile(systemInodeName(SLOT_MAP_SYSTEM_INODE)));
+    await this.metaLock.run(async () => {
+      const tx = this.begin(`slot map: slot ${this.slot} ${node === null ? 'released' : 'taken'}`);
+      await writeSlot(this, tx, slotMap, this.slot, node);
+      await tx.commit();
+    });
+    await this.device.flush();
   }
 
   // ---- inodes ----
@@ -249,34 +347,76 @@ export class Volume implements Engine, VolumeContext {
     if (inode && --inode.openCount <= 0) {
       this.pinned.delete(ino);
       this.inodes.set(ino, inode);
+      if (!this.readOnly && inode.nlink === 0) await this.metaLock.run(() => this.orphans.reapIfUnused(inode));
     }
   }
 
   async flush(_ino: number, _fh: number): Promise<void> {}
-  async fsync(_ino: number, _fh: number, _datasync: boolean): Promise<void> {}
-  async fsyncdir(_ino: number, _datasync: boolean): Promise<void> {}
+  async fsync(_ino: number, _fh: number, _datasync: boolean): Promise<void> {
+    if (!this.readOnly) await this.device.flush();
+  }
+  async fsyncdir(_ino: number, _datasync: boolean): Promise<void> {
+    if (!this.readOnly) await this.device.flush();
+  }
 
-  // ---- Engine: writes (read-write engine pending) ----
+  // ---- Engine: namespace changes ----
 
-  private refuseWrite(): never {
+  private writable(): void {
+    this.checkOpen();
     if (this.readOnly) throw new FsError('EROFS');
-    throw new FsError('EROFS', 'writing is not implemented yet');
   }
-  async write(_ino: number, _fh: number, _offset: number, _data: Buffer): Promise<number> { this.refuseWrite(); }
-  async create(parent: number, name: Buffer, _mode: number, _flags: number, _caller: Caller): Promise<{ attr: Attr; fh: number }> {
-    checkName(name); void parent; this.refuseWrite();
+
+  async create(parent: number, name: Buffer, mode: number, flags: number, caller: Caller): Promise<{ attr: Attr; fh: number }> {
+    this.writable();
+    const inode = await makeNode(this, parent, name, (mode & ~S_IFMT) | 0o100000, 0, caller);
+    const fh = await this.open(inode.ino, flags);
+    return { attr: inode.attr(this.geo), fh };
   }
-  async mknod(_p: number, name: Buffer, _m: number, _r: number, _c: Caller): Promise<Attr> { checkName(name); this.refuseWrite(); }
-  async mkdir(_p: number, name: Buffer, _m: number, _c: Caller): Promise<Attr> { checkName(name); this.refuseWrite(); }
-  async symlink(_p: number, name: Buffer, _t: Buffer, _c: Caller): Promise<Attr> { checkName(name); this.refuseWrite(); }
-  async link(_i: number, _p: number, name: Buffer): Promise<Attr> { checkName(name); this.refuseWrite(); }
-  async unlink(_p: number, _n: Buffer): Promise<void> { this.refuseWrite(); }
-  async rmdir(_p: number, _n: Buffer): Promise<void> { this.refuseWrite(); }
-  async rename(_p: number, _n: Buffer, _np: number, _nn: Buffer, _f: number): Promise<void> { this.refuseWrite(); }
-  async setattr(_ino: number, _c: SetAttr): Promise<Attr> { this.refuseWrite(); }
+  async mknod(parent: number, name: Buffer, mode: number, rdev: number, caller: Caller): Promise<Attr> {
+    this.writable();
+    if ((mode & S_IFMT) === 0) mode |= 0o100000;
+    return (await makeNode(this, parent, name, mode, rdev, caller)).attr(this.geo);
+  }
+  async mkdir(parent: number, name: Buffer, mode: number, caller: Caller): Promise<Attr> {
+    this.writable();
+    return (await makeNode(this, parent, name, (mode & 0o7777) | S_IFDIR, 0, caller)).attr(this.geo);
+  }
+  async symlink(parent: number, name: Buffer, target: Buffer, caller: Caller): Promise<Attr> {
+    this.writable();
+    return (await makeNode(this, parent, name, S_IFLNK | 0o777, 0, caller, target)).attr(this.geo);
+  }
+  async link(ino: number, newParent: number, newName: Buffer): Promise<Attr> {
+    this.writable();
+    return (await linkNode(this, ino, newParent, newName)).attr(this.geo);
+  }
+  async unlink(parent: number, name: Buffer): Promise<void> {
+    this.writable();
+    await unlinkNode(this, parent, name, false);
+  }
+  async rmdir(parent: number, name: Buffer): Promise<void> {
+    this.writable();
+    await unlinkNode(this, parent, name, true);
+  }
+  async rename(parent: number, name: Buffer, newParent: number, newName: Buffer, flags: number): Promise<void> {
+    this.writable();
+    await renameNode(this, parent, name, newParent, newName, flags);
+  }
+  async setattr(ino: number, changes: SetAttr): Promise<Attr> {
+    this.writable();
+    return (await setAttributes(this, ino, changes)).attr(this.geo);
+  }
+  async write(ino: number, _fh: number, offset: number, data: Buffer): Promise<number> {
+    this.writable();
+    const inode = await this.iget(ino);
+    return writeFile(this, inode, offset, data);
+  }
 
   async unmount(): Promise<void> {
     if (this.closed) return;
+    if (!this.readOnly) {
+      await this.setSlot(null);
+      await this.device.flush();
+    }
     this.closed = true;
     this.handles.clear();
     this.pinned.clear();

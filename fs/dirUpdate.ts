@@ -1,0 +1,678 @@
+/**
+ * Changing directories: the "." and ".." of a new directory, adding,
+ * removing and repointing entries, as the kernel's fs/ocfs2/dir.c lays them
+ * out, so that fsck.ocfs2, debugfs.ocfs2 and the kernel read the result.
+ *
+ * Layout rules kept here (facts from dir.c and fsck.ocfs2 pass 2):
+ *  - Records tile their area exactly: an inline directory's id_data up to
+ *    i_size (= id_count), or a dir block up to its trailer (volumes with
+ *    metaecc or indexed-dirs) or its end.
+ *  - A name goes into the first record, in directory order, that is unused
+ *    and big enough, or live with enough slack after its name (which is then
+ *    split off). A full inline directory becomes a block directory: block 0
+ *    holds the old entries, the last record stretched to the end. A full
+ *    block directory grows by one block, inside its last cluster while the
+ *    cluster has blocks beyond i_size, else by a new cluster. A directory's
+ *    i_size counts the blocks in use, which may be fewer than its clusters
+ *    hold; blocks past i_size are never read and are formatted as they join.
+ *  - Removing merges the record into the previous one of its block, or,
+ *    first in its block, marks it unused (inode 0).
+ *  - "." is exactly OCFS2_DIR_REC_LEN(1) bytes at offset 0 of block 0 (or of
+ *    the inline area) and ".." follows it; fsck insists on both.
+ *
+ * Each directory touched gets a placement map (name -> logical block, and
+ * the largest hole of each block), built by one scan and then kept in step
+ * by the changes themselves, so that an insert or a removal in a directory
+ * of 100,000 names reads one block, not all of them. The map belongs to the
+ * directory's current committed dinode object: whoever else replaces
+ * Inode.di (another node's change, a reread) makes it stale, and it is
+ * rebuilt on next use. Within a transaction changes are kept as deltas and
+ * folded in at commit, so an aborted transaction leaves the map as it was.
+ * Every hint is checked against the block it names before it is used.
+ *
+ * Indexed directories (OCFS2_INDEXED_DIR_FL, a dx tree beside the blocks)
+ * cannot be written yet: every function here refuses them with EROFS, and
+ * also refuses to create a block directory on an indexed-dirs volume (the
+ * kernel would index it and fsck would want the index).
+ *
+ * Callers hold the volume's metadata lock (fs/namei.ts) and pass the
+ * transaction that carries the rest of the change (inode link counts, ...).
+ */
+import createDebug from 'debug';
+import type { VolumeContext } from './context';
+import type { Inode, DirIndexEntry } from './inode';
+import { editInode, type Transaction } from './transaction';
+import { extentRecsPerInodeWithXattr, maxInlineDataWithXattr, setDinodeLinksCount, type Dinode } from './format/dinode';
+import {
+  decodeDirTrailer, encodeDirEntry, encodeDirTrailer, iterateDirEntries, newDirEntry, newDirTrailer,
+  dirTrailerBlkOff, OCFS2_DIR_REC_LEN, OCFS2_DIR_MIN_REC_LEN, type DirEntry,
+} from './format/dirent';
+import { emptyExtentList } from './format/extent';
+import { FormatError } from './format/layout';
+import {
+  OCFS2_INDEXED_DIR_FL, OCFS2_INLINE_DATA_FL, OCFS2_FT_DIR, OCFS2_FT_MAX, S_IFMT, S_IFDIR,
+} from './format/constants';
+import { readDirBlock } from './blocks';
+import { dirBlockNumber, checkName } from './dir';
+import { insertExtent } from './extentTree';
+import { nowTimespec, stamp } from './times';
+import { FsError } from './errors';
+
+const trace = createDebug('o2fuse:dir');
+
+const DOT = Buffer.from('.');
+const DOTDOT = Buffer.from('..');
+/** Logical block number standing for "the inline data area". */
+const INLINE = -1;
+
+function nameKey(name: Buffer): string {
+  return name.toString('latin1');
+}
+
+function isDotName(name: Buffer): boolean {
+  return name.equals(DOT) || name.equals(DOTDOT);
+}
+
+// ---- placement maps ----
+
+/** Where each name lives and how much room each block has, for one committed dinode of a directory. */
+interface PlacementMap {
+  /** The committed dinode this map describes (Inode.di when it was built or last folded into). */
+  di: Dinode;
+  /** Name (latin1 key) -> logical block, INLINE for inline directories. Live entries only. */
+  where: Map<string, number>;
+  /** Logical block -> its largest hole in bytes (what ocfs2_find_max_rec_len measures); empty when inline. */
+  maxHole: number[];
+}
+
+const placementMaps = new WeakMap<Inode, PlacementMap>();
+
+/** One directory as a transaction sees it: the committed map plus this transaction's changes. */
+interface DirView {
+  dir: Inode;
+  /** The transaction's dinode of the directory (becomes dir.di at commit). */
+  di: Dinode;
+  /** dir.di when the transaction first touched the directory. */
+  priorDi: Dinode;
+  base: PlacementMap | null;
+  where: Map<string, number | null>;
+  maxHole: Map<number, number>;
+  /** Clusters added in this transaction, by cpos: first block. */
+  newClusters: Map<number, number>;
+  /** Changes for the read side's name index (dir.dirIndex), applied at commit. */
+  index: Map<string, DirIndexEntry | null>;
+}
+
+const txViews = new WeakMap<Transaction, Map<number, DirView>>();
+
+function refuseIndexed(dir: Inode, di: Dinode = dir.di): void {
+  if (di.i_dyn_features & OCFS2_INDEXED_DIR_FL) {
+    throw new FsError('EROFS', `indexed directories cannot be modified yet (directory ${dir.ino})`);
+  }
+}
+
+function requireDir(dir: Inode): void {
+  if (!dir.isDir) throw new FsError('ENOTDIR', `inode ${dir.ino} is not a directory`);
+  refuseIndexed(dir);
+}
+
+async function viewOf(tx: Transaction, dir: Inode): Promise<DirView> {
+  let views = txViews.get(tx);
+  if (!views) {
+    views = new Map();
+    txViews.set(tx, views);
+  }
+  const have = views.get(dir.ino);
+  if (have) return have;
+  const priorDi = dir.di;
+  const di = await editInode(tx, dir);
+  refuseIndexed(dir, di);
+  const view: DirView = {
+    dir, di, priorDi, base: null, where: new Map(), maxHole: new Map(), newClusters: new Map(), index: new Map(),
+  };
+  views.set(dir.ino, view);
+  // Registered after editInode's own callback: by the time this runs, dir.di is view.di.
+  tx.onCommit(() => foldIn(view));
+  return view;
+}
+
+function foldIn(view: DirView): void {
+  const { dir } = view;
+  // A change that never needed the map (".." of a moved directory) still keeps a current one current.
+  const cached = placementMaps.get(dir);
+  const base = view.base ?? (cached && cached.di === view.priorDi ? cached : null);
+  if (base) {
+    for (const [key, lblk] of view.where) {
+      if (lblk === null) base.where.delete(key);
+      else base.where.set(key, lblk);
+    }
+    if (view.di.data) base.maxHole.length = 0;
+    for (const [lblk, hole] of view.maxHole) base.maxHole[lblk] = hole;
+    base.di = view.di;
+    placementMaps.set(dir, base);
+  }
+  const index = dir.dirIndex;
+  if (index) {
+    for (const [key, e] of view.index) {
+      if (e === null) index.delete(key);
+      else index.set(key, e);
+    }
+  }
+}
+
+/** The committed placement map of view.dir, built by one scan of the committed directory when missing or stale. */
+async function baseOf(ctx: VolumeContext, view: DirView): Promise<PlacementMap> {
+  if (view.base) return view.base;
+  const { dir } = view;
+  const cached = placementMaps.get(dir);
+  if (cached && cached.di === dir.di) {
+    view.base = cached;
+    return cached;
+  }
+  const di = dir.di;
+  const map: PlacementMap = { di, where: new Map(), maxHole: [] };
+  if (di.data) {
+    for (const de of records(di.data.id_data, 0, inlineEnd(di), `inline directory ${dir.ino}`)) {
+      if (de.inode !== 0) map.where.set(nameKey(de.name), INLINE);
+    }
+  } else {
+    const blocks = blockCount(ctx, di);
+    for (let lblk = 0; lblk < blocks; lblk++) {
+      const { db } = await readDirBlock(ctx, await dirBlockNumber(ctx, dir, lblk), dir.ino);
+      let hole = 0;
+      for (const de of db.entries) {
+        if (de.inode !== 0) map.where.set(nameKey(de.name), lblk);
+        hole = Math.max(hole, holeOf(de));
+      }
+      map.maxHole[lblk] = hole;
+    }
+  }
+  trace('placement map of directory %d: %d names', dir.ino, map.where.size);
+  placementMaps.set(dir, map);
+  view.base = map;
+  return map;
+}
+
+async function whereIs(ctx: VolumeContext, view: DirView, key: string): Promise<number | undefined> {
+  const d = view.where.get(key);
+  if (d !== undefined) return d === null ? undefined : d;
+  return (await baseOf(ctx, view)).where.get(key);
+}
+
+function holeHint(view: DirView, base: PlacementMap, lblk: number): number {
+  return view.maxHole.get(lblk) ?? base.maxHole[lblk] ?? 0;
+}
+
+// ---- records ----
+
+/** ocfs2_figure_dirent_hole: the bytes a record could give to a new name. */
+function holeOf(de: DirEntry): number {
+  return de.inode === 0 ? de.rec_len : de.rec_len - OCFS2_DIR_REC_LEN(de.name_len);
+}
+
+/** ocfs2_dirent_would_fit */
+function wouldFit(de: DirEntry, recLen: number): boolean {
+  if (de.inode === 0 && de.rec_len >= recLen) return true;
+  return de.rec_len >= OCFS2_DIR_REC_LEN(de.name_len) + recLen;
+}
+
+function records(buf: Buffer, start: number, end: number, what: string): DirEntry[] {
+  try {
+    return [...iterateDirEntries(buf, start, end, what)];
+  } catch (err) {
+    if (err instanceof FormatError) throw new FsError('EIO', err.message);
+    throw err;
+  }
+}
+
+function largestHole(entries: readonly DirEntry[]): number {
+  let hole = 0;
+  for (const de of entries) hole = Math.max(hole, holeOf(de));
+  return hole;
+}
+
+function inlineEnd(di: Dinode): number {
+  const data = di.data!;
+  if (di.i_size > data.id_data.length) {
+    throw new FsError('EIO', `inline directory ${di.i_blkno}: i_size ${di.i_size} > id_count ${data.id_count}`);
+  }
+  return di.i_size;
+}
+
+function blockCount(ctx: VolumeContext, di: Dinode): number {
+  return Math.ceil(di.i_size / ctx.geo.blockSize);
+}
+
+/** Dir blocks of this volume end in a trailer (inline areas never do). */
+function hasTrailer(ctx: VolumeContext): boolean {
+  return ctx.features.dirTrailers;
+}
+
+/** End of the record area of a dir block. */
+function recordsEnd(ctx: VolumeContext): number {
+  return hasTrailer(ctx) ? dirTrailerBlkOff(ctx.geo.blockSize) : ctx.geo.blockSize;
+}
+
+/** A record area: the inline data of the transaction's dinode, or one dir block. */
+interface Area {
+  lblk: number;
+  /** Physical block (0 for inline). */
+  blkno: number;
+  buf: Buffer;
+  end: number;
+  /** The buffer is the transaction's copy (may be modified). */
+  writable: boolean;
+}
+
+/** Physical block of logical block `lblk`, including clusters this transaction added. */
+async function physBlock(ctx: VolumeContext, view: DirView, lblk: number): Promise<number> {
+  const { bpc } = ctx.geo;
+  const cpos = Math.floor(lblk / bpc);
+  const fresh = view.newClusters.get(cpos);
+  if (fresh !== undefined) return fresh + (lblk % bpc);
+  return dirBlockNumber(ctx, view.dir, lblk);
+}
+
+/** The area of `lblk` for reading: the transaction's copy when it has one, else the validated cached block. */
+async function readArea(ctx: VolumeContext, tx: Transaction, view: DirView, lblk: number): Promise<Area> {
+  if (lblk === INLINE) return inlineArea(view);
+  const blkno = await physBlock(ctx, view, lblk);
+  if (tx.has(blkno)) return { lblk, blkno, buf: await tx.block(blkno, 'dir block'), end: recordsEnd(ctx), writable: true };
+  const { block } = await readDirBlock(ctx, blkno, view.dir.ino);
+  return { lblk, blkno, buf: block, end: recordsEnd(ctx), writable: false };
+}
+
+/** The area of `lblk` for modification (the block joins the transaction). */
+async function writeArea(ctx: VolumeContext, tx: Transaction, view: DirView, lblk: number): Promise<Area> {
+  if (lblk === INLINE) return inlineArea(view);
+  const blkno = await physBlock(ctx, view, lblk);
+  if (!tx.has(blkno)) await readDirBlock(ctx, blkno, view.dir.ino);
+  return { lblk, blkno, buf: await tx.block(blkno, 'dir block'), end: recordsEnd(ctx), writable: true };
+}
+
+function inlineArea(view: DirView): Area {
+  const data = view.di.data;
+  if (!data) throw new Error(`directory ${view.dir.ino} is not inline`);
+  return { lblk: INLINE, blkno: 0, buf: data.id_data, end: inlineEnd(view.di), writable: true };
+}
+
+function areaRecords(view: DirView, area: Area): DirEntry[] {
+  const what = area.lblk === INLINE ? `inline directory ${view.dir.ino}` : `directory ${view.dir.ino} block ${area.blkno}`;
+  return records(area.buf, 0, area.end, what);
+}
+
+/** After a change to a block: the hole hint, and the trailer's db_free_rec_len (as ocfs2_find_max_rec_len). */
+function noteHoles(ctx: VolumeContext, view: DirView, area: Area): void {
+  if (area.lblk === INLINE) return;
+  const hole = largestHole(areaRecords(view, area));
+  view.maxHole.set(area.lblk, hole);
+  if (hasTrailer(ctx)) {
+    const t = decodeDirTrailer(area.buf, area.blkno, view.dir.ino);
+    t.db_free_rec_len = hole >= OCFS2_DIR_MIN_REC_LEN ? hole : 0;
+    encodeDirTrailer(t, area.buf);
+  }
+}
+
+/** Puts the name into record `de` of `area` (split off its slack when it is live), as __ocfs2_add_entry. */
+function placeEntry(area: Area, de: DirEntry, name: Buffer, ino: number, fileType: number): void {
+  if (!area.writable) throw new Error('placeEntry on a read-only area');
+  let at = de.offset;
+  let recLen = de.rec_len;
+  if (de.inode !== 0) {
+    const used = OCFS2_DIR_REC_LEN(de.name_len);
+    encodeDirEntry({ ...de, rec_len: used, tail: undefined }, area.buf, de.offset);
+    at = de.offset + used;
+    recLen = de.rec_len - used;
+  }
+  encodeDirEntry({ ...newDirEntry(ino, name, fileType, recLen), offset: at }, area.buf, at);
+}
+
+function touch(di: Dinode): void {
+  const now = nowTimespec();
+  stamp(di, 'mtime', now);
+  stamp(di, 'ctime', now);
+}
+
+function checkFileType(fileType: number): void {
+  if (!Number.isInteger(fileType) || fileType <= 0 || fileType >= OCFS2_FT_MAX) {
+    throw new FsError('EINVAL', `directory entry file type ${fileType}`);
+  }
+}
+
+// ---- new directories ----
+
+function fillDots(buf: Buffer, selfIno: number, parentIno: number, end: number): DirEntry {
+  const dot = newDirEntry(selfIno, DOT, OCFS2_FT_DIR);
+  encodeDirEntry(dot, buf, 0);
+  const dotdot = { ...newDirEntry(parentIno, DOTDOT, OCFS2_FT_DIR, end - dot.rec_len), offset: dot.rec_len };
+  encodeDirEntry(dotdot, buf, dot.rec_len);
+  return dotdot;
+}
+
+/** Records data clusters in an inode whose extent tree is still empty (a new or just un-inlined directory). */
+function setFirstExtents(di: Dinode, runs: readonly { cpos: number; blkno: number; clusters: number }[]): void {
+  const list = di.list;
+  if (!list || list.l_tree_depth !== 0 || list.l_next_free_rec !== 0) {
+    throw new Error(`inode ${di.i_blkno}: expected an empty extent list`);
+  }
+  if (runs.length > list.l_count) throw new FsError('EIO', `inode ${di.i_blkno}: ${runs.length} extents > l_count ${list.l_count}`);
+  let clusters = 0;
+  runs.forEach((r, i) => {
+    const rec = list.l_recs[i];
+    rec.e_cpos = r.cpos;
+    rec.e_leaf_clusters = r.clusters;
+    rec.e_int_clusters = r.clusters;
+    rec.e_reserved1 = 0;
+    rec.e_flags = 0;
+    rec.e_blkno = r.blkno;
+    clusters += r.clusters;
+  });
+  list.l_next_free_rec = runs.length;
+  di.i_clusters = clusters;
+}
+
+function refuseUnindexedBlockDir(ctx: VolumeContext, what: string): void {
+  if (ctx.features.indexedDirs) {
+    throw new FsError('EROFS', `${what} on an indexed-dirs volume needs a directory index, which cannot be written yet`);
+  }
+}
+
+/**
+ * Gives a new directory its "." and ".." (ocfs2_fill_new_dir): inline when the
+ * volume has inline-data (i_size = id_count, ".." covering the rest), else one
+ * cluster whose first block holds them (i_size = one block). Sets the link
+ * count to 2; the parent's extra link and its entry for the new directory are
+ * the caller's (addEntry).
+ */
+export async function initDirectory(ctx: VolumeContext, tx: Transaction, di: Dinode, parentIno: number): Promise<void> {
+  if ((di.i_mode & S_IFMT) !== S_IFDIR) throw new Error(`inode ${di.i_blkno} is not a directory`);
+  const ino = di.i_blkno;
+  const { blockSize, bpc } = ctx.geo;
+  setDinodeLinksCount(di, 2);
+  if (ctx.features.inlineData) {
+    di.i_dyn_features |= OCFS2_INLINE_DATA_FL;
+    di.list = undefined;
+    di.tail = undefined;
+    const idCount = maxInlineDataWithXattr(blockSize, di);
+    di.data = { id_count: idCount, id_reserved0: 0, id_reserved1: 0, id_data: Buffer.alloc(idCount) };
+    fillDots(di.data.id_data, ino, parentIno, idCount);
+    di.i_size = idCount;
+    di.i_clusters = 0;
+    return;
+  }
+  if (di.i_dyn_features & OCFS2_INLINE_DATA_FL) throw new Error(`inode ${ino}: inline data on a volume without inline-data`);
+  refuseUnindexedBlockDir(ctx, 'a new block directory');
+  di.list ??= emptyExtentList(extentRecsPerInodeWithXattr(blockSize, di));
+  const run = await ctx.alloc.claimClusters(tx, 1, 1, Math.floor(ino / bpc));
+  const blkno = run.cluster * bpc;
+  setFirstExtents(di, [{ cpos: 0, blkno, clusters: 1 }]);
+  const buf = tx.newBlock(blkno, 'dir block');
+  const end = recordsEnd(ctx);
+  const dotdot = fillDots(buf, ino, parentIno, end);
+  if (hasTrailer(ctx)) {
+    const t = newDirTrailer(blkno, ino);
+    t.db_free_rec_len = holeOf(dotdot);
+    encodeDirTrailer(t, buf);
+  }
+  di.i_size = blockSize;
+  trace('new directory %d in %d: block %d', ino, parentIno, blkno);
+}
+
+// ---- growing ----
+
+/**
+ * A full inline directory becomes a block directory (ocfs2_expand_inline_dir):
+ * `blocksWanted` blocks' worth of clusters, block 0 holding the old entries
+ * with the last record stretched to the end. Returns the logical block the
+ * new name should go into.
+ */
+async function expandInline(ctx: VolumeContext, tx: Transaction, view: DirView, blocksWanted: number): Promise<number> {
+  refuseUnindexedBlockDir(ctx, 'turning an inline directory into a block directory');
+  const { blockSize, clusterSize, bpc } = ctx.geo;
+  const { di, dir } = view;
+  const oldSize = inlineEnd(di);
+  const oldRecords = records(di.data!.id_data, 0, oldSize, `inline directory ${dir.ino}`);
+  const wantClusters = Math.ceil((blocksWanted * blockSize) / clusterSize);
+  const goal = Math.floor(dir.ino / bpc);
+  const runs: { cpos: number; blkno: number; clusters: number }[] = [];
+  let have = 0;
+  while (have < wantClusters) {
+    const run = await ctx.alloc.claimClusters(tx, 1, wantClusters - have, runs.length ? undefined : goal);
+    const blkno = run.cluster * bpc;
+    const last = runs[runs.length - 1];
+    if (last && last.blkno + last.clusters * bpc === blkno) last.clusters += run.count;
+    else runs.push({ cpos: have, blkno, clusters: run.count });
+    for (let i = 0; i < run.count; i++) view.newClusters.set(have + i, blkno + i * bpc);
+    have += run.count;
+  }
+  const blkno0 = runs[0].blkno;
+  const buf = tx.newBlock(blkno0, 'dir block');
+  di.data!.id_data.copy(buf, 0, 0, oldSize);
+  const end = recordsEnd(ctx);
+  const lastRec = oldRecords[oldRecords.length - 1];
+  encodeDirEntry({ ...lastRec, rec_len: lastRec.rec_len + (end - oldSize) }, buf, lastRec.offset);
+  if (hasTrailer(ctx)) encodeDirTrailer(newDirTrailer(blkno0, dir.ino), buf);
+
+  // The inode: from inline data to an extent list, one block of i_size.
+  di.i_dyn_features &= ~OCFS2_INLINE_DATA_FL;
+  di.data = undefined;
+  di.tail = undefined;
+  di.list = emptyExtentList(extentRecsPerInodeWithXattr(blockSize, di));
+  setFirstExtents(di, runs);
+  di.i_size = blockSize;
+  await editInode(tx, dir, { extentsChanged: true });
+
+  const area: Area = { lblk: 0, blkno: blkno0, buf, end, writable: true };
+  noteHoles(ctx, view, area);
+  for (const de of oldRecords) if (de.inode !== 0) view.where.set(nameKey(de.name), 0);
+  trace('directory %d: inline -> block %d (%d clusters)', dir.ino, blkno0, have);
+  return blocksWanted === 1 ? 0 : extendDir(ctx, tx, view);
+}
+
+/**
+ * One more block at the end of a block directory (ocfs2_extend_dir): inside
+ * the last cluster while it has room, else in a new cluster. The block is
+ * formatted as one unused record (and a trailer). Returns its logical block.
+ */
+async function extendDir(ctx: VolumeContext, tx: Transaction, view: DirView): Promise<number> {
+  const { blockSize, clusterSize, bpc } = ctx.geo;
+  const { di, dir } = view;
+  if (di.i_size % blockSize !== 0) throw new FsError('EIO', `directory ${dir.ino}: i_size ${di.i_size} is not whole blocks`);
+  const lblk = di.i_size / blockSize;
+  if (di.i_size >= di.i_clusters * clusterSize) {
+    const cpos = di.i_clusters;
+    const goal = lblk > 0 ? Math.floor((await physBlock(ctx, view, lblk - 1)) / bpc) + 1 : Math.floor(dir.ino / bpc);
+    const run = await ctx.alloc.claimClusters(tx, 1, 1, goal);
+    const blkno = run.cluster * bpc;
+    // insertExtent counts the cluster in i_clusters (as ocfs2_insert_extent does) and drops dir.extents at commit.
+    await insertExtent(ctx, tx, dir, { cpos, clusters: 1, blkno, flags: 0 }, di);
+    view.newClusters.set(cpos, blkno);
+    trace('directory %d: cluster %d at block %d', dir.ino, cpos, blkno);
+  }
+  const blkno = await physBlock(ctx, view, lblk);
+  const buf = tx.newBlock(blkno, 'dir block');
+  const end = recordsEnd(ctx);
+  encodeDirEntry({ inode: 0, rec_len: end, name_len: 0, file_type: 0, name: Buffer.alloc(0), offset: 0 }, buf, 0);
+  if (hasTrailer(ctx)) {
+    const t = newDirTrailer(blkno, dir.ino);
+    t.db_free_rec_len = end;
+    encodeDirTrailer(t, buf);
+  }
+  di.i_size += blockSize;
+  view.maxHole.set(lblk, end);
+  return lblk;
+}
+
+// ---- the operations ----
+
+/**
+ * Adds `name` -> `ino` (with dirent file type `fileType`) to `dir` in `tx`,
+ * growing the directory when no record has room. EEXIST when the name is
+ * there; ENOSPC when the volume has no cluster to grow into. Updates the
+ * directory's mtime, ctime and i_size (its link count is the caller's).
+ */
+export async function addEntry(ctx: VolumeContext, tx: Transaction, dir: Inode, name: Buffer, ino: number,
+  fileType: number): Promise<void> {
+  requireDir(dir);
+  checkName(name);
+  if (isDotName(name)) throw new FsError('EEXIST', `"${name.toString()}" always exists`);
+  checkFileType(fileType);
+  if (!Number.isSafeInteger(ino) || ino <= 0) throw new Error(`addEntry: inode number ${ino}`);
+  const view = await viewOf(tx, dir);
+  const key = nameKey(name);
+  if ((await whereIs(ctx, view, key)) !== undefined) throw new FsError('EEXIST');
+  const need = OCFS2_DIR_REC_LEN(name.length);
+
+  let lblk: number | undefined;
+  if (view.di.data) {
+    const area = inlineArea(view);
+    const recs = areaRecords(view, area);
+    const de = recs.find((r) => wouldFit(r, need));
+    if (de) {
+      placeEntry(area, de, name, ino, fileType);
+      lblk = INLINE;
+    } else {
+      // ocfs2_find_dir_space_id: will the stretched last record of block 0 take the name, or is a second block needed?
+      const last = recs[recs.length - 1];
+      const stretched = last.rec_len + (recordsEnd(ctx) - area.end);
+      lblk = await expandInline(ctx, tx, view, stretched < need + OCFS2_DIR_REC_LEN(last.name_len) ? 2 : 1);
+    }
+  } else {
+    lblk = await findSpace(ctx, tx, view, need);
+    lblk ??= await extendDir(ctx, tx, view);
+  }
+  if (lblk !== INLINE) {
+    const area = await writeArea(ctx, tx, view, lblk);
+    const de = areaRecords(view, area).find((r) => wouldFit(r, need));
+    if (!de) throw new Error(`directory ${dir.ino}: block ${lblk} was chosen for ${need} bytes but has no room`);
+    placeEntry(area, de, name, ino, fileType);
+    noteHoles(ctx, view, area);
+  }
+  view.where.set(key, lblk);
+  view.index.set(key, { ino, fileType });
+  touch(view.di);
+}
+
+/** The first block (in directory order) with a record that takes `need` bytes, per the hints, checked. */
+async function findSpace(ctx: VolumeContext, tx: Transaction, view: DirView, need: number): Promise<number | undefined> {
+  const base = await baseOf(ctx, view);
+  const blocks = blockCount(ctx, view.di);
+  for (let lblk = 0; lblk < blocks; lblk++) {
+    if (holeHint(view, base, lblk) < need) continue;
+    const area = await readArea(ctx, tx, view, lblk);
+    const recs = areaRecords(view, area);
+    if (recs.some((r) => wouldFit(r, need))) return lblk;
+    // A hint that promised too much: correct it and go on.
+    view.maxHole.set(lblk, largestHole(recs));
+  }
+  return undefined;
+}
+
+/** Where `name` lives: the record and its area (writable), found through the map and checked, else by a full scan. */
+async function locate(ctx: VolumeContext, tx: Transaction, view: DirView, name: Buffer):
+  Promise<{ area: Area; recs: DirEntry[]; index: number } | null> {
+  const match = (recs: DirEntry[]) => recs.findIndex((r) => r.inode !== 0 && r.name.equals(name));
+  const tryBlock = async (lblk: number) => {
+    const area = lblk === INLINE ? inlineArea(view) : await readArea(ctx, tx, view, lblk);
+    const recs = areaRecords(view, area);
+    const index = match(recs);
+    if (index < 0) return null;
+    const w = area.writable ? area : await writeArea(ctx, tx, view, lblk);
+    return { area: w, recs, index };
+  };
+  // "." and ".." are always in the first block: no need for the map (a moved directory's ".." is fixed this way).
+  const first = view.di.data ? INLINE : 0;
+  if (isDotName(name)) return tryBlock(first);
+  const key = nameKey(name);
+  const hinted = await whereIs(ctx, view, key);
+  if (hinted === undefined) return null;
+  const found = await tryBlock(hinted);
+  if (found) return found;
+  // The map was wrong: scan everything, and forget the map.
+  trace('directory %d: placement map missed "%s"; scanning', view.dir.ino, name.toString());
+  placementMaps.delete(view.dir);
+  if (view.di.data) return tryBlock(INLINE);
+  for (let lblk = 0; lblk < blockCount(ctx, view.di); lblk++) {
+    const f = await tryBlock(lblk);
+    if (f) {
+      view.where.set(key, lblk);
+      return f;
+    }
+  }
+  return null;
+}
+
+/**
+ * Removes `name` from `dir` in `tx` (ocfs2_delete_entry): its record merges
+ * into the previous one of its block, or becomes unused when it is the
+ * block's first. Returns what the entry pointed to. ENOENT when absent;
+ * "." and ".." cannot be removed (EINVAL). Updates mtime and ctime.
+ */
+export async function removeEntry(ctx: VolumeContext, tx: Transaction, dir: Inode, name: Buffer): Promise<DirIndexEntry> {
+  requireDir(dir);
+  if (name.length === 0) throw new FsError('ENOENT', 'empty name');
+  if (isDotName(name)) throw new FsError('EINVAL', `"${name.toString()}" cannot be removed`);
+  const view = await viewOf(tx, dir);
+  const found = await locate(ctx, tx, view, name);
+  if (!found) throw new FsError('ENOENT');
+  const { area, recs, index } = found;
+  const de = recs[index];
+  if (index > 0) {
+    const prev = recs[index - 1];
+    // The merged record's stale bytes are zeroed rather than left as a ghost name.
+    encodeDirEntry({ ...prev, rec_len: prev.rec_len + de.rec_len, tail: undefined }, area.buf, prev.offset);
+  } else {
+    encodeDirEntry({ ...de, inode: 0 }, area.buf, de.offset);
+  }
+  noteHoles(ctx, view, area);
+  const key = nameKey(name);
+  view.where.set(key, null);
+  view.index.set(key, null);
+  touch(view.di);
+  return { ino: de.inode, fileType: de.file_type };
+}
+
+/**
+ * Points the existing entry `name` of `dir` at `newIno` with type
+ * `newFileType` (ocfs2_update_entry): rename over an existing name, or ".."
+ * of a directory that moved. Times are the caller's, as in the kernel.
+ */
+export async function setEntryInode(ctx: VolumeContext, tx: Transaction, dir: Inode, name: Buffer, newIno: number,
+  newFileType: number): Promise<void> {
+  requireDir(dir);
+  checkFileType(newFileType);
+  if (!Number.isSafeInteger(newIno) || newIno <= 0) throw new Error(`setEntryInode: inode number ${newIno}`);
+  const view = await viewOf(tx, dir);
+  const found = await locate(ctx, tx, view, name);
+  if (!found) throw new FsError('ENOENT');
+  const de = found.recs[found.index];
+  encodeDirEntry({ ...de, inode: newIno, file_type: newFileType }, found.area.buf, de.offset);
+  if (found.area.lblk !== INLINE && hasTrailer(ctx)) noteHoles(ctx, view, found.area);
+  view.index.set(nameKey(name), { ino: newIno, fileType: newFileType });
+}
+
+/** Whether `dir` holds nothing but "." and ".." (ocfs2_empty_dir), in its committed state. */
+export async function isEmptyDir(ctx: VolumeContext, dir: Inode): Promise<boolean> {
+  requireDir(dir);
+  const map = placementMaps.get(dir);
+  if (map && map.di === dir.di) return [...map.where.keys()].every((k) => k === '.' || k === '..');
+  const other = (de: DirEntry) => de.inode !== 0 && !isDotName(de.name);
+  const di = dir.di;
+  if (di.data) return !records(di.data.id_data, 0, inlineEnd(di), `inline directory ${dir.ino}`).some(other);
+  for (let lblk = 0; lblk < blockCount(ctx, di); lblk++) {
+    const { db } = await readDirBlock(ctx, await dirBlockNumber(ctx, dir, lblk), dir.ino);
+    if (db.entries.some(other)) return false;
+  }
+  return true;
+}
+
+/** For tests: forget the placement map of `dir` (the next change rebuilds it from disk). */
+export function forgetPlacement(dir: Inode): void {
+  placementMaps.delete(dir);
+}
+
+/** For tests: the placement map's view of `dir` (names -> logical block), or null when none is current. */
+export function placementOf(dir: Inode): ReadonlyMap<string, number> | null {
+  const map = placementMaps.get(dir);
+  return map && map.di === dir.di ? map.where : null;
+}

@@ -1,0 +1,34 @@
+/**
+ * Freeing an inode: its data clusters and extent blocks, then the inode's own
+ * suballocator bit; the block keeps its contents but loses OCFS2_VALID_FL and
+ * gets i_dtime, as the kernel's ocfs2_delete_inode leaves it.
+ */
+import type { NameiHost } from './nameiHost';
+import type { Inode } from './inode';
+import type { Transaction } from './transaction';
+import type { Dinode } from './format/dinode';
+import { OCFS2_VALID_FL, OCFS2_ORPHANED_FL } from './format/constants';
+import { truncateClusters } from './extentTree';
+import { nowTimespec } from './times';
+import { FsError } from './errors';
+
+export async function deleteInode(host: NameiHost, tx: Transaction, inode: Inode, di: Dinode): Promise<void> {
+  if (di.i_xattr_loc !== 0) {
+    // Freeing the inode would leak its xattr block (or bucket tree), which this engine does not write yet.
+    throw new FsError('EOPNOTSUPP', `inode ${inode.ino} has an external xattr block; o2fuse cannot free it yet`);
+  }
+  if (di.list && di.i_clusters > 0) await truncateClusters(host, tx, inode, di, 0);
+  di.i_flags &= ~(OCFS2_VALID_FL | OCFS2_ORPHANED_FL);
+  di.i_dtime = nowTimespec().sec;
+  await host.alloc.freeMetaBlock(tx, 'inode', {
+    blkno: inode.ino, slot: di.i_suballoc_slot, bit: di.i_suballoc_bit, loc: di.i_suballoc_loc,
+  });
+  tx.onCommit(() => host.forget(inode.ino));
+}
+
+/** Frees clusters wholly past i_size (what an interrupted append-dio write left allocated). */
+export async function trimToSize(host: NameiHost, tx: Transaction, inode: Inode, di: Dinode): Promise<void> {
+  if (!di.list) return;
+  const keep = Math.ceil(di.i_size / host.geo.clusterSize);
+  if (di.i_clusters > keep) await truncateClusters(host, tx, inode, di, keep);
+}

@@ -1,0 +1,56 @@
+/**
+ * Attribute changes and data writes of one inode, as the Volume exposes them:
+ * each takes the metadata lock and runs as transactions (fs/fileWrite.ts does
+ * the data and extent work).
+ */
+import type { SetAttr } from './api';
+import type { Inode } from './inode';
+import type { NameiHost } from './nameiHost';
+import { editInode } from './transaction';
+import { FsError } from './errors';
+import { nowTimespec, stamp } from './times';
+import { S_IFMT, OCFS2_HAS_REFCOUNT_FL } from './format/constants';
+import { writeFileData, truncateFile } from './fileWrite';
+
+function refuseShared(inode: Inode): void {
+  // Reflinked extents are shared with other files through a refcount tree this engine does not update.
+  if (inode.di.i_dyn_features & OCFS2_HAS_REFCOUNT_FL) {
+    throw new FsError('EOPNOTSUPP', `inode ${inode.ino} has reflinked (refcounted) extents, which o2fuse cannot write yet`);
+  }
+}
+
+export async function setAttributes(host: NameiHost, ino: number, changes: SetAttr): Promise<Inode> {
+  const inode = await host.iget(ino);
+  return host.metaLock.run(async () => {
+    if (changes.size !== undefined) {
+      if (inode.isDir) throw new FsError('EISDIR');
+      if (!inode.isReg) throw new FsError('EINVAL', 'truncate of a non-regular file');
+      refuseShared(inode);
+      if (changes.size !== inode.size) await truncateFile(host, inode, changes.size);
+    }
+    const tx = host.begin(`setattr ${ino}`);
+    try {
+      const di = await editInode(tx, inode);
+      const now = nowTimespec();
+      if (changes.mode !== undefined) di.i_mode = (di.i_mode & S_IFMT) | (changes.mode & 0o7777);
+      if (changes.uid !== undefined) di.i_uid = changes.uid;
+      if (changes.gid !== undefined) di.i_gid = changes.gid;
+      if (changes.atime !== undefined) stamp(di, 'atime', changes.atime === 'now' ? now : changes.atime);
+      if (changes.mtime !== undefined) stamp(di, 'mtime', changes.mtime === 'now' ? now : changes.mtime);
+      if (changes.size !== undefined) stamp(di, 'mtime', now);
+      stamp(di, 'ctime', now);
+      await tx.commit();
+    } catch (err) {
+      tx.abort();
+      throw err;
+    }
+    return inode;
+  });
+}
+
+export async function writeFile(host: NameiHost, inode: Inode, offset: number, data: Buffer): Promise<number> {
+  if (inode.isDir) throw new FsError('EISDIR');
+  if (!inode.isReg) throw new FsError('EINVAL', 'write to a non-regular file');
+  refuseShared(inode);
+  return host.metaLock.run(() => writeFileData(host, inode, offset, data));
+}
