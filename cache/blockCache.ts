@@ -35,6 +35,8 @@ export interface BlockCacheStats {
 export class BlockCache {
   private readonly lru: LRUCache<number, Entry>;
   private readonly pending = new Map<number, Promise<Entry>>();
+  /** Blocks a commit is writing: served from here so eviction cannot expose the old bytes on disk. */
+  private readonly writing = new Map<number, Entry>();
   readonly stats: BlockCacheStats = { hits: 0, misses: 0, evictions: 0 };
 
   constructor(
@@ -74,6 +76,20 @@ export class BlockCache {
     this.lru.set(blkno, entry);
   }
 
+  /**
+   * Installs bytes a commit is about to write. Until `done()` the block is
+   * served from this copy even if the LRU evicts it, so no reader can see the
+   * older bytes still on the device while the write is in flight.
+   */
+  putWriting(blkno: number, buf: Buffer, kind?: string): () => void {
+    const entry: Entry = { buf, validated: new Set(kind ? [kind] : []) };
+    this.lru.set(blkno, entry);
+    this.writing.set(blkno, entry);
+    return () => {
+      if (this.writing.get(blkno) === entry) this.writing.delete(blkno);
+    };
+  }
+
   invalidate(blkno: number): void {
     this.lru.delete(blkno);
   }
@@ -83,7 +99,7 @@ export class BlockCache {
   }
 
   private entry(blkno: number): Promise<Entry> {
-    const hit = this.lru.get(blkno);
+    const hit = this.lru.get(blkno) ?? this.writing.get(blkno);
     if (hit) {
       this.stats.hits++;
       return Promise.resolve(hit);

@@ -1,0 +1,141 @@
+/**
+ * OCFS2 metaecc (struct ocfs2_block_check): every metadata block of a
+ * volume with OCFS2_FEATURE_INCOMPAT_META_ECC carries bc_crc32e (crc32_le
+ * seeded ~0, no final xor) and bc_ecc (a Hamming single-error-correction
+ * parity over the block's bits), both computed with the 8-byte check field
+ * zeroed. Reading: if the crc matches the block is good; else the parity
+ * names at most one flipped data bit, which is fixed, and the crc must then
+ * match. A multi-block unit (xattr bucket) is checked as one buffer.
+ *
+ * Hamming layout (facts from fs/ocfs2/blockcheck.c): data bit i (bit i&7 of
+ * byte i>>3) sits at 1-based code position c(i) = i + 1 + the number of
+ * power-of-two positions before it; the parity is the XOR of c(i) over every
+ * set data bit.
+ */
+import { crc32Le } from './crc32';
+import { DIR_TRAILER_SIZE } from './dirent';
+
+/** struct ocfs2_block_check */
+export const BLOCK_CHECK = {
+  bc_crc32e: [0x00, 'u32'],
+  bc_ecc: [0x04, 'u16'],
+  bc_reserved1: [0x06, 'u16'],
+} as const;
+export const BLOCK_CHECK_SIZE = 8;
+
+export interface BlockCheck {
+  bc_crc32e: number;
+  bc_ecc: number;
+  bc_reserved1: number;
+}
+
+/** Offsets of the check field in each structure (from the start of its block). */
+export const CHECK_OFFSET = {
+  dinode: 0x80, // i_check
+  extentBlock: 0x08, // h_check
+  groupDesc: 0x30, // bg_check
+  dxRoot: 0x08, // dr_check
+  dxLeaf: 0x08, // dl_check
+  xattrBlock: 0x18, // xb_check
+  refcountBlock: 0x20, // rf_check
+  /** xh_check of the bucket's first block (xattr header at 0 in a bucket) */
+  xattrBucket: 0x08,
+} as const;
+
+/** db_check: in the trailer, the last 64 bytes of a dir block. */
+export function dirBlockCheckOffsetOf(blockSizeBytes: number): number {
+  return blockSizeBytes - DIR_TRAILER_SIZE + 0x38;
+}
+
+/** dq_check: the quota block trailer, last OCFS2_QBLK_RESERVED_SPACE (8) bytes. */
+export function quotaBlockCheckOffsetOf(blockSizeBytes: number): number {
+  return blockSizeBytes - 8;
+}
+
+export function readBlockCheck(buf: Buffer, checkOffset: number): BlockCheck {
+  return {
+    bc_crc32e: buf.readUInt32LE(checkOffset),
+    bc_ecc: buf.readUInt16LE(checkOffset + 4),
+    bc_reserved1: buf.readUInt16LE(checkOffset + 6),
+  };
+}
+
+// Code position of every data bit of the largest unit (4 KiB bucket / block).
+const MAX_DATA_BITS = 4096 * 8;
+const CODE_BIT = (() => {
+  const t = new Uint32Array(MAX_DATA_BITS + 1);
+  let pos = 0; // last used 1-based code position
+  for (let i = 0; i <= MAX_DATA_BITS; i++) {
+    pos++;
+    while ((pos & (pos - 1)) === 0) pos++; // skip parity positions 1, 2, 4, ...
+    t[i] = pos;
+  }
+  return t;
+})();
+
+/** ocfs2_hamming_encode_block: parity over all bits of buf (check field must already be zero). */
+export function hammingEncode(buf: Uint8Array): number {
+  if (buf.length * 8 > MAX_DATA_BITS) throw new RangeError(`hamming: ${buf.length} bytes > ${MAX_DATA_BITS / 8}`);
+  let parity = 0;
+  for (let byte = 0; byte < buf.length; byte++) {
+    let v = buf[byte];
+    if (v === 0) continue;
+    const base = byte * 8;
+    for (let bit = 0; v !== 0; bit++, v >>>= 1) if (v & 1) parity ^= CODE_BIT[base + bit];
+  }
+  return parity >>> 0;
+}
+
+/** The data bit index at code position `code`, or -1 for a parity position / beyond the data (ocfs2_hamming_fix). */
+export function hammingDataBit(code: number, dataBits: number): number {
+  if (code === 0 || (code & (code - 1)) === 0) return -1;
+  const parityBefore = 32 - Math.clz32(code); // powers of two below a non-power code position
+  const i = code - 1 - parityBefore;
+  return i < dataBits ? i : -1;
+}
+
+/** The check values for buf with its check field treated as zero (the field itself is not modified). */
+export function blockCheckOf(buf: Buffer, checkOffset: number): { bc_crc32e: number; bc_ecc: number } {
+  const saved = Buffer.from(buf.subarray(checkOffset, checkOffset + BLOCK_CHECK_SIZE));
+  buf.fill(0, checkOffset, checkOffset + BLOCK_CHECK_SIZE);
+  try {
+    return { bc_crc32e: crc32Le(0xffffffff, buf), bc_ecc: hammingEncode(buf) & 0xffff };
+  } finally {
+    saved.copy(buf, checkOffset);
+  }
+}
+
+/** ocfs2_block_check_compute: fills the check field at checkOffset in place (whole buffer = the unit checked). */
+export function computeBlockCheck(buf: Buffer, checkOffset: number): BlockCheck {
+  buf.fill(0, checkOffset, checkOffset + BLOCK_CHECK_SIZE);
+  const bc: BlockCheck = { bc_crc32e: crc32Le(0xffffffff, buf), bc_ecc: hammingEncode(buf) & 0xffff, bc_reserved1: 0 };
+  buf.writeUInt32LE(bc.bc_crc32e, checkOffset);
+  buf.writeUInt16LE(bc.bc_ecc, checkOffset + 4);
+  return bc;
+}
+
+export type BlockCheckResult = 'ok' | 'corrected' | 'bad';
+
+/**
+ * ocfs2_block_check_validate: 'ok' when the crc matches, 'corrected' when
+ * one flipped data bit was found by the parity and fixed in place (the crc
+ * then matches), 'bad' otherwise (buffer left as read). The check field is
+ * unchanged in every case.
+ */
+export function verifyBlockCheck(buf: Buffer, checkOffset: number): BlockCheckResult {
+  const stored = readBlockCheck(buf, checkOffset);
+  const saved = Buffer.from(buf.subarray(checkOffset, checkOffset + BLOCK_CHECK_SIZE));
+  buf.fill(0, checkOffset, checkOffset + BLOCK_CHECK_SIZE);
+  try {
+    if (crc32Le(0xffffffff, buf) === stored.bc_crc32e) return 'ok';
+    const syndrome = (hammingEncode(buf) ^ stored.bc_ecc) & 0xffff;
+    const bit = hammingDataBit(syndrome, buf.length * 8);
+    if (bit < 0) return 'bad';
+    buf[bit >>> 3] ^= 1 << (bit & 7);
+    if (crc32Le(0xffffffff, buf) === stored.bc_crc32e) return 'corrected';
+    buf[bit >>> 3] ^= 1 << (bit & 7);
+    return 'bad';
+  } finally {
+    saved.copy(buf, checkOffset);
+  }
+}

@@ -1,0 +1,181 @@
+/**
+ * Extent records, extent lists and extent blocks (struct ocfs2_extent_rec,
+ * ocfs2_extent_list, ocfs2_extent_block "EXBLK01").
+ *
+ * An extent list lives inside other structures (dinode id2, extent block,
+ * dx root, discontiguous group desc, refcount and xattr tree roots), so the
+ * list codec takes a base offset and the number of records that fit there.
+ */
+import { OCFS2_EXTENT_BLOCK_SIGNATURE } from './constants';
+import {
+  checkSignature, decodeFields, Decoded, encodeFields, FormatError, omitFields, signatureBytes, writeSignature,
+} from './layout';
+
+/** struct ocfs2_extent_rec: e_int_clusters (interior) and the leaf view share offset 4. */
+export const EXTENT_REC = {
+  e_cpos: [0x00, 'u32'],
+  e_int_clusters: [0x04, 'u32'],
+  e_leaf_clusters: [0x04, 'u16'],
+  e_reserved1: [0x06, 'u8'],
+  e_flags: [0x07, 'u8'],
+  e_blkno: [0x08, 'u64'],
+} as const;
+export const EXTENT_REC_SIZE = 0x10;
+const EXTENT_REC_INTERIOR = omitFields(EXTENT_REC, ['e_leaf_clusters', 'e_reserved1', 'e_flags']);
+const EXTENT_REC_LEAF = omitFields(EXTENT_REC, ['e_int_clusters']);
+
+/** Both views are decoded; which one is meaningful (and encoded) depends on the list's l_tree_depth. */
+export type ExtentRec = Decoded<typeof EXTENT_REC>;
+
+/** struct ocfs2_extent_list header; l_recs follow at 0x10. */
+export const EXTENT_LIST = {
+  l_tree_depth: [0x00, 'u16'],
+  l_count: [0x02, 'u16'],
+  l_next_free_rec: [0x04, 'u16'],
+  l_reserved1: [0x06, 'u16'],
+  l_reserved2: [0x08, 'bytes', 8],
+} as const;
+export const EXTENT_LIST_RECS_OFFSET = 0x10;
+
+export interface ExtentList extends Decoded<typeof EXTENT_LIST> {
+  /** All l_count records (used ones are [0, l_next_free_rec)). */
+  l_recs: ExtentRec[];
+}
+
+/** struct ocfs2_extent_block; h_list at 0x30. */
+export const EXTENT_BLOCK = {
+  h_signature: [0x00, 'bytes', 8],
+  h_check: [0x08, 'bytes', 8],
+  h_suballoc_slot: [0x10, 'u16'],
+  h_suballoc_bit: [0x12, 'u16'],
+  h_fs_generation: [0x14, 'u32'],
+  h_blkno: [0x18, 'u64'],
+  h_suballoc_loc: [0x20, 'u64'],
+  h_next_leaf_blk: [0x28, 'u64'],
+} as const;
+export const EXTENT_BLOCK_LIST_OFFSET = 0x30;
+export const EXTENT_BLOCK_CHECK_OFFSET = EXTENT_BLOCK.h_check[0];
+
+export interface ExtentBlock extends Decoded<typeof EXTENT_BLOCK> {
+  h_list: ExtentList;
+}
+
+/** Clusters covered by a record: the interior or leaf view by depth. */
+export function extentRecClusters(rec: ExtentRec, treeDepth: number): number {
+  return treeDepth > 0 ? rec.e_int_clusters : rec.e_leaf_clusters;
+}
+
+/** Sets the clusters of a record in both views consistently for the record's depth. */
+export function setExtentRecClusters(rec: ExtentRec, treeDepth: number, clusters: number): void {
+  if (treeDepth > 0) {
+    rec.e_int_clusters = clusters;
+    rec.e_leaf_clusters = clusters & 0xffff;
+    rec.e_reserved1 = (clusters >>> 16) & 0xff;
+    rec.e_flags = clusters >>> 24;
+  } else {
+    if (clusters > 0xffff) throw new RangeError(`leaf extent of ${clusters} clusters exceeds e_leaf_clusters`);
+    rec.e_leaf_clusters = clusters;
+    rec.e_int_clusters = ((rec.e_flags << 24) | (rec.e_reserved1 << 16) | clusters) >>> 0;
+  }
+}
+
+/** Records that fit in `bytes` bytes after a list header (the kernel's ocfs2_extent_recs_per_* arithmetic). */
+export function extentRecsInBytes(bytes: number): number {
+  return Math.max(0, Math.floor((bytes - EXTENT_LIST_RECS_OFFSET) / EXTENT_REC_SIZE));
+}
+
+/** ocfs2_extent_recs_per_eb */
+export function extentRecsPerExtentBlock(blockSizeBytes: number): number {
+  return extentRecsInBytes(blockSizeBytes - EXTENT_BLOCK_LIST_OFFSET);
+}
+
+export function emptyExtentRec(): ExtentRec {
+  return { e_cpos: 0, e_int_clusters: 0, e_leaf_clusters: 0, e_reserved1: 0, e_flags: 0, e_blkno: 0 };
+}
+
+/**
+ * Decodes a list at `base` where at most `maxRecs` records fit. Checks the
+ * counts so that nothing past the space is read: l_count > maxRecs and
+ * l_next_free_rec > l_count are FormatErrors naming `what` and the field.
+ */
+export function decodeExtentList(buf: Buffer, base: number, maxRecs: number, what: string): ExtentList {
+  const hdr = decodeFields(EXTENT_LIST, buf, base, what);
+  if (hdr.l_count > maxRecs) {
+    throw new FormatError(`${what}: l_count ${hdr.l_count} > ${maxRecs} records that fit`);
+  }
+  if (hdr.l_next_free_rec > hdr.l_count) {
+    throw new FormatError(`${what}: l_next_free_rec ${hdr.l_next_free_rec} > l_count ${hdr.l_count}`);
+  }
+  const l_recs: ExtentRec[] = [];
+  for (let i = 0; i < hdr.l_count; i++) {
+    l_recs.push(decodeFields(EXTENT_REC, buf, base + EXTENT_LIST_RECS_OFFSET + i * EXTENT_REC_SIZE, `${what}.l_recs[${i}]`));
+  }
+  return { ...hdr, l_recs };
+}
+
+/** Writes the header and l_count records (records missing from l_recs are zeroed). Returns bytes written. */
+export function encodeExtentList(list: ExtentList, buf: Buffer, base: number, what = 'extent list'): number {
+  if (list.l_next_free_rec > list.l_count || list.l_recs.length > list.l_count) {
+    throw new RangeError(`${what}: l_next_free_rec ${list.l_next_free_rec} / ${list.l_recs.length} recs > l_count ${list.l_count}`);
+  }
+  encodeFields(EXTENT_LIST, list, buf, base, what);
+  const view = list.l_tree_depth > 0 ? EXTENT_REC_INTERIOR : EXTENT_REC_LEAF;
+  for (let i = 0; i < list.l_count; i++) {
+    const off = base + EXTENT_LIST_RECS_OFFSET + i * EXTENT_REC_SIZE;
+    const rec = list.l_recs[i];
+    if (rec) encodeFields(view, rec, buf, off, `${what}.l_recs[${i}]`);
+    else buf.fill(0, off, off + EXTENT_REC_SIZE);
+  }
+  return EXTENT_LIST_RECS_OFFSET + list.l_count * EXTENT_REC_SIZE;
+}
+
+/** An empty list with room for `count` records. */
+export function emptyExtentList(count: number, treeDepth = 0): ExtentList {
+  return {
+    l_tree_depth: treeDepth, l_count: count, l_next_free_rec: 0, l_reserved1: 0, l_reserved2: Buffer.alloc(8),
+    l_recs: Array.from({ length: count }, emptyExtentRec),
+  };
+}
+
+export interface ExtentBlockCheckOptions {
+  /** Block number the block was read from: h_blkno must match. */
+  expectedBlkno?: number;
+  /** The volume's s_fs_generation (i_fs_generation of the superblock): h_fs_generation must match. */
+  fsGeneration?: number;
+}
+
+/** Decodes and validates an extent block (ocfs2_validate_extent_block minus the ECC check). */
+export function decodeExtentBlock(block: Buffer, opts: ExtentBlockCheckOptions | number = {}): ExtentBlock {
+  const o = typeof opts === 'number' ? { expectedBlkno: opts } : opts;
+  const where = o.expectedBlkno !== undefined ? `extent block ${o.expectedBlkno}` : 'extent block';
+  checkSignature(block, 0, OCFS2_EXTENT_BLOCK_SIGNATURE, `${where}: h_signature`);
+  const hdr = decodeFields(EXTENT_BLOCK, block, 0, where);
+  if (o.expectedBlkno !== undefined && hdr.h_blkno !== o.expectedBlkno) {
+    throw new FormatError(`${where}: h_blkno ${hdr.h_blkno} does not match the block it was read from`);
+  }
+  if (o.fsGeneration !== undefined && hdr.h_fs_generation !== o.fsGeneration) {
+    throw new FormatError(`${where}: h_fs_generation 0x${hdr.h_fs_generation.toString(16)} != volume 0x${o.fsGeneration.toString(16)}`);
+  }
+  const h_list = decodeExtentList(block, EXTENT_BLOCK_LIST_OFFSET, extentRecsPerExtentBlock(block.length), `${where}: h_list`);
+  return { ...hdr, h_list };
+}
+
+/** Writes the whole block (its length is the block size); the signature is always written. */
+export function encodeExtentBlock(eb: ExtentBlock, block: Buffer): void {
+  block.fill(0);
+  encodeFields(EXTENT_BLOCK, eb, block, 0, 'extent block');
+  writeSignature(block, 0, OCFS2_EXTENT_BLOCK_SIGNATURE);
+  if (eb.h_list.l_count > extentRecsPerExtentBlock(block.length)) {
+    throw new RangeError(`extent block ${eb.h_blkno}: l_count ${eb.h_list.l_count} does not fit a ${block.length}-byte block`);
+  }
+  encodeExtentList(eb.h_list, block, EXTENT_BLOCK_LIST_OFFSET, `extent block ${eb.h_blkno}: h_list`);
+}
+
+/** A fresh extent block header for `blkno` with an empty list sized for the block. */
+export function emptyExtentBlock(blockSizeBytes: number, blkno = 0): ExtentBlock {
+  return {
+    h_signature: signatureBytes(OCFS2_EXTENT_BLOCK_SIGNATURE), h_check: Buffer.alloc(8), h_suballoc_slot: 0,
+    h_suballoc_bit: 0, h_fs_generation: 0, h_blkno: blkno, h_suballoc_loc: 0, h_next_leaf_blk: 0,
+    h_list: emptyExtentList(extentRecsPerExtentBlock(blockSizeBytes)),
+  };
+}
