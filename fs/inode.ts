@@ -7,7 +7,8 @@
 import type { Dinode } from './format/dinode';
 import { dinodeLinksCount } from './format/dinode';
 import type { Extent } from './extentMap';
-import type { Attr } from './api';
+import type { Attr, Timespec } from './api';
+import { RwLock, Mutex } from './lock';
 import type { Geometry } from './super';
 import { S_IFMT, S_IFDIR, S_IFREG, S_IFLNK, S_IFCHR, S_IFBLK } from './format/constants';
 
@@ -18,6 +19,30 @@ export interface DirIndexEntry {
 }
 
 export class Inode {
+  /**
+   * The inode's I/O lock, in the spirit of the kernel's i_rwsem: shared for
+   * direct writes that need no allocation (held only until their device
+   * requests are submitted), exclusive for buffered writes, allocating writes
+   * and truncates. Lock order: rw, then the volume's metadata lock.
+   */
+  readonly rw: RwLock;
+  /** Serializes write-back of this inode's dirty pages. */
+  readonly wbLock = new Mutex('writeback');
+  /** Bumped whenever the file's bytes change under the cache; a read-in that saw an older value is not cached. */
+  gen = 0;
+  /** A write-back error not yet reported (returned by the next fsync or close, as Linux does). */
+  wbError?: Error;
+  /** mtime/ctime of buffered writes not yet committed to the inode block. */
+  pendingTimes?: Timespec;
+  /** An atime from reads not yet committed (relatime/strictatime). */
+  pendingAtime?: Timespec;
+  /** Direct writes submitted and not yet complete; truncate waits for zero (inode_dio_wait). */
+  dioInFlight = 0;
+  private dioIdle: (() => void)[] = [];
+  /** Where the last read ended, for sequential read-ahead. */
+  lastReadEnd = -1;
+  readAheadBytes = 0;
+
   /** Cached leaf extents of the data tree (undefined: not loaded or invalidated). */
   extents?: Extent[];
   /** Directory name → entry, built on first full scan; keys are latin1 strings of the raw name bytes. */
@@ -25,7 +50,22 @@ export class Inode {
   /** Open handles on this inode. */
   openCount = 0;
 
-  constructor(readonly ino: number, public di: Dinode) {}
+  constructor(readonly ino: number, public di: Dinode) {
+    this.rw = new RwLock(`inode ${ino}`);
+  }
+
+  dioStart(): void {
+    this.dioInFlight++;
+  }
+
+  dioDone(): void {
+    if (--this.dioInFlight === 0) for (const w of this.dioIdle.splice(0)) w();
+  }
+
+  /** Waits until no direct write is in flight (the kernel's inode_dio_wait). */
+  async dioDrain(): Promise<void> {
+    while (this.dioInFlight > 0) await new Promise<void>((r) => this.dioIdle.push(r));
+  }
 
   get mode(): number {
     return this.di.i_mode;
@@ -70,9 +110,9 @@ export class Inode {
       // st_blocks counts allocated 512-byte sectors: clusters, as ocfs2_inode_sector_count.
       blocks: d.i_clusters * (geo.clusterSize / 512),
       blksize: geo.blockSize,
-      atime: { sec: d.i_atime, nsec: d.i_atime_nsec },
-      mtime: { sec: d.i_mtime, nsec: d.i_mtime_nsec },
-      ctime: { sec: d.i_ctime, nsec: d.i_ctime_nsec },
+      atime: this.pendingAtime ?? { sec: d.i_atime, nsec: d.i_atime_nsec },
+      mtime: this.pendingTimes ?? { sec: d.i_mtime, nsec: d.i_mtime_nsec },
+      ctime: this.pendingTimes ?? { sec: d.i_ctime, nsec: d.i_ctime_nsec },
       generation: d.i_generation,
     };
   }

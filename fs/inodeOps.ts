@@ -10,7 +10,13 @@ import { editInode } from './transaction';
 import { FsError } from './errors';
 import { nowTimespec, stamp } from './times';
 import { S_IFMT, OCFS2_HAS_REFCOUNT_FL } from './format/constants';
-import { writeFileData, truncateFile } from './fileWrite';
+import { truncateFile } from './fileWrite';
+
+export function checkWritable(inode: Inode): void {
+  if (inode.isDir) throw new FsError('EISDIR');
+  if (!inode.isReg) throw new FsError('EINVAL', 'write to a non-regular file');
+  refuseShared(inode);
+}
 
 function refuseShared(inode: Inode): void {
   // Reflinked extents are shared with other files through a refcount tree this engine does not update.
@@ -36,7 +42,12 @@ export async function setAttributes(host: NameiHost, ino: number, changes: SetAt
       if (changes.uid !== undefined) di.i_uid = changes.uid;
       if (changes.gid !== undefined) di.i_gid = changes.gid;
       if (changes.atime !== undefined) stamp(di, 'atime', changes.atime === 'now' ? now : changes.atime);
-      if (changes.mtime !== undefined) stamp(di, 'mtime', changes.mtime === 'now' ? now : changes.mtime);
+      if (changes.mtime !== undefined) {
+        stamp(di, 'mtime', changes.mtime === 'now' ? now : changes.mtime);
+        // An explicit mtime wins over the stamp of buffered writes not yet committed.
+        tx.onCommit(() => (inode.pendingTimes = undefined));
+      }
+      if (changes.atime !== undefined) tx.onCommit(() => (inode.pendingAtime = undefined));
       if (changes.size !== undefined) stamp(di, 'mtime', now);
       stamp(di, 'ctime', now);
       await tx.commit();
@@ -46,11 +57,4 @@ export async function setAttributes(host: NameiHost, ino: number, changes: SetAt
     }
     return inode;
   });
-}
-
-export async function writeFile(host: NameiHost, inode: Inode, offset: number, data: Buffer): Promise<number> {
-  if (inode.isDir) throw new FsError('EISDIR');
-  if (!inode.isReg) throw new FsError('EINVAL', 'write to a non-regular file');
-  refuseShared(inode);
-  return host.metaLock.run(() => writeFileData(host, inode, offset, data));
 }

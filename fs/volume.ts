@@ -19,7 +19,7 @@ import { Inode } from './inode';
 import { readInodeBlock } from './blocks';
 import { dinodeIsValid } from './format/dinode';
 import { readDirSlots, lookupEntry, modeTypeOfFileType } from './dir';
-import { setAttributes, writeFile } from './inodeOps';
+import { setAttributes, checkWritable } from './inodeOps';
 import { readFileData } from './file';
 import {
   GLOBAL_BITMAP_SYSTEM_INODE, JOURNAL_SYSTEM_INODE, SLOT_MAP_SYSTEM_INODE, OCFS2_JOURNAL_DIRTY_FL,
@@ -35,6 +35,14 @@ import type { NameiHost } from './nameiHost';
 import type { Dinode } from './format/dinode';
 import { makeNode, link as linkNode, unlink as unlinkNode, rename as renameNode } from './namei';
 import { randomBytes } from 'node:crypto';
+import { constants as fsConstants } from 'node:fs';
+import { PageCache } from '../cache/pageCache';
+import { UnalignedGate } from '../io/unalignedGate';
+import { Flusher } from './writeback';
+import { bufferedRead, bufferedWrite, directRead, directWrite, syncInode, takeWritebackError, writebackInode,
+  commitTimes, type IoHost } from './fileIo';
+import { PAGE_BYTES } from '../cache/pageCache';
+import { relatimeNeedsUpdate, nowTimespec } from './times';
 import {
   OCFS2_FEATURE_INCOMPAT_LOCAL_MOUNT, OCFS2_FEATURE_INCOMPAT_SPARSE_ALLOC, OCFS2_FEATURE_INCOMPAT_INLINE_DATA,
   OCFS2_FEATURE_INCOMPAT_EXTENDED_SLOT_MAP, OCFS2_FEATURE_INCOMPAT_APPEND_DIO, OCFS2_FEATURE_INCOMPAT_META_ECC,
@@ -83,7 +91,11 @@ interface Handle {
   flags: number;
 }
 
-export class Volume implements Engine, VolumeContext, NameiHost {
+/** O_DIRECT as this platform numbers it (0o40000 on x86-64). */
+const O_DIRECT = fsConstants.O_DIRECT ?? 0o40000;
+const DEFAULT_CACHE_BYTES = 256 * 1024 * 1024;
+
+export class Volume implements Engine, VolumeContext, NameiHost, IoHost {
   readonly cache: BlockCache;
   readonly features: Features;
   readonly rootIno: number;
@@ -95,6 +107,11 @@ export class Volume implements Engine, VolumeContext, NameiHost {
   readonly metaLock = new Mutex('metadata');
   readonly orphans: Orphans;
   alloc: Allocator = NO_ALLOC;
+  readonly pages: PageCache;
+  readonly gate: UnalignedGate;
+  readonly readAheadMaxBytes = 1024 * 1024;
+  private readonly flusher: Flusher;
+  private readonly atimePolicy: 'relatime' | 'noatime' | 'strictatime';
   private generation = randomBytes(4).readUInt32LE(0);
 
   private readonly inodes = new LRUCache<number, Inode>({ max: 65536 });
@@ -111,8 +128,13 @@ export class Volume implements Engine, VolumeContext, NameiHost {
     readonly fsGeneration: number,
     readonly label: string,
     readOnly: boolean,
+    options: VolumeOptions,
   ) {
     this.cache = new BlockCache(device, geo.blockSize);
+    this.pages = new PageCache(options.cacheSizeBytes ?? DEFAULT_CACHE_BYTES);
+    this.gate = new UnalignedGate({ mode: options.unalignedDio ?? 'range' });
+    this.flusher = new Flusher(this);
+    this.atimePolicy = options.atime ?? 'relatime';
     this.features = featuresOf(sb);
     this.rootIno = sb.s_root_blkno;
     this.readOnly = readOnly;
@@ -139,6 +161,16 @@ export class Volume implements Engine, VolumeContext, NameiHost {
   forget(ino: number): void {
     this.inodes.delete(ino);
     this.pinned.delete(ino);
+    this.pages.drop(ino);
+  }
+
+  throttle(): Promise<void> {
+    return this.flusher.throttle();
+  }
+
+  /** Every in-memory inode (open ones and cached ones). */
+  private allInodes(): Inode[] {
+    return [...new Set([...this.pinned.values(), ...this.inodes.values()])];
   }
 
   get blockSize(): number {
@@ -157,7 +189,7 @@ export class Volume implements Engine, VolumeContext, NameiHost {
       throw new FsError('EROFS', `${device.name}: this is a cluster volume; o2fuse mounts cluster volumes read-write only ` +
         'with the cluster lock service, which is not available yet; mount with -o ro (or format with -M local)');
     }
-    const vol = new Volume(device, probed.sb, probed.geometry, probed.fsGeneration, probed.label, readOnly);
+    const vol = new Volume(device, probed.sb, probed.geometry, probed.fsGeneration, probed.label, readOnly, options);
     await vol.loadSystemFiles();
     await vol.checkJournals();
     await vol.checkSlotMap();
@@ -224,6 +256,7 @@ export class Volume implements Engine, VolumeContext, NameiHost {
     }
     this.alloc = new Allocators(this);
     await this.setSlot(0);
+    this.flusher.start();
     const n = await this.metaLock.run(() => this.orphans.recover());
     if (n) trace('recovered %d orphan(s) of slot %d', n, this.slot);
   }
@@ -332,11 +365,25 @@ export class Volume implements Engine, VolumeContext, NameiHost {
     return fh;
   }
 
-  async read(ino: number, _fh: number, offset: number, length: number): Promise<Buffer> {
+  async read(ino: number, fh: number, offset: number, length: number): Promise<Buffer> {
     this.checkOpen();
     const inode = await this.iget(ino);
     if (inode.isDir) throw new FsError('EISDIR');
-    return readFileData(this, inode, offset, length);
+    if (offset < 0 || length < 0) throw new FsError('EINVAL');
+    const direct = ((this.handles.get(fh)?.flags ?? 0) & O_DIRECT) !== 0;
+    const data = direct ? await directRead(this, inode, offset, length) : await bufferedRead(this, inode, offset, length);
+    this.touchAtime(inode);
+    return data;
+  }
+
+  /** Access time by the mount's policy (relatime by default); committed with the inode's other pending times. */
+  private touchAtime(inode: Inode): void {
+    if (this.readOnly || this.atimePolicy === 'noatime') return;
+    const now = nowTimespec();
+    const di = inode.di;
+    const current = inode.pendingAtime ?? { sec: di.i_atime, nsec: di.i_atime_nsec };
+    const view = { ...di, i_atime: current.sec, i_atime_nsec: current.nsec };
+    if (this.atimePolicy === 'strictatime' || relatimeNeedsUpdate(view, now)) inode.pendingAtime = now;
   }
 
   async release(ino: number, fh: number): Promise<void> {
@@ -351,9 +398,15 @@ export class Volume implements Engine, VolumeContext, NameiHost {
     }
   }
 
-  async flush(_ino: number, _fh: number): Promise<void> {}
-  async fsync(_ino: number, _fh: number, _datasync: boolean): Promise<void> {
-    if (!this.readOnly) await this.device.flush();
+  /** close(2): reports a write-back error not yet reported, as Linux does. */
+  async flush(ino: number, _fh: number): Promise<void> {
+    const inode = this.pinned.get(ino);
+    if (inode) takeWritebackError(inode);
+  }
+  async fsync(ino: number, _fh: number, _datasync: boolean): Promise<void> {
+    this.checkOpen();
+    if (this.readOnly) return;
+    await syncInode(this, await this.iget(ino));
   }
   async fsyncdir(_ino: number, _datasync: boolean): Promise<void> {
     if (!this.readOnly) await this.device.flush();
@@ -403,17 +456,43 @@ export class Volume implements Engine, VolumeContext, NameiHost {
   }
   async setattr(ino: number, changes: SetAttr): Promise<Attr> {
     this.writable();
-    return (await setAttributes(this, ino, changes)).attr(this.geo);
+    if (changes.size === undefined) return (await setAttributes(this, ino, changes)).attr(this.geo);
+    // Truncate: no direct write in flight, the cache written back, and pages past the new end forgotten.
+    const inode = await this.iget(ino);
+    const release = await inode.rw.exclusive();
+    try {
+      await inode.dioDrain();
+      await writebackInode(this, inode);
+      this.pages.drop(ino, Math.floor(Math.min(changes.size, inode.size) / PAGE_BYTES));
+      inode.gen++;
+      return (await setAttributes(this, ino, changes)).attr(this.geo);
+    } finally {
+      release();
+    }
   }
-  async write(ino: number, _fh: number, offset: number, data: Buffer): Promise<number> {
+  async write(ino: number, fh: number, offset: number, data: Buffer): Promise<number> {
     this.writable();
     const inode = await this.iget(ino);
-    return writeFile(this, inode, offset, data);
+    checkWritable(inode);
+    if (offset < 0) throw new FsError('EINVAL');
+    const direct = ((this.handles.get(fh)?.flags ?? 0) & O_DIRECT) !== 0;
+    return direct ? directWrite(this, inode, offset, data) : bufferedWrite(this, inode, offset, data);
+  }
+
+  /** Writes back every dirty page and pending time stamp. */
+  async syncAll(): Promise<void> {
+    await this.flusher.flushAll();
+    for (const inode of this.allInodes()) {
+      if (inode.pendingTimes || inode.pendingAtime) await commitTimes(this, inode).catch(() => {});
+    }
+    await this.device.flush();
   }
 
   async unmount(): Promise<void> {
     if (this.closed) return;
     if (!this.readOnly) {
+      await this.flusher.stop();
+      await this.syncAll();
       await this.setSlot(null);
       await this.device.flush();
     }

@@ -1,0 +1,380 @@
+/**
+ * The I/O path: buffered reads and writes through the page cache, direct
+ * I/O, the buffered fallback, and write-back.
+ *
+ * Buffered write: inode lock exclusive (after in-flight direct writes drain);
+ * a write that is all inside i_size over written extents copies into pages
+ * (reading a partly covered page in first) and marks them dirty; anything
+ * else (inline data, holes, unwritten extents, extension) takes the
+ * allocating path of fs/fileWrite.ts, which puts data and zeros on the device
+ * at once, and the cached pages are brought up to date.
+ *
+ * Direct write: inode lock shared; dirty pages of the range are written back
+ * and dropped; then either the fallback (same allocating path, for holes,
+ * unwritten extents, past-EOF and inline files: on the device when the call
+ * returns, as O_DIRECT requires) or a straight device write of the mapped
+ * blocks. The lock is released once the device requests are submitted and
+ * the call completes with them, so several direct writes of one inode are in
+ * flight at once, as async direct I/O is in the kernel. An unaligned one
+ * must read its edge blocks in: it first passes the unaligned gate
+ * (io/unalignedGate.ts) and counts itself out when its device write
+ * completes. Aligned direct writes never touch the gate.
+ */
+import createDebug from 'debug';
+import { performance } from 'node:perf_hooks';
+import type { Inode } from './inode';
+import type { NameiHost } from './nameiHost';
+import type { PageCache, Page } from '../cache/pageCache';
+import { PAGE_BYTES } from '../cache/pageCache';
+import type { UnalignedGate, GateTicket } from '../io/unalignedGate';
+import { isUnaligned } from '../io/unalignedGate';
+import { mapRange, readFileData } from './file';
+import { writeFileData } from './fileWrite';
+import { writeBlocks, type DeviceWrite } from './blockIo';
+import { editInode } from './transaction';
+import { nowTimespec, stamp } from './times';
+import { FsError } from './errors';
+import { OCFS2_VALID_FL } from './format/constants';
+
+const io = createDebug('o2fuse:io');
+const cacheTrace = createDebug('o2fuse:cache');
+
+export interface IoHost extends NameiHost {
+  readonly pages: PageCache;
+  readonly gate: UnalignedGate;
+  /** Largest read-ahead window in bytes. */
+  readonly readAheadMaxBytes: number;
+  /** Called when dirty bytes pass the limit: write back until below it. */
+  throttle(): Promise<void>;
+}
+
+const pageOf = (byte: number): number => Math.floor(byte / PAGE_BYTES);
+
+// ---------------------------------------------------------------- reads
+
+/** Reads [offset, offset+length) of the file from the device, not clamped, holes as zeros. */
+async function readDevice(host: IoHost, inode: Inode, offset: number, length: number): Promise<Buffer> {
+  const out = Buffer.alloc(length);
+  const segs = await mapRange(host, inode, offset, length);
+  await Promise.all(segs.map(async (s) => {
+    if (s.deviceOffset === null) return;
+    (await host.device.read(s.deviceOffset, s.length)).copy(out, s.fileOffset - offset);
+  }));
+  return out;
+}
+
+/** Reads whole pages [first, last] from the device into the cache (unless the file changed meanwhile). */
+async function readInPages(host: IoHost, inode: Inode, first: number, last: number): Promise<Buffer[]> {
+  const gen = inode.gen;
+  const size = inode.size;
+  const start = first * PAGE_BYTES;
+  const data = await readDevice(host, inode, start, (last - first + 1) * PAGE_BYTES);
+  // Bytes past i_size read as zeros whatever the block holds.
+  if (size < start + data.length) data.fill(0, Math.max(0, size - start));
+  host.pages.stats.readIns += last - first + 1;
+  const out: Buffer[] = [];
+  for (let i = first; i <= last; i++) {
+    const pageData = data.subarray((i - first) * PAGE_BYTES, (i - first + 1) * PAGE_BYTES);
+    if (inode.gen === gen) out.push(host.pages.insertClean(inode.ino, i, Buffer.from(pageData)).data);
+    else out.push(pageData);
+  }
+  return out;
+}
+
+export async function bufferedRead(host: IoHost, inode: Inode, offset: number, length: number): Promise<Buffer> {
+  const size = inode.size;
+  if (offset >= size || length === 0) return Buffer.alloc(0);
+  const n = Math.min(length, size - offset);
+  if (inode.inline) return readFileData(host, inode, offset, n);
+  const out = Buffer.alloc(n);
+  const first = pageOf(offset);
+  const last = pageOf(offset + n - 1);
+  const copyPage = (idx: number, data: Buffer) => {
+    const pStart = idx * PAGE_BYTES;
+    const a = Math.max(offset, pStart);
+    const b = Math.min(offset + n, pStart + PAGE_BYTES);
+    data.copy(out, a - offset, a - pStart, b - pStart);
+  };
+  let i = first;
+  const reads: Promise<void>[] = [];
+  while (i <= last) {
+    const p = host.pages.lookup(inode.ino, i);
+    if (p) {
+      copyPage(i, p.data);
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j + 1 <= last && !host.pages.lookup(inode.ino, j + 1)) j++;
+    const runFirst = i;
+    reads.push(readInPages(host, inode, runFirst, j).then((bufs) => bufs.forEach((b, k) => copyPage(runFirst + k, b))));
+    i = j + 1;
+  }
+  await Promise.all(reads);
+  readAhead(host, inode, offset, n);
+  return out;
+}
+
+/** Sequential readers get the next window read in the background, doubling up to the maximum. */
+function readAhead(host: IoHost, inode: Inode, offset: number, n: number): void {
+  const sequential = offset === inode.lastReadEnd;
+  inode.lastReadEnd = offset + n;
+  if (!sequential) {
+    inode.readAheadBytes = 0;
+    return;
+  }
+  inode.readAheadBytes = Math.min(host.readAheadMaxBytes, Math.max(128 * 1024, inode.readAheadBytes * 2));
+  const start = offset + n;
+  const end = Math.min(inode.size, start + inode.readAheadBytes);
+  if (end <= start) return;
+  let first = pageOf(start);
+  const last = pageOf(end - 1);
+  while (first <= last && host.pages.lookup(inode.ino, first)) first++;
+  if (first > last) return;
+  cacheTrace('read-ahead inode %d pages %d..%d', inode.ino, first, last);
+  readInPages(host, inode, first, last).catch((err) => cacheTrace('read-ahead of inode %d failed: %s', inode.ino, err.message));
+}
+
+export async function directRead(host: IoHost, inode: Inode, offset: number, length: number): Promise<Buffer> {
+  // Dirty pages of the range must reach the device first, or the read would miss them.
+  await writebackInode(host, inode, pageOf(offset), pageOf(offset + Math.max(length, 1) - 1));
+  return readFileData(host, inode, offset, length);
+}
+
+// ---------------------------------------------------------------- writes
+
+/** Copies new bytes into whatever pages of the range are cached, keeping them coherent with the device. */
+function updateCachedPages(host: IoHost, inode: Inode, offset: number, data: Buffer): void {
+  for (let i = pageOf(offset); data.length && i <= pageOf(offset + data.length - 1); i++) {
+    const p = host.pages.lookup(inode.ino, i);
+    if (!p) continue;
+    const pStart = i * PAGE_BYTES;
+    const a = Math.max(offset, pStart);
+    const b = Math.min(offset + data.length, pStart + PAGE_BYTES);
+    data.copy(p.data, a - pStart, a - offset, b - offset);
+  }
+}
+
+/** Why a write cannot be a plain overwrite of written blocks, or null when it can. */
+async function fallbackReason(host: IoHost, inode: Inode, offset: number, end: number): Promise<string | null> {
+  if (inode.inline) return 'inline data';
+  if (end > inode.size) return 'extends the file';
+  for (const s of await mapRange(host, inode, offset, end - offset)) {
+    if (s.unwritten) return 'unwritten extent';
+    if (s.deviceOffset === null) return 'hole';
+  }
+  return null;
+}
+
+/**
+ * The allocating path, shared by buffered writes and the direct-write
+ * fallback: data and zeros on the device when it returns. It may
+ * read-modify-write an edge block of existing data, so an unaligned one
+ * passes the gate like a direct write.
+ */
+async function allocatingWrite(host: IoHost, inode: Inode, offset: number, data: Buffer, reason: string, direct: boolean): Promise<number> {
+  const end = offset + data.length;
+  io('%s write %d+%d of inode %d takes the allocating path: %s', direct ? 'direct' : 'buffered', offset, data.length, inode.ino, reason);
+  await writebackInode(host, inode, pageOf(Math.min(offset, inode.size)), pageOf(end - 1));
+  const from = Math.min(offset, inode.size);
+  const ticket = isUnaligned(from, end - from, host.geo.blockSize) ? await enterGate(host, inode, from, end) : null;
+  try {
+    const n = await host.metaLock.run(() => writeFileData(host, inode, offset, data));
+    updateCachedPages(host, inode, offset, data.subarray(0, n));
+    inode.gen++;
+    return n;
+  } finally {
+    ticket?.exit();
+  }
+}
+
+async function enterGate(host: IoHost, inode: Inode, start: number, end: number): Promise<GateTicket> {
+  const t0 = performance.now();
+  const ticket = await host.gate.enter(inode.ino, start, end, host.geo.blockSize);
+  if (ticket.waited) io('unaligned write %d..%d of inode %d waited %s ms on the gate', start, end, inode.ino, (performance.now() - t0).toFixed(2));
+  return ticket;
+}
+
+export async function bufferedWrite(host: IoHost, inode: Inode, offset: number, data: Buffer): Promise<number> {
+  if (data.length === 0) return 0;
+  const end = offset + data.length;
+  const release = await inode.rw.exclusive();
+  let n: number;
+  try {
+    // A buffered write must not read in a block a direct write has not landed on yet.
+    await inode.dioDrain();
+    const reason = await fallbackReason(host, inode, offset, end);
+    if (reason) {
+      n = await allocatingWrite(host, inode, offset, data, reason, false);
+    } else {
+      await copyIntoPages(host, inode, offset, data);
+      n = data.length;
+      inode.gen++;
+      inode.pendingTimes = nowTimespec();
+    }
+  } finally {
+    release();
+  }
+  if (host.pages.dirtyBytes > host.pages.dirtyLimitBytes) await host.throttle();
+  return n;
+}
+
+async function copyIntoPages(host: IoHost, inode: Inode, offset: number, data: Buffer): Promise<void> {
+  const end = offset + data.length;
+  const size = inode.size;
+  for (let i = pageOf(offset); i <= pageOf(end - 1); i++) {
+    const pStart = i * PAGE_BYTES;
+    const a = Math.max(offset, pStart);
+    const b = Math.min(end, pStart + PAGE_BYTES);
+    let page: Page | undefined = host.pages.lookup(inode.ino, i);
+    if (!page) {
+      const coversPage = a === pStart && (b === pStart + PAGE_BYTES || b >= size);
+      if (coversPage) {
+        page = host.pages.insertClean(inode.ino, i, Buffer.alloc(PAGE_BYTES));
+      } else {
+        cacheTrace('read-in: page %d of inode %d for a partial write %d..%d', i, inode.ino, a, b);
+        const [fresh] = await readInPages(host, inode, i, i);
+        page = host.pages.lookup(inode.ino, i) ?? host.pages.insertClean(inode.ino, i, Buffer.from(fresh));
+      }
+    }
+    data.copy(page.data, a - pStart, a - offset, b - offset);
+    host.pages.markDirty(page, a - pStart, b - pStart);
+  }
+}
+
+export async function directWrite(host: IoHost, inode: Inode, offset: number, data: Buffer): Promise<number> {
+  if (data.length === 0) return 0;
+  const end = offset + data.length;
+  let release = await inode.rw.shared();
+  let submitted: Promise<void> | null = null;
+  let ticket: GateTicket | null = null;
+  try {
+    await writebackInode(host, inode, pageOf(offset), pageOf(end - 1));
+    host.pages.drop(inode.ino, pageOf(offset), pageOf(end - 1));
+    const reason = await fallbackReason(host, inode, offset, end);
+    if (reason) {
+      // Allocation changes the extent tree and i_size: that needs the lock exclusive.
+      release();
+      release = await inode.rw.exclusive();
+      const again = await fallbackReason(host, inode, offset, end);
+      if (again) return await allocatingWrite(host, inode, offset, data, again, true);
+    }
+    if (isUnaligned(offset, data.length, host.geo.blockSize)) ticket = await enterGate(host, inode, offset, end);
+    const segs = await mapRange(host, inode, offset, data.length);
+    const writes: DeviceWrite[] = segs.map((s) => ({
+      deviceOffset: s.deviceOffset!,
+      buf: data.subarray(s.fileOffset - offset, s.fileOffset - offset + s.length),
+    }));
+    inode.dioStart();
+    submitted = writeBlocks(host, writes, `direct write of inode ${inode.ino}`);
+    // Keep an unobserved rejection from crashing the process before we await it below.
+    submitted.catch(() => {});
+  } catch (err) {
+    ticket?.exit();
+    throw err;
+  } finally {
+    release();
+  }
+  try {
+    await submitted;
+  } finally {
+    ticket?.exit();
+    // Anything read into the cache while the write was in flight may predate it.
+    host.pages.drop(inode.ino, pageOf(offset), pageOf(end - 1));
+    inode.gen++;
+    inode.dioDone();
+  }
+  inode.pendingTimes = nowTimespec();
+  return data.length;
+}
+
+// ---------------------------------------------------------------- write-back
+
+/** Writes back the dirty pages [first, last] of an inode (all by default). Errors are kept for the next fsync. */
+export async function writebackInode(host: IoHost, inode: Inode, first = 0, last = Infinity): Promise<void> {
+  if (host.pages.dirtyOf(inode.ino, first, last).length === 0) return;
+  await inode.wbLock.run(async () => {
+    const pages = host.pages.dirtyOf(inode.ino, first, last);
+    if (!pages.length) return;
+    const bs = host.geo.blockSize;
+    const size = inode.size;
+    const limit = Math.ceil(size / bs) * bs;
+    // Runs of consecutive pages become one device write each (split where the extents split).
+    const runs: Page[][] = [];
+    for (const p of pages) {
+      const run = runs[runs.length - 1];
+      if (run && run[run.length - 1].index + 1 === p.index) run.push(p);
+      else runs.push([p]);
+    }
+    let bytes = 0;
+    await Promise.all(runs.map(async (run) => {
+      const start = run[0].index * PAGE_BYTES;
+      const stop = Math.min((run[run.length - 1].index + 1) * PAGE_BYTES, limit);
+      if (stop <= start) {
+        run.forEach((p) => host.pages.markClean(p));
+        return;
+      }
+      const buf = Buffer.concat(run.map((p) => p.data)).subarray(0, stop - start);
+      const copy = Buffer.from(buf);
+      // Clean before the write: a write that dirties the page meanwhile makes it dirty again.
+      run.forEach((p) => host.pages.markClean(p));
+      const writes: DeviceWrite[] = [];
+      for (const s of await mapRange(host, inode, start, stop - start)) {
+        if (s.deviceOffset === null) continue; // truncated away meanwhile
+        writes.push({ deviceOffset: s.deviceOffset, buf: copy.subarray(s.fileOffset - start, s.fileOffset - start + s.length) });
+      }
+      try {
+        await writeBlocks(host, writes, `write-back of inode ${inode.ino}`);
+        bytes += stop - start;
+      } catch (err) {
+        // As Linux: the pages are dropped, the error is reported by the next fsync (or close).
+        inode.wbError = err as Error;
+        host.pages.drop(inode.ino, run[0].index, run[run.length - 1].index);
+        io('write-back of inode %d pages %d..%d failed: %s', inode.ino, run[0].index, run[run.length - 1].index, (err as Error).message);
+      }
+    }));
+    cacheTrace('write-back inode %d: %d pages in %d runs, %d bytes', inode.ino, pages.length, runs.length, bytes);
+  });
+}
+
+/** Commits buffered writes' times to the inode block. */
+export async function commitTimes(host: IoHost, inode: Inode): Promise<void> {
+  const t = inode.pendingTimes;
+  const at = inode.pendingAtime;
+  // A freed inode keeps no times.
+  if ((!t && !at) || !(inode.di.i_flags & OCFS2_VALID_FL)) return;
+  await host.metaLock.run(async () => {
+    const tx = host.begin(`times of inode ${inode.ino}`);
+    try {
+      const di = await editInode(tx, inode);
+      if (t) {
+        stamp(di, 'mtime', t);
+        stamp(di, 'ctime', t);
+      }
+      if (at) stamp(di, 'atime', at);
+      tx.onCommit(() => {
+        if (inode.pendingTimes === t) inode.pendingTimes = undefined;
+        if (inode.pendingAtime === at) inode.pendingAtime = undefined;
+      });
+      await tx.commit();
+    } catch (err) {
+      tx.abort();
+      throw err;
+    }
+  });
+}
+
+/** fsync: the file's dirty pages, then its metadata, then the device cache. A write-back error is reported once. */
+export async function syncInode(host: IoHost, inode: Inode): Promise<void> {
+  await writebackInode(host, inode);
+  await commitTimes(host, inode);
+  await host.device.flush();
+  takeWritebackError(inode);
+}
+
+export function takeWritebackError(inode: Inode): void {
+  const err = inode.wbError;
+  if (!err) return;
+  inode.wbError = undefined;
+  throw new FsError('EIO', `write-back of inode ${inode.ino} failed: ${err.message}`);
+}
