@@ -42,6 +42,7 @@ import { dataExtents, mapRange } from './file';
 import { ExtentTree, dinodeExtentRoot, truncateClustersStep } from './extentTree';
 import { nowTimespec, stamp } from './times';
 import { FsError, errnoOf } from './errors';
+import { writeBlocks, type DeviceWrite } from './blockIo';
 
 const trace = createDebug('o2fuse:fs');
 
@@ -56,8 +57,6 @@ const TX_BYTES_MAX = 32 * 1024 * 1024;
 const TRUNCATE_LEAVES_PER_TX = 256;
 /** Largest single zero-fill device write. */
 const ZERO_CHUNK_BYTES = 1024 * 1024;
-/** Device writes one chunk keeps in flight. */
-const IO_IN_FLIGHT_MAX = 16;
 
 let zeroChunk: Buffer | undefined;
 
@@ -93,11 +92,17 @@ interface IoItem {
   zeroBytes?: number;
 }
 
+/**
+ * Puts the items on the device as whole blocks (fs/blockIo.ts): a piece that
+ * starts or ends inside a block of existing data costs a read-modify-write of
+ * that block, exactly as on a real block device; callers that can race with
+ * direct writes hold the unaligned gate around the whole write.
+ */
 async function runIo(ctx: VolumeContext, items: readonly IoItem[]): Promise<void> {
-  const writes: { buf: Buffer; at: number }[] = [];
+  const writes: DeviceWrite[] = [];
   for (const it of items) {
     if (it.buf) {
-      if (it.buf.length) writes.push({ buf: it.buf, at: it.deviceOffset });
+      if (it.buf.length) writes.push({ deviceOffset: it.deviceOffset, buf: it.buf });
       continue;
     }
     zeroChunk ??= Buffer.alloc(ZERO_CHUNK_BYTES);
@@ -105,19 +110,12 @@ async function runIo(ctx: VolumeContext, items: readonly IoItem[]): Promise<void
     let at = it.deviceOffset;
     while (left > 0) {
       const n = Math.min(left, ZERO_CHUNK_BYTES);
-      writes.push({ buf: n === ZERO_CHUNK_BYTES ? zeroChunk : zeroChunk.subarray(0, n), at });
+      writes.push({ deviceOffset: at, buf: n === ZERO_CHUNK_BYTES ? zeroChunk : zeroChunk.subarray(0, n) });
       at += n;
       left -= n;
     }
   }
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < writes.length) {
-      const w = writes[next++];
-      await ctx.device.write(w.buf, w.at);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(IO_IN_FLIGHT_MAX, writes.length) }, worker));
+  await writeBlocks(ctx, writes, 'allocating write');
 }
 
 /** Zeros on the device every written (mapped, not unwritten) byte of the file in [start, end). */
