@@ -292,7 +292,8 @@ export async function directWrite(host: IoHost, inode: Inode, offset: number, da
 
 /** Writes back the dirty pages [first, last] of an inode (all by default). Errors are kept for the next fsync. */
 export async function writebackInode(host: IoHost, inode: Inode, first = 0, last = Infinity): Promise<void> {
-  if (host.pages.dirtyOf(inode.ino, first, last).length === 0) return;
+  // Always through the lock, even with nothing dirty: a write-back already in flight (the flusher's) may be
+  // carrying these pages to the device, and the caller must not read those blocks before it lands.
   await inode.wbLock.run(async () => {
     const pages = host.pages.dirtyOf(inode.ino, first, last);
     if (!pages.length) return;
