@@ -13,7 +13,7 @@
  * set data bit.
  */
 import { crc32Le } from './crc32';
-import { DIR_TRAILER_SIZE } from './dirent';
+import { dirBlockCheckOffset } from './dirent';
 
 /** struct ocfs2_block_check */
 export const BLOCK_CHECK = {
@@ -44,7 +44,7 @@ export const CHECK_OFFSET = {
 
 /** db_check: in the trailer, the last 64 bytes of a dir block. */
 export function dirBlockCheckOffsetOf(blockSizeBytes: number): number {
-  return blockSizeBytes - DIR_TRAILER_SIZE + 0x38;
+  return dirBlockCheckOffset(blockSizeBytes);
 }
 
 /** dq_check: the quota block trailer, last OCFS2_QBLK_RESERVED_SPACE (8) bytes. */

@@ -197,11 +197,14 @@ export function decodeDinode(block: Buffer, expectedBlkno?: number, opts: Dinode
   const where = expectedBlkno !== undefined ? `dinode ${expectedBlkno}` : 'dinode';
   const blockSize = block.length;
   if (blockSize < 512) throw new FormatError(`${where}: block of ${blockSize} bytes`);
+  // Signature first: on a block that is not an inode, no other field means anything.
   const sig = block.toString('latin1', 0, 8).replace(/\0+$/, '');
-  const d = decodeFields(DINODE_FIXED, block, 0, where) as Dinode;
-  const isSuper = (d.i_flags & OCFS2_SUPER_BLOCK_FL) !== 0;
-  if (sig !== OCFS2_INODE_SIGNATURE && !(isSuper && sig === OCFS2_SUPER_BLOCK_SIGNATURE)) {
+  if (sig !== OCFS2_INODE_SIGNATURE && sig !== OCFS2_SUPER_BLOCK_SIGNATURE) {
     throw new FormatError(`${where}: i_signature: bad signature ${JSON.stringify(sig)} (expected ${JSON.stringify(OCFS2_INODE_SIGNATURE)})`);
+  }
+  const d = decodeFields(DINODE_FIXED, block, 0, where) as Dinode;
+  if (sig === OCFS2_SUPER_BLOCK_SIGNATURE && !(d.i_flags & OCFS2_SUPER_BLOCK_FL)) {
+    throw new FormatError(`${where}: i_signature "${sig}" without OCFS2_SUPER_BLOCK_FL in i_flags`);
   }
   if (expectedBlkno !== undefined && d.i_blkno !== expectedBlkno) {
     throw new FormatError(`${where}: i_blkno ${d.i_blkno} does not match the block it was read from`);

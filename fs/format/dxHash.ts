@@ -2,7 +2,9 @@
  * The indexed-directory name hash (ocfs2_dx_dir_name_hash): the ext3 "TEA"
  * hash, with a 4-word seed s_dx_seed[0..2] + s_uuid_hash, over the name in
  * 16-byte chunks. major_hash picks the cluster of the index, minor_hash the
- * block inside it. "." and ".." hash to 0/0.
+ * block inside it. "." and ".." hash to 0/0. The transform only reads and
+ * updates words 0 and 1 of the state, so s_dx_seed[2] and s_uuid_hash never
+ * change a result (they are still passed, as the kernel does).
  *
  * The kernel reads name bytes as `char`: signed on x86 for ocfs2-tools and
  * kernels before 6.2, unsigned for kernels built with -funsigned-char (all

@@ -35,6 +35,7 @@ export const XATTR_PREFIXES: Readonly<Record<number, string>> = {
 
 export const OCFS2_XATTR_ENTRY_LOCAL = 0x80;
 export const OCFS2_XATTR_TYPE_MASK = 0x7f;
+/** Largest value stored next to its name ("local"); larger values live in clusters under a value root. */
 export const OCFS2_XATTR_INLINE_SIZE = 80;
 export const OCFS2_XATTR_INDEXED = 0x1;
 export const OCFS2_HASH_SHIFT = 5;
@@ -236,6 +237,9 @@ export function buildXattrRegion(items: readonly NewXattr[], size: number, uuidH
     if (name.length > 255) throw new RangeError(`xattr name of ${name.length} bytes`);
     const local = it.value !== undefined;
     const valueSize = local ? it.value!.length : it.valueSize ?? 0;
+    // Values up to OCFS2_XATTR_INLINE_SIZE are stored local, bigger ones outside (fsck enforces both ways).
+    if (local && valueSize > OCFS2_XATTR_INLINE_SIZE) throw new RangeError(`xattr value of ${valueSize} bytes > ${OCFS2_XATTR_INLINE_SIZE} must be stored outside (valueRoot)`);
+    if (!local && valueSize <= OCFS2_XATTR_INLINE_SIZE) throw new RangeError(`xattr value of ${valueSize} bytes must be local`);
     const need = xattrNameValueSize(name.length, valueSize, local);
     freeStart -= need;
     if (freeStart < storageStart) throw new RangeError(`xattrs need more than the ${size}-byte region`);
