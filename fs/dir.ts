@@ -88,9 +88,11 @@ function nameKey(name: Buffer): string {
 
 async function dirIndex(ctx: VolumeContext, dir: Inode): Promise<Map<string, DirIndexEntry>> {
   if (dir.dirIndex) return dir.dirIndex;
+  // Every change to a directory replaces dir.di (its mtime moves): install the scan only if none landed meanwhile.
+  const before = dir.di;
   const index = new Map<string, DirIndexEntry>();
   for (const s of await readDirSlots(ctx, dir)) index.set(nameKey(s.name), { ino: s.ino, fileType: s.fileType });
-  dir.dirIndex = index;
+  if (dir.di === before) dir.dirIndex = index;
   return index;
 }
 

@@ -588,9 +588,10 @@ async function locate(ctx: VolumeContext, tx: Transaction, view: DirView, name: 
   if (hinted === undefined) return null;
   const found = await tryBlock(hinted);
   if (found) return found;
-  // The map was wrong: scan everything, and forget the map.
+  // The map was wrong: scan everything, and forget the map (the next use rebuilds it from the committed directory).
   trace('directory %d: placement map missed "%s"; scanning', view.dir.ino, name.toString());
   placementMaps.delete(view.dir);
+  view.base = null;
   if (view.di.data) return tryBlock(INLINE);
   for (let lblk = 0; lblk < blockCount(ctx, view.di); lblk++) {
     const f = await tryBlock(lblk);
@@ -647,7 +648,6 @@ export async function setEntryInode(ctx: VolumeContext, tx: Transaction, dir: In
   if (!found) throw new FsError('ENOENT');
   const de = found.recs[found.index];
   encodeDirEntry({ ...de, inode: newIno, file_type: newFileType }, found.area.buf, de.offset);
-  if (found.area.lblk !== INLINE && hasTrailer(ctx)) noteHoles(ctx, view, found.area);
   view.index.set(nameKey(name), { ino: newIno, fileType: newFileType });
 }
 
@@ -655,7 +655,10 @@ export async function setEntryInode(ctx: VolumeContext, tx: Transaction, dir: In
 export async function isEmptyDir(ctx: VolumeContext, dir: Inode): Promise<boolean> {
   requireDir(dir);
   const map = placementMaps.get(dir);
-  if (map && map.di === dir.di) return [...map.where.keys()].every((k) => k === '.' || k === '..');
+  if (map && map.di === dir.di) {
+    for (const key of map.where.keys()) if (key !== '.' && key !== '..') return false;
+    return true;
+  }
   const other = (de: DirEntry) => de.inode !== 0 && !isDotName(de.name);
   const di = dir.di;
   if (di.data) return !records(di.data.id_data, 0, inlineEnd(di), `inline directory ${dir.ino}`).some(other);

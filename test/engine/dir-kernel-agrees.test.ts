@@ -1,0 +1,90 @@
+/**
+ * The Linux kernel's OCFS2 driver (kernel-run under qemu) reads a directory
+ * this engine filled (inline turned block directory, names removed here and
+ * there), lists exactly the model's names, and changes it in turn: it
+ * removes some of the names, creates new files and a subdirectory in the
+ * records this engine laid out. fsck.ocfs2 -fn is clean after the kernel,
+ * the engine then reads the kernel's changes and adds more names on top,
+ * and fsck is clean again.
+ */
+import t from 'tap';
+import { readDirSlots, lookupEntry } from '../../fs/dir';
+import { kernelRun, kernelUnavailable } from '../lib/kernel';
+import { assertFsckClean } from '../lib/fsck';
+import { Rng, seedFrom } from '../lib/seed';
+import {
+  type Model, type VolumeCase, applyOps, checkAgainstModel, checkOnDisk, dirOf, makeFixture, makeNames, mountRw,
+} from './dir-workload';
+
+const skip = kernelUnavailable() ?? false;
+
+const cases: VolumeCase[] = [
+  { name: '4K blocks, 4K clusters, inline-data', blockSize: 4096, clusterSize: 4096 },
+  { name: '1K blocks, 8K clusters, metaecc', blockSize: 1024, clusterSize: 8192, features: 'metaecc' },
+];
+
+const quote = (s: string) => `'${s}'`;
+
+function section(output: string, tag: string): string[] {
+  const lines = output.split('\n');
+  const from = lines.indexOf(`BEGIN ${tag}`);
+  const to = lines.indexOf(`END ${tag}`);
+  return from >= 0 && to > from ? lines.slice(from + 1, to) : [];
+}
+
+for (const c of cases) {
+  t.test(`the kernel reads and changes a directory this engine wrote: ${c.name}`, { skip }, async (t) => {
+    const rng = new Rng(seedFrom(t) ^ c.blockSize);
+    const { image, targets } = await makeFixture(t, c);
+    const model: Model = new Map();
+    const names = makeNames(rng, 600);
+    let vol = await mountRw(image);
+    try {
+      const dir = await dirOf(vol, '/d');
+      await applyOps(vol, dir, names.map((name) => ({ kind: 'add', name, target: rng.pick(targets) })), model, rng);
+      await applyOps(vol, dir, names.filter((_, i) => i % 3 === 0).map((name) => ({ kind: 'remove', name })), model, rng);
+    } finally {
+      await vol.unmount();
+    }
+    await assertFsckClean(t, image, 'volume before the kernel');
+
+    const kernelRemoves = [...model.keys()].filter((_, i) => i % 10 === 0).slice(0, 40);
+    const kernelAdds = Array.from({ length: 30 }, (_, i) => `k${i}-${'y'.repeat(rng.int(0, 120))}`);
+    const script = [
+      'echo "BEGIN before"; ls -a1 d; echo "END before"',
+      ...kernelRemoves.map((n) => `rm -- d/${quote(n)}`),
+      ...kernelAdds.map((n) => `touch -- d/${quote(n)}`),
+      'mkdir d/kdir',
+      'echo "BEGIN after"; ls -a1 d; echo "END after"',
+    ].join('\n') + '\n';
+    const r = await kernelRun(image, script);
+    t.comment(`kernel-run took ${r.elapsedMs} ms`);
+    t.equal(r.code, 0, 'the script ran on the kernel-mounted volume', { output: r.output.slice(-4000) });
+    const before = section(r.scriptOutput, 'before').sort();
+    t.same(before, ['.', '..', ...model.keys()].sort(), `the kernel lists the model's ${model.size} names`);
+    for (const n of kernelRemoves) model.delete(n);
+    const after = new Set(section(r.scriptOutput, 'after'));
+    const expectedAfter = ['.', '..', ...model.keys(), ...kernelAdds, 'kdir'];
+    t.same([...after].sort(), expectedAfter.sort(), 'after its own changes the kernel lists what it should');
+    t.same(r.kernelLines.filter((l) => /error|corrupt|bad entry/i.test(l)), [], 'no OCFS2 errors from the kernel');
+    await assertFsckClean(t, image, 'volume after the kernel changed the directory');
+
+    vol = await mountRw(image);
+    try {
+      const dir = await dirOf(vol, '/d');
+      const slots = await readDirSlots(vol, dir);
+      t.same(slots.map((s) => s.name.toString('latin1')).sort(), expectedAfter.sort(), 'the engine reads the kernel\'s changes');
+      for (const n of [...kernelAdds, 'kdir']) {
+        const e = await lookupEntry(vol, dir, Buffer.from(n, 'latin1'));
+        if (!e) t.fail(`lookup of the kernel's "${n}"`);
+        else model.set(n, { path: `/d/${n}`, ino: e.ino, fileType: e.fileType });
+      }
+      const more = makeNames(rng, 300, new Set(model.keys()));
+      await applyOps(vol, dir, more.map((name) => ({ kind: 'add', name, target: rng.pick(targets) })), model, rng);
+      await checkAgainstModel(t, vol, dir, vol.rootIno, model, kernelRemoves, 'after adding on top of the kernel');
+    } finally {
+      await vol.unmount();
+    }
+    await checkOnDisk(t, image, model, 'after adding on top of the kernel');
+  });
+}
