@@ -1,0 +1,182 @@
+/**
+ * Mount options: the one parser for `-o` strings, whichever way o2fuse was
+ * started (o2fuse mount, mount -t fuse.o2fuse, fstab, remount).
+ *
+ * Each option is accepted with a meaning or refused with a message that names
+ * it: a harness that passes an option we silently ignore would test something
+ * else than it thinks.
+ */
+import { parseInjectSpec } from '../io/injectSpec';
+import { parseSizeBytes, SizeError } from './size';
+
+export type AtimePolicy = 'relatime' | 'noatime' | 'strictatime';
+export type UnalignedDio = 'range' | 'inode' | 'unsafe';
+
+export interface MountOptions {
+  readOnly: boolean;
+  atime: AtimePolicy;
+  nodiratime: boolean;
+  allowOther: boolean;
+  defaultPermissions: boolean;
+  /** undefined: libfuse's default (nodev, nosuid, exec). */
+  dev?: boolean;
+  suid?: boolean;
+  exec?: boolean;
+  cacheSizeBytes?: number;
+  unalignedDio?: UnalignedDio;
+  /** The fault-injection spec (io/injectSpec.ts syntax), kept as text. */
+  inject?: string;
+  transport: 'libfuse';
+  debug: boolean;
+  /** `remount` was among the options: change a live mount, start nothing. */
+  remount: boolean;
+  /** Options that only mean something to mount(8) or fstab, accepted and unused. */
+  ignored: string[];
+  /** Which of ro/rw and the atime options were given explicitly (remount changes only those). */
+  explicit: Set<'readOnly' | 'atime' | 'nodiratime'>;
+}
+
+export class OptionError extends Error {
+  override name = 'OptionError';
+}
+
+/** Flags that take no value, and what each does to the options. */
+const FLAGS: Record<string, (o: MountOptions) => void> = {
+  ro: (o) => { o.readOnly = true; o.explicit.add('readOnly'); },
+  rw: (o) => { o.readOnly = false; o.explicit.add('readOnly'); },
+  noatime: (o) => { o.atime = 'noatime'; o.explicit.add('atime'); },
+  relatime: (o) => { o.atime = 'relatime'; o.explicit.add('atime'); },
+  strictatime: (o) => { o.atime = 'strictatime'; o.explicit.add('atime'); },
+  // mount(8): "atime" only clears noatime, which leaves the default, relatime.
+  atime: (o) => { o.atime = 'relatime'; o.explicit.add('atime'); },
+  nodiratime: (o) => { o.nodiratime = true; o.explicit.add('nodiratime'); },
+  diratime: (o) => { o.nodiratime = false; o.explicit.add('nodiratime'); },
+  allow_other: (o) => { o.allowOther = true; },
+  default_permissions: (o) => { o.defaultPermissions = true; },
+  dev: (o) => { o.dev = true; },
+  nodev: (o) => { o.dev = false; },
+  suid: (o) => { o.suid = true; },
+  nosuid: (o) => { o.suid = false; },
+  exec: (o) => { o.exec = true; },
+  noexec: (o) => { o.exec = false; },
+  // Writes are asynchronous (write-back) unless the file asks otherwise; that is the default.
+  async: () => {},
+  debug: (o) => { o.debug = true; },
+  remount: (o) => { o.remount = true; },
+};
+
+/** Options that only mount(8), fstab or systemd read; they reach us through mount.fuse. */
+const MOUNT_TOOL_ONLY = new Set(['defaults', 'auto', 'noauto', 'user', 'nouser', 'users', 'owner', 'group', 'nofail', '_netdev', 'loop']);
+
+/**
+ * What the kernel reports for every FUSE mount (mountinfo): mount(8) hands
+ * them back to us on `mount -o remount`. They describe the session, not a wish.
+ */
+const FUSE_SESSION_REPORTED = new Set(['user_id', 'group_id', 'rootmode', 'max_read', 'blksize', 'fd']);
+
+const VALUED: Record<string, (o: MountOptions, value: string) => void> = {
+  cache_size: (o, v) => {
+    try {
+      o.cacheSizeBytes = parseSizeBytes(v, 'cache_size');
+    } catch (err) {
+      throw new OptionError((err as SizeError).message);
+    }
+    if (o.cacheSizeBytes < 1 << 20) throw new OptionError(`cache_size=${v} is below the minimum of 1M`);
+  },
+  unaligned_dio: (o, v) => {
+    if (v !== 'range' && v !== 'inode' && v !== 'unsafe') {
+      throw new OptionError(`unaligned_dio=${v}: expected range, inode or unsafe`);
+    }
+    o.unalignedDio = v;
+  },
+  inject: (o, v) => {
+    try {
+      parseInjectSpec(v);
+    } catch (err) {
+      throw new OptionError(`inject=${v}: ${(err as Error).message}`);
+    }
+    o.inject = v;
+  },
+  transport: (o, v) => {
+    if (v !== 'libfuse') throw new OptionError(`transport=${v}: only "libfuse" exists`);
+    o.transport = v;
+  },
+};
+
+/** Why a known mount option is refused (so the message says more than "unknown"). */
+const REFUSED: Record<string, string> = {
+  sync: 'synchronous mounts are not supported (open files with O_SYNC or call fsync)',
+  dirsync: 'synchronous directory updates are not supported',
+  lazytime: 'lazytime is not supported',
+  mand: 'mandatory locks are not supported',
+  fsname: 'o2fuse sets fsname to the device itself',
+  subtype: 'o2fuse sets the subtype itself',
+  blkdev: 'o2fuse mounts as fuse.o2fuse, not fuseblk',
+};
+
+export function defaultMountOptions(): MountOptions {
+  return {
+    readOnly: false,
+    atime: 'relatime',
+    nodiratime: false,
+    allowOther: false,
+    defaultPermissions: false,
+    transport: 'libfuse',
+    debug: false,
+    remount: false,
+    ignored: [],
+    explicit: new Set(),
+  };
+}
+
+/** Splits "a,b=c" into items; a backslash escapes a comma inside a value. */
+export function splitOptionList(text: string): string[] {
+  const items: string[] = [];
+  let current = '';
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i];
+    if (ch === '\\' && i + 1 < text.length) {
+      current += text[++i];
+    } else if (ch === ',') {
+      items.push(current);
+      current = '';
+    } else {
+      current += ch;
+    }
+  }
+  items.push(current);
+  return items.map((s) => s.trim()).filter((s) => s.length > 0);
+}
+
+/** Parses one or more `-o` strings (later options override earlier ones, as mount(8) does). */
+export function parseMountOptions(lists: string[]): MountOptions {
+  const o = defaultMountOptions();
+  for (const list of lists) {
+    for (const item of splitOptionList(list)) {
+      const eq = item.indexOf('=');
+      const key = eq < 0 ? item : item.slice(0, eq);
+      const value = eq < 0 ? undefined : item.slice(eq + 1);
+      if (key in REFUSED) throw new OptionError(`mount option "${key}" refused: ${REFUSED[key]}`);
+      if (MOUNT_TOOL_ONLY.has(key) || FUSE_SESSION_REPORTED.has(key) || key.startsWith('x-') || key === 'comment') {
+        o.ignored.push(item);
+        continue;
+      }
+      if (key in FLAGS) {
+        if (value !== undefined) throw new OptionError(`mount option "${key}" takes no value (got "${item}")`);
+        FLAGS[key](o);
+        continue;
+      }
+      if (key in VALUED) {
+        if (value === undefined) throw new OptionError(`mount option "${key}" needs a value (${key}=...)`);
+        VALUED[key](o, value);
+        continue;
+      }
+      throw new OptionError(`unknown mount option "${item}" (known: ${knownOptionNames().join(', ')})`);
+    }
+  }
+  return o;
+}
+
+export function knownOptionNames(): string[] {
+  return [...Object.keys(FLAGS), ...Object.keys(VALUED).map((k) => `${k}=`)];
+}

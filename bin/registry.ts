@@ -1,0 +1,137 @@
+/**
+ * Which o2fuse daemons run, and where: one record and one control socket per
+ * mount point, under /run/o2fuse (root) or a per-user runtime directory.
+ *
+ * The record is created exclusively before the daemon mounts anything: that
+ * is what keeps two daemons off one mount point (a second `mount`, or a
+ * remount that found no daemon, never starts another). A record whose pid is
+ * gone is stale and is replaced.
+ */
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+export interface DaemonRecord {
+  pid: number;
+  /** The device exactly as given (the mount's source). */
+  device: string;
+  mountpoint: string;
+  log?: string;
+  socket: string;
+  startedAtMs: number;
+}
+
+export function runDirectory(): string {
+  if (process.env.O2FUSE_RUN_DIR) return process.env.O2FUSE_RUN_DIR;
+  if (process.getuid?.() === 0) return '/run/o2fuse';
+  const base = process.env.XDG_RUNTIME_DIR || `/tmp/o2fuse-${process.getuid?.() ?? 'user'}`;
+  return path.join(base, 'o2fuse');
+}
+
+/** Short and fixed-length: socket paths must stay under 108 bytes whatever the mount point. */
+function mountKey(mountpoint: string): string {
+  return createHash('sha256').update(mountpoint).digest('hex').slice(0, 20);
+}
+
+export function recordPath(mountpoint: string): string {
+  return path.join(runDirectory(), `mnt-${mountKey(mountpoint)}.json`);
+}
+
+export function socketPath(mountpoint: string): string {
+  return path.join(runDirectory(), `mnt-${mountKey(mountpoint)}.sock`);
+}
+
+/** A zombie counts as gone: a detached daemon's exit is reaped by init, which may take its time. */
+export function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EPERM') return false;
+  }
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code !== 'ENOENT';
+  }
+}
+
+export function readRecord(mountpoint: string): DaemonRecord | undefined {
+  try {
+    return JSON.parse(fs.readFileSync(recordPath(mountpoint), 'utf8')) as DaemonRecord;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The record of a live daemon serving `mountpoint`, if there is one. */
+export function liveRecord(mountpoint: string): DaemonRecord | undefined {
+  const rec = readRecord(mountpoint);
+  return rec && pidAlive(rec.pid) ? rec : undefined;
+}
+
+export class RegistryError extends Error {
+  override name = 'RegistryError';
+  constructor(message: string, readonly holder?: DaemonRecord) {
+    super(message);
+  }
+}
+
+/** Claims `mountpoint` for this process; throws RegistryError naming the live holder. */
+export function claimMountpoint(rec: Omit<DaemonRecord, 'socket' | 'startedAtMs'>): DaemonRecord {
+  fs.mkdirSync(runDirectory(), { recursive: true, mode: 0o755 });
+  const full: DaemonRecord = { ...rec, socket: socketPath(rec.mountpoint), startedAtMs: Date.now() };
+  const file = recordPath(rec.mountpoint);
+  // Two tries: the second after removing a stale record left by a daemon that died.
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      fs.writeFileSync(file, `${JSON.stringify(full)}\n`, { flag: 'wx', mode: 0o644 });
+      return full;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      const holder = readRecord(rec.mountpoint);
+      if (holder && holder.pid !== process.pid && pidAlive(holder.pid)) {
+        throw new RegistryError(`${rec.mountpoint} is already served by o2fuse (pid ${holder.pid}, device ${holder.device})`, holder);
+      }
+      fs.rmSync(file, { force: true });
+      fs.rmSync(full.socket, { force: true });
+    }
+  }
+  throw new RegistryError(`cannot claim ${rec.mountpoint} in ${runDirectory()}: another o2fuse is starting there`);
+}
+
+export function updateRecord(rec: DaemonRecord): void {
+  const file = recordPath(rec.mountpoint);
+  const tmp = `${file}.${process.pid}.tmp`;
+  fs.writeFileSync(tmp, `${JSON.stringify(rec)}\n`, { mode: 0o644 });
+  fs.renameSync(tmp, file);
+}
+
+/** Removes the record, but only our own: a successor may already have claimed the mount point. */
+export function releaseMountpoint(rec: DaemonRecord): void {
+  const current = readRecord(rec.mountpoint);
+  if (current && current.pid !== rec.pid) return;
+  fs.rmSync(recordPath(rec.mountpoint), { force: true });
+  fs.rmSync(rec.socket, { force: true });
+}
+
+/** Every record in the run directory whose daemon is alive. */
+export function liveRecords(): DaemonRecord[] {
+  let names: string[];
+  try {
+    names = fs.readdirSync(runDirectory());
+  } catch {
+    return [];
+  }
+  const out: DaemonRecord[] = [];
+  for (const name of names) {
+    if (!name.startsWith('mnt-') || !name.endsWith('.json')) continue;
+    try {
+      const rec = JSON.parse(fs.readFileSync(path.join(runDirectory(), name), 'utf8')) as DaemonRecord;
+      if (pidAlive(rec.pid)) out.push(rec);
+    } catch {
+      // removed while we read, or half-written: not a live daemon's
+    }
+  }
+  return out;
+}
