@@ -30,7 +30,7 @@ t.test('fio verify jobs pass through the mount and leave the volume fsck-clean',
   let i = 0;
   for (const [name, args] of Object.entries(JOBS)) {
     const file = path.join(m.dir, `fio-${i++}`);
-    const r = await run('fio', ['--name=verify', `--filename=${file}`, `--size=${SIZE}`, '--output-format=json', '--verify_fatal=1', ...args]);
+    const r = await run('fio', ['--name=verify', `--filename=${file}`, `--size=${SIZE}`, '--output-format=json', '--verify_fatal=1', '--verify_state_save=0', ...args]);
     let errs = -1;
     try {
       const json = JSON.parse(r.text.slice(r.text.indexOf('{')));
