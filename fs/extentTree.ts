@@ -343,7 +343,11 @@ export class ExtentTree {
     return true;
   }
 
-  /** New extent blocks that giving node k `n` records will take (splits up the path, a depth shift at the root). */
+  /**
+   * New extent blocks that giving node k `n` records will take (splits up
+   * the path, a depth shift at the root). EFBIG, before anything changes,
+   * when the tree would have to grow past MAX_EXTENT_TREE_DEPTH.
+   */
   private blocksNeeded(path: Path, k: number, n: number): number {
     let need = 0;
     let level = k;
@@ -352,6 +356,9 @@ export class ExtentTree {
       const node = path.nodes[level];
       if (count <= node.count) return need;
       if (level === 0) {
+        if (node.depth >= MAX_EXTENT_TREE_DEPTH) {
+          throw new FsError('EFBIG', `${this.root.owner}: extent tree would exceed depth ${MAX_EXTENT_TREE_DEPTH}`);
+        }
         const per = extentRecsPerExtentBlock(this.ctx.geo.blockSize);
         return need + 1 + Math.ceil(count / per) - 1;
       }

@@ -248,9 +248,10 @@ function goalBefore(extents: readonly Extent[], c: number, bpc: number): number 
 /**
  * One transaction's worth of [from, to): holes get clusters, unwritten
  * extents become written, `fill` goes to the device with zeros around it in
- * the clusters that become readable. Sets i_size to at least
- * min(sizeTarget, what was reached). Returns the byte offset reached (less
- * than `to` when the volume ran out of space; `from` when nothing was done).
+ * the clusters that become readable. When the fill's data was reached,
+ * i_size becomes at least min(sizeTarget, what was reached). Returns the
+ * byte offset reached (less than `to` when the volume ran out of space;
+ * `from` when nothing was done).
  */
 async function fillChunk(host: WriteHost, inode: Inode, from: number, to: number, fill: Fill | null, sizeTarget: number,
   stampTimes: boolean): Promise<number> {
@@ -332,7 +333,8 @@ async function fillChunk(host: WriteHost, inode: Inode, from: number, to: number
     }
     // Ordered mode: everything the new metadata exposes is on the device before it commits.
     await runIo(host, items);
-    di.i_size = Math.max(di.i_size, Math.min(sizeTarget, reachedBytes));
+    // The size moves only over data: zeros of a gap before the write (no sparse-alloc) do not make the file longer.
+    if (fill && reachedBytes > fill.offset) di.i_size = Math.max(di.i_size, Math.min(sizeTarget, reachedBytes));
     if (stampTimes) {
       const now = nowTimespec();
       stamp(di, 'mtime', now);
@@ -456,10 +458,32 @@ export async function writeFileData(host: WriteHost, inode: Inode, offset: numbe
     // No holes allowed: everything from the end of the allocation to the write gets (zeroed) clusters too.
     from = Math.min(offset, inode.di.i_clusters * geo.clusterSize);
   }
+  const allocatedBefore = inode.di.i_clusters;
   const reached = await fillRange(host, inode, from, end, { offset, data: bytes }, end, true);
   const written = Math.max(0, Math.min(end, reached) - offset);
-  if (written === 0) throw new FsError('ENOSPC', `inode ${inode.ino}: no space for a write at ${offset}`);
+  if (written === 0) {
+    // Without sparse-alloc the gap may have got clusters before space ran out: give back what i_size does not need.
+    if (inode.di.i_clusters > allocatedBefore) await trimAllocation(host, inode, allocatedBefore);
+    throw new FsError('ENOSPC', `inode ${inode.ino}: no space for a write at ${offset}`);
+  }
   return written;
+}
+
+/** Frees clusters past max(keepClusters, what i_size needs), in as many transactions as it takes. */
+async function trimAllocation(host: WriteHost, inode: Inode, keepClusters: number): Promise<void> {
+  const keep = Math.max(keepClusters, Math.ceil(inode.size / host.geo.clusterSize));
+  for (;;) {
+    const tx = host.begin(`trim inode ${inode.ino} to ${keep} clusters`);
+    try {
+      const di = await editInode(tx, inode);
+      const { done } = await truncateClustersStep(host, tx, inode, di, keep, TRUNCATE_LEAVES_PER_TX);
+      await tx.commit();
+      if (done) return;
+    } catch (err) {
+      tx.abort();
+      throw err;
+    }
+  }
 }
 
 /**
@@ -510,10 +534,13 @@ export async function truncateFile(host: WriteHost, inode: Inode, newSize: numbe
   }
   await zeroWrittenRange(host, inode, oldSize, newSize);
   if (!features.sparse) {
-    const allocEnd = inode.di.i_clusters * cs;
-    if (allocEnd < newSize) {
-      const reached = await fillRange(host, inode, allocEnd, newSize, null, oldSize, false);
-      if (reached < newSize) throw new FsError('ENOSPC', `inode ${inode.ino}: no space to extend to ${newSize}`);
+    const allocatedBefore = inode.di.i_clusters;
+    if (allocatedBefore * cs < newSize) {
+      const reached = await fillRange(host, inode, allocatedBefore * cs, newSize, null, oldSize, false);
+      if (reached < newSize) {
+        await trimAllocation(host, inode, allocatedBefore);
+        throw new FsError('ENOSPC', `inode ${inode.ino}: no space to extend to ${newSize}`);
+      }
     }
   }
   const tx = host.begin(`extend inode ${inode.ino} to ${newSize}`);
