@@ -15,6 +15,7 @@
  * runDaemon() never calls process.exit and takes the engine and device
  * openers as parameters, so tests can run it in-process with a fake engine.
  */
+import { startMemoryTrace } from './memoryTrace';
 import { execFile, execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import type { Server } from 'node:net';
@@ -246,6 +247,7 @@ export async function runDaemon(config: DaemonConfig, deps: DaemonDeps, readines
       debug: options.debug,
     });
     readySent = true;
+    startMemoryTrace();
     readiness.ready({ readOnly: liveState.readOnly, warnings });
     // A signal that came while the mount was being made: honour it now that there is a mount to undo.
     if (stopRequested) {

@@ -18,6 +18,7 @@ import createDebug from 'debug';
 const trace = createDebug('o2fuse:cache');
 
 export const PAGE_BYTES = 4096;
+const SLAB_BYTES = 1024 * 1024;
 
 export interface Page {
   ino: number;
@@ -37,6 +38,8 @@ export interface PageCacheStats {
   cleanBytes: number;
   dirtyBytes: number;
   readIns: number;
+  /** Memory held in page slabs (cached pages plus recycled free ones). */
+  slabBytes: number;
 }
 
 function key(ino: number, index: number): string {
@@ -48,9 +51,16 @@ export class PageCache {
   /** Dirty pages per inode, by page index. */
   private readonly dirty = new Map<number, Map<number, Page>>();
   private dirtyPages = 0;
+  /**
+   * Page buffers are carved from 1 MiB slabs and recycled when a page leaves
+   * the cache, so streaming a large file does not churn one small allocation
+   * per page through the garbage collector (which let RSS climb far above the
+   * cache size before the collector caught up).
+   */
+  private readonly freeBuffers: Buffer[] = [];
   /** Clean page indexes per inode, so dropping one file's pages does not scan the whole cache. */
   private readonly cleanIndex = new Map<number, Set<number>>();
-  readonly stats: PageCacheStats = { hits: 0, misses: 0, evictions: 0, cleanBytes: 0, dirtyBytes: 0, readIns: 0 };
+  readonly stats: PageCacheStats = { hits: 0, misses: 0, evictions: 0, cleanBytes: 0, dirtyBytes: 0, readIns: 0, slabBytes: 0 };
 
   constructor(readonly maxBytes: number) {
     if (maxBytes < PAGE_BYTES * 16) throw new RangeError(`cache of ${maxBytes} bytes is too small (min ${PAGE_BYTES * 16})`);
@@ -60,6 +70,8 @@ export class PageCache {
       dispose: (p, _k, reason) => {
         if (reason === 'evict') this.stats.evictions++;
         if (reason === 'set') return;
+        // A page leaving the LRU clean is unreferenced unless it went dirty (markDirty removes it from the LRU).
+        if (p.dirtyEnd <= p.dirtyStart) this.recycle(p.data);
         const set = this.cleanIndex.get(p.ino);
         set?.delete(p.index);
         if (set && set.size === 0) this.cleanIndex.delete(p.ino);
@@ -95,12 +107,36 @@ export class PageCache {
     return p;
   }
 
-  /** Inserts a page read from the device (clean). */
-  insertClean(ino: number, index: number, data: Buffer): Page {
+  private pageBuffer(): Buffer {
+    const b = this.freeBuffers.pop();
+    if (b) return b;
+    const slab = Buffer.allocUnsafeSlow(SLAB_BYTES);
+    this.stats.slabBytes += SLAB_BYTES;
+    for (let off = PAGE_BYTES; off < SLAB_BYTES; off += PAGE_BYTES) this.freeBuffers.push(slab.subarray(off, off + PAGE_BYTES));
+    return slab.subarray(0, PAGE_BYTES);
+  }
+
+  private recycle(buf: Buffer): void {
+    if (buf.length === PAGE_BYTES && this.freeBuffers.length * PAGE_BYTES < this.maxBytes) this.freeBuffers.push(buf);
+  }
+
+  /**
+   * Caches a copy of `src` (PAGE_BYTES read from the device, or zeros) as a
+   * clean page, unless the page is cached already: then that page is returned
+   * and `src` ignored. Callers use the returned page's data synchronously.
+   */
+  insertClean(ino: number, index: number, src: Buffer): Page {
     const existing = this.dirty.get(ino)?.get(index) ?? this.clean.peek(key(ino, index));
     if (existing) return existing;
+    if (this.dirtyBytes + PAGE_BYTES > this.maxBytes) {
+      // No room while dirty pages fill the cache: an uncached page the caller can still dirty.
+      return { ino, index, data: Buffer.from(src), dirtyStart: 0, dirtyEnd: 0, dirtiedAtMs: 0 };
+    }
+    const data = this.pageBuffer();
+    src.copy(data, 0, 0, PAGE_BYTES);
+    if (src.length < PAGE_BYTES) data.fill(0, src.length);
     const page: Page = { ino, index, data, dirtyStart: 0, dirtyEnd: 0, dirtiedAtMs: 0 };
-    if (this.dirtyBytes + PAGE_BYTES <= this.maxBytes) this.setClean(page);
+    this.setClean(page);
     return page;
   }
 
@@ -170,10 +206,12 @@ export class PageCache {
   drop(ino: number, first = 0, last = Infinity): void {
     const m = this.dirty.get(ino);
     if (m) {
-      for (const [idx] of m) {
+      for (const [idx, p] of m) {
         if (idx >= first && idx <= last) {
           m.delete(idx);
           this.dirtyPages--;
+          p.dirtyStart = p.dirtyEnd = 0;
+          this.recycle(p.data);
         }
       }
       if (m.size === 0) this.dirty.delete(ino);

@@ -77,7 +77,13 @@ export interface Engine {
 
   /** Opens a file; flags are open(2) flags (O_DIRECT matters). Returns a handle number. */
   open(ino: number, flags: number): Promise<number>;
-  read(ino: number, fh: number, offset: number, length: number): Promise<Buffer>;
+  /**
+   * Reads up to `length` bytes. With `into` (at least `length` bytes, e.g. the
+   * transport's reply buffer) the bytes land there and the result is a view of
+   * it: a streaming reader then leaves no garbage behind.
+   */
+  read(ino: number, fh: number, offset: number, length: number, into?: Buffer): Promise<Buffer>;
+  /** Writes `data`, which the engine reads only until the returned promise settles (it keeps no reference). */
   write(ino: number, fh: number, offset: number, data: Buffer): Promise<number>;
   flush(ino: number, fh: number): Promise<void>;
   fsync(ino: number, fh: number, datasync: boolean): Promise<void>;

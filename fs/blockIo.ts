@@ -28,6 +28,20 @@ export const DEVICE_WRITE_BYTES_MAX = 4 * 1024 * 1024;
 /** Device requests one call keeps in flight. */
 export const DEVICE_WRITES_IN_FLIGHT_MAX = 16;
 
+/** Joins pieces; pieces that are already adjacent in memory (slices of one caller buffer) become one view, not a copy. */
+function join(parts: Buffer[]): Buffer {
+  if (parts.length === 1) return parts[0];
+  const first = parts[0];
+  let adjacent = true;
+  for (let i = 1; i < parts.length && adjacent; i++) {
+    const prev = parts[i - 1];
+    adjacent = parts[i].buffer === first.buffer && parts[i].byteOffset === prev.byteOffset + prev.length;
+  }
+  if (!adjacent) return Buffer.concat(parts);
+  const total = parts.reduce((n, p) => n + p.length, 0);
+  return Buffer.from(first.buffer, first.byteOffset, total);
+}
+
 /** Sorts and merges touching pieces into contiguous runs. */
 export function mergeRuns(writes: readonly DeviceWrite[]): DeviceWrite[] {
   const sorted = writes.filter((w) => w.buf.length > 0).sort((a, b) => a.deviceOffset - b.deviceOffset);
@@ -40,10 +54,10 @@ export function mergeRuns(writes: readonly DeviceWrite[]): DeviceWrite[] {
       continue;
     }
     if (cur && w.deviceOffset < cur.end) throw new RangeError(`overlapping device writes at ${w.deviceOffset}`);
-    if (cur) out.push({ deviceOffset: cur.offset, buf: cur.parts.length === 1 ? cur.parts[0] : Buffer.concat(cur.parts) });
+    if (cur) out.push({ deviceOffset: cur.offset, buf: join(cur.parts) });
     cur = { offset: w.deviceOffset, parts: [w.buf], end: w.deviceOffset + w.buf.length };
   }
-  if (cur) out.push({ deviceOffset: cur.offset, buf: cur.parts.length === 1 ? cur.parts[0] : Buffer.concat(cur.parts) });
+  if (cur) out.push({ deviceOffset: cur.offset, buf: join(cur.parts) });
   return out;
 }
 

@@ -45,7 +45,7 @@ import { editInode, type Transaction } from './transaction';
 import { extentRecsPerInodeWithXattr, maxInlineDataWithXattr, setDinodeLinksCount, type Dinode } from './format/dinode';
 import {
   decodeDirTrailer, encodeDirEntry, encodeDirTrailer, iterateDirEntries, newDirEntry, newDirTrailer,
-  dirTrailerBlkOff, OCFS2_DIR_REC_LEN, OCFS2_DIR_MIN_REC_LEN, type DirEntry,
+  dirTrailerBlkOff, OCFS2_DIR_REC_LEN, OCFS2_DIR_MIN_REC_LEN, OCFS2_DIR_MEMBER_LEN, OCFS2_DIR_PAD, type DirEntry,
 } from './format/dirent';
 import { emptyExtentList } from './format/extent';
 import { FormatError } from './format/layout';
@@ -177,10 +177,12 @@ async function baseOf(ctx: VolumeContext, view: DirView): Promise<PlacementMap> 
     }
   } else {
     const blocks = blockCount(ctx, di);
+    const end = recordsEnd(ctx);
     for (let lblk = 0; lblk < blocks; lblk++) {
-      const { db } = await readDirBlock(ctx, await dirBlockNumber(ctx, dir, lblk), dir.ino);
+      const blkno = await dirBlockNumber(ctx, dir, lblk);
+      const buf = await dirBlockBytes(ctx, blkno, dir.ino);
       let hole = 0;
-      for (const de of db.entries) {
+      for (const de of records(buf, 0, end, `directory ${dir.ino} block ${blkno}`)) {
         if (de.inode !== 0) map.where.set(nameKey(de.name), lblk);
         hole = Math.max(hole, holeOf(de));
       }
@@ -216,13 +218,72 @@ function wouldFit(de: DirEntry, recLen: number): boolean {
   return de.rec_len >= OCFS2_DIR_REC_LEN(de.name_len) + recLen;
 }
 
+/**
+ * The records tiling buf[start, end), checked as ocfs2_check_dir_entry checks
+ * them. A directory change scans its block several times, so this is the
+ * allocation-light twin of the format layer's iterateDirEntries: a record
+ * breaking a rule goes to that decoder, whose message names the problem. The
+ * bytes after a name (tail) are not kept: every encode here zeros them.
+ */
 function records(buf: Buffer, start: number, end: number, what: string): DirEntry[] {
+  const out: DirEntry[] = [];
+  let off = start;
   try {
-    return [...iterateDirEntries(buf, start, end, what)];
+    while (off < end) {
+      const recLen = off + OCFS2_DIR_MEMBER_LEN <= end ? buf.readUInt16LE(off + 8) : 0;
+      const nameLen = recLen ? buf[off + 10] : 0;
+      const high = recLen ? buf.readUInt32LE(off + 4) : 0;
+      if (recLen < OCFS2_DIR_MIN_REC_LEN || recLen % OCFS2_DIR_PAD !== 0 || recLen < OCFS2_DIR_REC_LEN(nameLen) ||
+        off + recLen > end || high >= 0x200000) {
+        [...iterateDirEntries(buf, off, end, what)]; // throws the precise FormatError
+        throw new FormatError(`${what}: dirent at offset ${off} is invalid`);
+      }
+      const nameStart = off + OCFS2_DIR_MEMBER_LEN;
+      out.push({
+        inode: high * 0x1_0000_0000 + buf.readUInt32LE(off),
+        rec_len: recLen,
+        name_len: nameLen,
+        file_type: buf[off + 11],
+        name: Buffer.from(buf.subarray(nameStart, nameStart + nameLen)),
+        offset: off,
+      });
+      off += recLen;
+    }
   } catch (err) {
     if (err instanceof FormatError) throw new FsError('EIO', err.message);
     throw err;
   }
+  return out;
+}
+
+/**
+ * Dir block buffers known to be valid: validated on their way in from the
+ * device, or made by a commit of this module. readDirBlock decodes the whole
+ * block on every call, cached or not; a change reads its block several
+ * times, so a trusted buffer skips that.
+ */
+const trustedBlocks = new WeakSet<Buffer>();
+
+/** The cached bytes of dir block `blkno` of directory `dirIno`, validated once per copy. */
+async function dirBlockBytes(ctx: VolumeContext, blkno: number, dirIno: number): Promise<Buffer> {
+  const cached = await ctx.cache.read(blkno, 'dir block');
+  if (trustedBlocks.has(cached)) return cached;
+  const { block } = await readDirBlock(ctx, blkno, dirIno);
+  trustedBlocks.add(block);
+  return block;
+}
+
+/** A dir block of `tx` for modification; the buffer it commits becomes the cached copy, trusted. */
+async function txDirBlock(tx: Transaction, blkno: number): Promise<Buffer> {
+  const buf = await tx.block(blkno, 'dir block');
+  tx.onCommit(() => trustedBlocks.add(buf));
+  return buf;
+}
+
+function newTxDirBlock(tx: Transaction, blkno: number): Buffer {
+  const buf = tx.newBlock(blkno, 'dir block');
+  tx.onCommit(() => trustedBlocks.add(buf));
+  return buf;
 }
 
 function largestHole(entries: readonly DirEntry[]): number {
@@ -277,8 +338,8 @@ async function physBlock(ctx: VolumeContext, view: DirView, lblk: number): Promi
 async function readArea(ctx: VolumeContext, tx: Transaction, view: DirView, lblk: number): Promise<Area> {
   if (lblk === INLINE) return inlineArea(view);
   const blkno = await physBlock(ctx, view, lblk);
-  if (tx.has(blkno)) return { lblk, blkno, buf: await tx.block(blkno, 'dir block'), end: recordsEnd(ctx), writable: true };
-  const { block } = await readDirBlock(ctx, blkno, view.dir.ino);
+  if (tx.has(blkno)) return { lblk, blkno, buf: await txDirBlock(tx, blkno), end: recordsEnd(ctx), writable: true };
+  const block = await dirBlockBytes(ctx, blkno, view.dir.ino);
   return { lblk, blkno, buf: block, end: recordsEnd(ctx), writable: false };
 }
 
@@ -286,8 +347,8 @@ async function readArea(ctx: VolumeContext, tx: Transaction, view: DirView, lblk
 async function writeArea(ctx: VolumeContext, tx: Transaction, view: DirView, lblk: number): Promise<Area> {
   if (lblk === INLINE) return inlineArea(view);
   const blkno = await physBlock(ctx, view, lblk);
-  if (!tx.has(blkno)) await readDirBlock(ctx, blkno, view.dir.ino);
-  return { lblk, blkno, buf: await tx.block(blkno, 'dir block'), end: recordsEnd(ctx), writable: true };
+  if (!tx.has(blkno)) await dirBlockBytes(ctx, blkno, view.dir.ino);
+  return { lblk, blkno, buf: await txDirBlock(tx, blkno), end: recordsEnd(ctx), writable: true };
 }
 
 function inlineArea(view: DirView): Area {
@@ -406,7 +467,7 @@ export async function initDirectory(ctx: VolumeContext, tx: Transaction, di: Din
   const run = await ctx.alloc.claimClusters(tx, 1, 1, Math.floor(ino / bpc));
   const blkno = run.cluster * bpc;
   setFirstExtents(di, [{ cpos: 0, blkno, clusters: 1 }]);
-  const buf = tx.newBlock(blkno, 'dir block');
+  const buf = newTxDirBlock(tx, blkno);
   const end = recordsEnd(ctx);
   const dotdot = fillDots(buf, ino, parentIno, end);
   if (hasTrailer(ctx)) {
@@ -446,7 +507,7 @@ async function expandInline(ctx: VolumeContext, tx: Transaction, view: DirView, 
     have += run.count;
   }
   const blkno0 = runs[0].blkno;
-  const buf = tx.newBlock(blkno0, 'dir block');
+  const buf = newTxDirBlock(tx, blkno0);
   di.data!.id_data.copy(buf, 0, 0, oldSize);
   const end = recordsEnd(ctx);
   const lastRec = oldRecords[oldRecords.length - 1];
@@ -490,7 +551,7 @@ async function extendDir(ctx: VolumeContext, tx: Transaction, view: DirView): Pr
     trace('directory %d: cluster %d at block %d', dir.ino, cpos, blkno);
   }
   const blkno = await physBlock(ctx, view, lblk);
-  const buf = tx.newBlock(blkno, 'dir block');
+  const buf = newTxDirBlock(tx, blkno);
   const end = recordsEnd(ctx);
   encodeDirEntry({ inode: 0, rec_len: end, name_len: 0, file_type: 0, name: Buffer.alloc(0), offset: 0 }, buf, 0);
   if (hasTrailer(ctx)) {

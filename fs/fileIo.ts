@@ -49,16 +49,40 @@ export interface IoHost extends NameiHost {
 }
 
 const pageOf = (byte: number): number => Math.floor(byte / PAGE_BYTES);
+const ZERO_PAGE = Buffer.alloc(PAGE_BYTES);
 
 // ---------------------------------------------------------------- reads
 
+/**
+ * Scratch buffers for read-ins: the bytes only pass through on their way into
+ * cache pages, so they are reused rather than left to the garbage collector
+ * (a streaming reader would otherwise leave megabytes of them behind per
+ * second, and RSS follows the garbage, not the cache limit).
+ */
+const SCRATCH_BYTES = 1024 * 1024;
+const SCRATCH_KEPT_MAX = 8;
+const scratchFree: Buffer[] = [];
+
+function takeScratch(length: number): Buffer {
+  if (length > SCRATCH_BYTES) return Buffer.alloc(length);
+  const b = scratchFree.pop() ?? Buffer.allocUnsafeSlow(SCRATCH_BYTES);
+  return b.subarray(0, length).fill(0);
+}
+
+function giveScratch(b: Buffer): void {
+  if (b.buffer.byteLength === SCRATCH_BYTES && scratchFree.length < SCRATCH_KEPT_MAX) {
+    scratchFree.push(Buffer.from(b.buffer, b.byteOffset - b.byteOffset, SCRATCH_BYTES));
+  }
+}
+
 /** Reads [offset, offset+length) of the file from the device, not clamped, holes as zeros. */
-async function readDevice(host: IoHost, inode: Inode, offset: number, length: number): Promise<Buffer> {
-  const out = Buffer.alloc(length);
+async function readDevice(host: IoHost, inode: Inode, offset: number, length: number, into?: Buffer): Promise<Buffer> {
+  const out = into ?? Buffer.alloc(length);
   const segs = await mapRange(host, inode, offset, length);
   await Promise.all(segs.map(async (s) => {
     if (s.deviceOffset === null) return;
-    (await host.device.read(s.deviceOffset, s.length)).copy(out, s.fileOffset - offset);
+    // Straight into the result: a bounce buffer per read doubles the garbage of a streaming reader.
+    await host.device.readInto(out.subarray(s.fileOffset - offset, s.fileOffset - offset + s.length), s.deviceOffset);
   }));
   return out;
 }
@@ -68,25 +92,31 @@ async function readInPages(host: IoHost, inode: Inode, first: number, last: numb
   const gen = inode.gen;
   const size = inode.size;
   const start = first * PAGE_BYTES;
-  const data = await readDevice(host, inode, start, (last - first + 1) * PAGE_BYTES);
-  // Bytes past i_size read as zeros whatever the block holds.
-  if (size < start + data.length) data.fill(0, Math.max(0, size - start));
-  host.pages.stats.readIns += last - first + 1;
-  const out: Buffer[] = [];
-  for (let i = first; i <= last; i++) {
-    const pageData = data.subarray((i - first) * PAGE_BYTES, (i - first + 1) * PAGE_BYTES);
-    if (inode.gen === gen) out.push(host.pages.insertClean(inode.ino, i, Buffer.from(pageData)).data);
-    else out.push(pageData);
+  const scratch = takeScratch((last - first + 1) * PAGE_BYTES);
+  try {
+    const data = await readDevice(host, inode, start, scratch.length, scratch);
+    // Bytes past i_size read as zeros whatever the block holds.
+    if (size < start + data.length) data.fill(0, Math.max(0, size - start));
+    host.pages.stats.readIns += last - first + 1;
+    const out: Buffer[] = [];
+    for (let i = first; i <= last; i++) {
+      const pageData = data.subarray((i - first) * PAGE_BYTES, (i - first + 1) * PAGE_BYTES);
+      // The scratch goes back to the pool: what leaves here must be a cache page or a copy.
+      out.push(inode.gen === gen ? host.pages.insertClean(inode.ino, i, pageData).data : Buffer.from(pageData));
+    }
+    return out;
+  } finally {
+    giveScratch(scratch);
   }
-  return out;
 }
 
-export async function bufferedRead(host: IoHost, inode: Inode, offset: number, length: number): Promise<Buffer> {
+export async function bufferedRead(host: IoHost, inode: Inode, offset: number, length: number, into?: Buffer): Promise<Buffer> {
   const size = inode.size;
   if (offset >= size || length === 0) return Buffer.alloc(0);
   const n = Math.min(length, size - offset);
   if (inode.inline) return readFileData(host, inode, offset, n);
-  const out = Buffer.alloc(n);
+  // Every byte of the range is copied from a page below, so `into` needs no clearing.
+  const out = into && into.length >= n ? into.subarray(0, n) : Buffer.alloc(n);
   const first = pageOf(offset);
   const last = pageOf(offset + n - 1);
   const copyPage = (idx: number, data: Buffer) => {
@@ -121,16 +151,19 @@ function readAhead(host: IoHost, inode: Inode, offset: number, n: number): void 
   inode.lastReadEnd = offset + n;
   if (!sequential) {
     inode.readAheadBytes = 0;
+    inode.readAheadEnd = 0;
     return;
   }
   inode.readAheadBytes = Math.min(host.readAheadMaxBytes, Math.max(128 * 1024, inode.readAheadBytes * 2));
-  const start = offset + n;
-  const end = Math.min(inode.size, start + inode.readAheadBytes);
+  // Only what no earlier read-ahead has asked for: overlapping windows would read (and hold) the same pages twice.
+  const start = Math.max(offset + n, inode.readAheadEnd);
+  const end = Math.min(inode.size, offset + n + inode.readAheadBytes);
   if (end <= start) return;
   let first = pageOf(start);
   const last = pageOf(end - 1);
   while (first <= last && host.pages.lookup(inode.ino, first)) first++;
   if (first > last) return;
+  inode.readAheadEnd = (last + 1) * PAGE_BYTES;
   cacheTrace('read-ahead inode %d pages %d..%d', inode.ino, first, last);
   readInPages(host, inode, first, last).catch((err) => cacheTrace('read-ahead of inode %d failed: %s', inode.ino, err.message));
 }
@@ -230,11 +263,11 @@ async function copyIntoPages(host: IoHost, inode: Inode, offset: number, data: B
     if (!page) {
       const coversPage = a === pStart && (b === pStart + PAGE_BYTES || b >= size);
       if (coversPage) {
-        page = host.pages.insertClean(inode.ino, i, Buffer.alloc(PAGE_BYTES));
+        page = host.pages.insertClean(inode.ino, i, ZERO_PAGE);
       } else {
         cacheTrace('read-in: page %d of inode %d for a partial write %d..%d', i, inode.ino, a, b);
         const [fresh] = await readInPages(host, inode, i, i);
-        page = host.pages.lookup(inode.ino, i) ?? host.pages.insertClean(inode.ino, i, Buffer.from(fresh));
+        page = host.pages.lookup(inode.ino, i) ?? host.pages.insertClean(inode.ino, i, fresh);
       }
     }
     data.copy(page.data, a - pStart, a - offset, b - offset);

@@ -42,6 +42,8 @@ export class Inode {
   /** Where the last read ended, for sequential read-ahead. */
   lastReadEnd = -1;
   readAheadBytes = 0;
+  /** End of the range read-ahead has already been issued for. */
+  readAheadEnd = 0;
 
   /** Cached leaf extents of the data tree (undefined: not loaded or invalidated). */
   extents?: Extent[];

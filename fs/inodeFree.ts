@@ -7,7 +7,9 @@ import type { NameiHost } from './nameiHost';
 import type { Inode } from './inode';
 import type { Transaction } from './transaction';
 import type { Dinode } from './format/dinode';
-import { OCFS2_VALID_FL, OCFS2_ORPHANED_FL } from './format/constants';
+import { OCFS2_VALID_FL, OCFS2_ORPHANED_FL, S_IFMT, S_IFLNK } from './format/constants';
+import { fastSymlinkChars } from './format/dinode';
+import { encodeExtentList } from './format/extent';
 import { truncateClusters } from './extentTree';
 import { nowTimespec } from './times';
 import { FsError } from './errors';
@@ -18,6 +20,15 @@ export async function deleteInode(host: NameiHost, tx: Transaction, inode: Inode
     throw new FsError('EOPNOTSUPP', `inode ${inode.ino} has an external xattr block; o2fuse cannot free it yet`);
   }
   if (di.list && di.i_clusters > 0) await truncateClusters(host, tx, inode, di, 0);
+  if ((di.i_mode & S_IFMT) === S_IFLNK && di.list && di.i_clusters === 0) {
+    // A slow symlink without its cluster reads, by the format's rule (symlink and no clusters), as a fast
+    // one: id2 must be given as symlink bytes. They are the empty extent list's bytes, which is what the
+    // kernel leaves in a freed slow symlink.
+    const bytes = Buffer.alloc(fastSymlinkChars(host.geo.blockSize));
+    const used = encodeExtentList(di.list, bytes, 0, `freed symlink ${inode.ino}`);
+    di.list = undefined;
+    di.symlink = bytes.subarray(0, used);
+  }
   di.i_flags &= ~(OCFS2_VALID_FL | OCFS2_ORPHANED_FL);
   di.i_dtime = nowTimespec().sec;
   await host.alloc.freeMetaBlock(tx, 'inode', {

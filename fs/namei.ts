@@ -26,6 +26,8 @@ import { nowTimespec, stamp } from './times';
 
 const trace = createDebug('o2fuse:namei');
 
+/** Longest path (with its NUL) Linux passes in: symlink targets are shorter. */
+const PATH_MAX = 4096;
 const DOT = Buffer.from('.');
 const DOTDOT = Buffer.from('..');
 
@@ -115,7 +117,9 @@ export async function makeNode(host: NameiHost, parent: number, name: Buffer, mo
 /** Symlink targets: in the inode when they fit (fast), else in a data cluster (slow). */
 async function writeSymlinkTarget(host: NameiHost, tx: Transaction, di: Dinode, target: Buffer): Promise<void> {
   if (target.length === 0) throw new FsError('ENOENT', 'empty symlink target');
-  if (target.length >= host.geo.blockSize) throw new FsError('ENAMETOOLONG', `symlink target of ${target.length} bytes`);
+  // Linux takes targets up to PATH_MAX - 1 bytes whatever the block size (a slow symlink spans as many blocks
+  // of its one cluster as it needs, as ocfs2_create_symlink_data writes them); a cluster is at least PATH_MAX.
+  if (target.length >= PATH_MAX) throw new FsError('ENAMETOOLONG', `symlink target of ${target.length} bytes`);
   di.i_size = target.length;
   if (target.length + 1 <= fastSymlinkChars(host.geo.blockSize)) {
     di.list = undefined;
@@ -123,9 +127,9 @@ async function writeSymlinkTarget(host: NameiHost, tx: Transaction, di: Dinode, 
     target.copy(di.symlink);
     return;
   }
-  // A slow symlink is a one-cluster file holding the NUL-terminated target.
+  // A slow symlink is a one-cluster file holding the NUL-terminated target in its first blocks.
   const run = await host.alloc.claimClusters(tx, 1, 1);
-  const data = Buffer.alloc(host.geo.blockSize);
+  const data = Buffer.alloc(Math.ceil((target.length + 1) / host.geo.blockSize) * host.geo.blockSize);
   target.copy(data);
   const blkno = run.cluster * host.geo.bpc;
   await host.device.write(data, blkno * host.geo.blockSize);
@@ -238,6 +242,10 @@ export async function rename(host: NameiHost, parent: number, name: Buffer, newP
     if (target && target.ino === src.ino) return; // two links to one inode: POSIX says do nothing
     if (src.isDir && srcDir.ino !== dstDir.ino && (await isAncestor(host, src.ino, dstDir))) {
       throw new FsError('EINVAL', 'cannot move a directory into itself');
+    }
+    // A target above the source is not empty; Linux says so (ENOTEMPTY) before looking at the types.
+    if (target?.isDir && srcDir.ino !== dstDir.ino && (await isAncestor(host, target.ino, srcDir))) {
+      throw new FsError('ENOTEMPTY', 'the target is an ancestor of the source');
     }
     if (target) {
       if (src.isDir && !target.isDir) throw new FsError('ENOTDIR');

@@ -19,8 +19,8 @@ import type { Allocator, ClusterRun, MetaBlockClaim } from './allocApi';
 import type { Transaction } from './transaction';
 import type { Inode } from './inode';
 import { readGroupDesc } from './blocks';
-import { decodeGroupDesc, encodeGroupDesc, emptyGroupDesc, groupBitmapSize, testBit, setBit, clearBit, groupIsDiscontig,
-  type GroupDesc } from './format/group';
+import { encodeGroupDesc, emptyGroupDesc, groupBitmapSize, testBit, setBit, clearBit, groupIsDiscontig,
+  GROUP_DESC, GROUP_DESC_BITMAP_OFFSET, type GroupDesc } from './format/group';
 import { editInode } from './transaction';
 import { FsError } from './errors';
 import {
@@ -48,6 +48,22 @@ interface GroupInfo {
 export interface AllocatorHost extends VolumeContext {
   iget(ino: number): Promise<Inode>;
   systemFile(name: string): number;
+}
+
+/**
+ * Group descriptor buffers known to be valid: validated as they came in from
+ * the device, or committed by this module. Every claim and free touches a
+ * group; readGroupDesc decodes the whole descriptor on each call, cached or
+ * not, so claims and frees work on the raw bytes of trusted buffers instead
+ * (bitmap at GROUP_DESC_BITMAP_OFFSET, bg_bits and bg_free_bits_count in place).
+ */
+const trustedGroups = new WeakSet<Buffer>();
+const BG_BITS = GROUP_DESC.bg_bits[0];
+const BG_FREE = GROUP_DESC.bg_free_bits_count[0];
+const BG_SIZE = GROUP_DESC.bg_size[0];
+
+function rawBitmap(buf: Buffer): Buffer {
+  return buf.subarray(GROUP_DESC_BITMAP_OFFSET, GROUP_DESC_BITMAP_OFFSET + buf.readUInt16LE(BG_SIZE));
 }
 
 /** One chain allocator (an allocator inode and its groups). */
@@ -89,20 +105,39 @@ class ChainAllocator {
     return groups;
   }
 
+  /** The validated bytes of a group descriptor (the cached copy; do not modify). */
+  private async groupBytes(blkno: number): Promise<Buffer> {
+    const cached = await this.host.cache.read(blkno, 'group descriptor');
+    if (trustedGroups.has(cached)) return cached;
+    const { block } = await readGroupDesc(this.host, blkno, this.ino);
+    trustedGroups.add(block);
+    return block;
+  }
+
+  /** A group descriptor of `tx` for modification; what it commits becomes the cached copy, trusted. */
+  private async txGroup(tx: Transaction, blkno: number, phase: 'alloc' | 'free'): Promise<Buffer> {
+    if (!tx.has(blkno)) await this.groupBytes(blkno);
+    const buf = await tx.block(blkno, 'group descriptor', phase);
+    tx.onCommit(() => trustedGroups.add(buf));
+    return buf;
+  }
+
   /** Changes bits of one group inside `tx`, keeping group, chain and inode counts in step. */
   private async changeBits(tx: Transaction, g: GroupInfo, bit: number, count: number, set: boolean): Promise<void> {
-    const buf = await tx.block(g.blkno, 'group descriptor', set ? 'alloc' : 'free');
-    const gd = decodeGroupDesc(buf, g.blkno);
+    const buf = await this.txGroup(tx, g.blkno, set ? 'alloc' : 'free');
+    const bitmap = rawBitmap(buf);
+    if (bit < 0 || bit + count > buf.readUInt16LE(BG_BITS)) {
+      throw new FsError('EIO', `${this.name}: bits ${bit}+${count} outside group ${g.blkno}`);
+    }
     for (let i = bit; i < bit + count; i++) {
-      if (testBit(gd.bg_bitmap, i) === set) {
+      if (testBit(bitmap, i) === set) {
         throw new FsError('EIO', `${this.name}: bit ${i} of group ${g.blkno} is already ${set ? 'set' : 'clear'}`);
       }
-      if (set) setBit(gd.bg_bitmap, i);
-      else clearBit(gd.bg_bitmap, i);
+      if (set) setBit(bitmap, i);
+      else clearBit(bitmap, i);
     }
     const delta = set ? -count : count;
-    gd.bg_free_bits_count += delta;
-    encodeGroupDesc(gd, buf);
+    buf.writeUInt16LE(buf.readUInt16LE(BG_FREE) + delta, BG_FREE);
     const inode = await this.host.iget(this.ino);
     const di = await editInode(tx, inode);
     di.chain!.cl_recs[g.chain].c_free += delta;
@@ -113,9 +148,7 @@ class ChainAllocator {
   }
 
   /** First run of >= min free bits (up to max) in a group's bitmap at or after `from`; null if none. */
-  private static findRun(gd: GroupDesc, from: number, min: number, max: number): { bit: number; count: number } | null {
-    const bits = gd.bg_bits;
-    const map = gd.bg_bitmap;
+  private static findRun(map: Buffer, bits: number, from: number, min: number, max: number): { bit: number; count: number } | null {
     let i = from;
     while (i < bits) {
       if ((i & 7) === 0 && map[i >>> 3] === 0xff) {
@@ -144,13 +177,13 @@ class ChainAllocator {
       const g = groups[(start + k) % groups.length];
       if (g.discontig || (g.free < min && !tx.has(g.blkno))) continue;
       // Scan the transaction's copy if this change already touched the group, else the cached one.
-      const buf = tx.has(g.blkno)
-        ? await tx.block(g.blkno, 'group descriptor', 'alloc')
-        : (await readGroupDesc(this.host, g.blkno, this.ino)).block;
-      const gd = decodeGroupDesc(buf, g.blkno);
-      if (gd.bg_free_bits_count < min) continue;
+      const buf = tx.has(g.blkno) ? await this.txGroup(tx, g.blkno, 'alloc') : await this.groupBytes(g.blkno);
+      if (buf.readUInt16LE(BG_FREE) < min) continue;
+      const map = rawBitmap(buf);
+      const bits = buf.readUInt16LE(BG_BITS);
       const from = k === 0 && goal > g.base ? goal - g.base : 0;
-      const run = ChainAllocator.findRun(gd, from, min, max) ?? (from > 0 ? ChainAllocator.findRun(gd, 0, min, max) : null);
+      const run = ChainAllocator.findRun(map, bits, from, min, max) ??
+        (from > 0 ? ChainAllocator.findRun(map, bits, 0, min, max) : null);
       if (!run) continue;
       await this.changeBits(tx, g, run.bit, run.count, true);
       return { g, ...run };
@@ -202,7 +235,9 @@ class ChainAllocator {
     gd.bg_next_group = cl.cl_recs[chain].c_blkno;
     setBit(gd.bg_bitmap, 0);
     gd.bg_free_bits_count = bits - 1;
-    encodeGroupDesc(gd, tx.newBlock(blkno, 'group descriptor'));
+    const gdBuf = tx.newBlock(blkno, 'group descriptor');
+    encodeGroupDesc(gd, gdBuf);
+    tx.onCommit(() => trustedGroups.add(gdBuf));
     const rec = cl.cl_recs[chain];
     rec.c_blkno = blkno;
     rec.c_total += bits;

@@ -114,7 +114,11 @@ export class Volume implements Engine, VolumeContext, NameiHost, IoHost {
   private readonly atimePolicy: 'relatime' | 'noatime' | 'strictatime';
   private generation = randomBytes(4).readUInt32LE(0);
 
-  private readonly inodes = new LRUCache<number, Inode>({ max: 65536 });
+  /**
+   * Inodes not open, kept for reuse. A decoded inode with its extent list is
+   * tens of KiB of objects, so the count is bounded well below the block cache.
+   */
+  private readonly inodes = new LRUCache<number, Inode>({ max: 4096 });
   /** Inodes with open handles stay here whatever the LRU does. */
   private readonly pinned = new Map<number, Inode>();
   private readonly handles = new Map<number, Handle>();
@@ -365,15 +369,17 @@ export class Volume implements Engine, VolumeContext, NameiHost, IoHost {
     return fh;
   }
 
-  async read(ino: number, fh: number, offset: number, length: number): Promise<Buffer> {
+  async read(ino: number, fh: number, offset: number, length: number, into?: Buffer): Promise<Buffer> {
     this.checkOpen();
     const inode = await this.iget(ino);
     if (inode.isDir) throw new FsError('EISDIR');
     if (offset < 0 || length < 0) throw new FsError('EINVAL');
     const direct = ((this.handles.get(fh)?.flags ?? 0) & O_DIRECT) !== 0;
-    const data = direct ? await directRead(this, inode, offset, length) : await bufferedRead(this, inode, offset, length);
+    const data = direct ? await directRead(this, inode, offset, length) : await bufferedRead(this, inode, offset, length, into);
     this.touchAtime(inode);
-    return data;
+    if (!into || data.length === 0 || (data.buffer === into.buffer && data.byteOffset === into.byteOffset)) return data;
+    data.copy(into);
+    return into.subarray(0, data.length);
   }
 
   /** Access time by the mount's policy (relatime by default); committed with the inode's other pending times. */

@@ -152,16 +152,17 @@ export function createNativeOps(engine: Engine, options: NativeAdapterOptions = 
 
     read(path, fh, buf, len, pos, cb) {
       fileIno(path, fh)
-        .then((ino) => engine.read(ino, fh, pos, len))
+        // The engine reads straight into libfuse's buffer (valid until cb): no copy, no garbage per read.
+        .then((ino) => engine.read(ino, fh, pos, len, buf.length >= len ? buf.subarray(0, len) : undefined))
         .then(
-          (data) => cb(data.copy(buf, 0, 0, Math.min(len, data.length))),
+          (data) => cb(data.buffer === buf.buffer ? data.length : data.copy(buf, 0, 0, Math.min(len, data.length))),
           (err) => cb(failed('read', path, err)),
         );
     },
 
     write(path, fh, buf, len, pos, cb) {
-      // buf is libfuse's memory, detached when we reply: the engine gets its own copy.
-      const data = Buffer.from(buf.subarray(0, len));
+      // buf is libfuse's memory, valid until we reply; the engine reads it only until write() settles (fs/api.ts).
+      const data = buf.subarray(0, len);
       fileIno(path, fh)
         .then((ino) => engine.write(ino, fh, pos, data))
         .then(
