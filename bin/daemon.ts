@@ -21,9 +21,13 @@ import * as fs from 'node:fs';
 import type { Server } from 'node:net';
 import createDebug from 'debug';
 import type { Engine } from '../fs/api';
-import { createNativeOps } from '../fs/fuse/nativeAdapter';
 import { o2fuseMountAt } from '../fs/fuse/mountinfo';
-import { NativeSession } from '../fs/fuse/nativeSession';
+/** What the daemon needs of a FUSE session, whichever transport made it. */
+interface FuseSession {
+  readonly ended: Promise<void>;
+  alive(): boolean;
+  unmount(lazyIfBusy: boolean): Promise<{ ok: boolean; lazy: boolean; message: string }>;
+}
 import type { VolumeOptions } from '../fs/volume';
 import type { Device } from '../io/device';
 import { serveControl, type ControlReply, type ControlRequest } from './control';
@@ -104,7 +108,7 @@ export async function runDaemon(config: DaemonConfig, deps: DaemonDeps, readines
   let device: Device | undefined;
   let engine: RemountableEngine | undefined;
   let control: Server | undefined;
-  let session: NativeSession | undefined;
+  let session: FuseSession | undefined;
   let readySent = false;
   let stopRequested = false;
 
@@ -232,10 +236,7 @@ export async function runDaemon(config: DaemonConfig, deps: DaemonDeps, readines
     const server = control;
     cleanups.push({ what: 'control socket', run: () => new Promise<void>((resolve) => server.close(() => resolve())) });
 
-    const ops = createNativeOps(engine, {
-      onUnexpected: (op, path, err) => console.error(`o2fuse: BUG: ${op} ${path}:`, err),
-    });
-    session = await NativeSession.mount(config.mountpoint, ops, {
+    const sessionOptions = {
       fsname: config.device,
       readOnly: liveState.readOnly,
       noatime: options.atime === 'noatime',
@@ -245,7 +246,22 @@ export async function runDaemon(config: DaemonConfig, deps: DaemonDeps, readines
       suid: options.suid,
       exec: options.exec,
       debug: options.debug,
-    });
+    };
+    if (options.transport === 'kernel') {
+      const { LowLevelSession } = await import('../fs/fuse/lowlevel');
+      session = await LowLevelSession.mount(engine, config.mountpoint, {
+        ...sessionOptions,
+        onUnexpected: (op, err) => console.error(`o2fuse: BUG: ${op}:`, err),
+      });
+    } else {
+      const { createNativeOps } = await import('../fs/fuse/nativeAdapter');
+      const { NativeSession } = await import('../fs/fuse/nativeSession');
+      const ops = createNativeOps(engine, {
+        onUnexpected: (op, path, err) => console.error(`o2fuse: BUG: ${op} ${path}:`, err),
+      });
+      session = await NativeSession.mount(config.mountpoint, ops, sessionOptions);
+    }
+    log('mounted %s over the %s transport', config.mountpoint, options.transport);
     readySent = true;
     startMemoryTrace();
     readiness.ready({ readOnly: liveState.readOnly, warnings });

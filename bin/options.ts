@@ -26,7 +26,11 @@ export interface MountOptions {
   unalignedDio?: UnalignedDio;
   /** The fault-injection spec (io/injectSpec.ts syntax), kept as text. */
   inject?: string;
-  transport: 'libfuse';
+  /**
+   * 'kernel': o2fuse speaks the FUSE protocol on /dev/fuse itself (async direct I/O, 1 MiB writes, nanosecond
+   * times; needs root). 'libfuse': fuse-native over libfuse 2.9 (works unprivileged, serializes writes per inode).
+   */
+  transport: 'kernel' | 'libfuse';
   debug: boolean;
   /** `remount` was among the options: change a live mount, start nothing. */
   remount: boolean;
@@ -98,7 +102,8 @@ const VALUED: Record<string, (o: MountOptions, value: string) => void> = {
     o.inject = v;
   },
   transport: (o, v) => {
-    if (v !== 'libfuse') throw new OptionError(`transport=${v}: only "libfuse" exists`);
+    if (v !== 'libfuse' && v !== 'kernel') throw new OptionError(`transport=${v}: expected kernel or libfuse`);
+    if (v === 'kernel' && process.getuid?.() !== 0) throw new OptionError('transport=kernel needs root (it opens /dev/fuse and calls mount)');
     o.transport = v;
   },
 };
@@ -121,7 +126,8 @@ export function defaultMountOptions(): MountOptions {
     nodiratime: false,
     allowOther: false,
     defaultPermissions: false,
-    transport: 'libfuse',
+    // The protocol transport is the default where it can run: as root.
+    transport: process.getuid?.() === 0 ? 'kernel' : 'libfuse',
     debug: false,
     remount: false,
     ignored: [],
