@@ -101,6 +101,15 @@ export interface Engine {
   setattr(ino: number, changes: SetAttr): Promise<Attr>;
   fsyncdir(ino: number, datasync: boolean): Promise<void>;
 
+  /**
+   * fallocate(2): mode 0 (preallocate, may grow i_size), FALLOC_FL_KEEP_SIZE (1),
+   * FALLOC_FL_PUNCH_HOLE|KEEP_SIZE (3), FALLOC_FL_ZERO_RANGE (0x10, optionally |KEEP_SIZE).
+   * Optional: transports answer EOPNOTSUPP for an engine without it.
+   */
+  fallocate?(ino: number, fh: number, offset: number, length: number, mode: number): Promise<void>;
+  /** lseek(2) SEEK_DATA (3) / SEEK_HOLE (4): the resulting offset; ENXIO at or past i_size. Optional. */
+  lseek?(ino: number, fh: number, offset: number, whence: number): Promise<number>;
+
   /** Writes everything back, releases the slot and the device. */
   unmount(): Promise<void>;
 }

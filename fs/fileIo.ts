@@ -228,10 +228,12 @@ async function enterGate(host: IoHost, inode: Inode, start: number, end: number)
   return ticket;
 }
 
-export async function bufferedWrite(host: IoHost, inode: Inode, offset: number, data: Buffer): Promise<number> {
+export async function bufferedWrite(host: IoHost, inode: Inode, offset: number, data: Buffer,
+  opts: { locked?: boolean } = {}): Promise<number> {
   if (data.length === 0) return 0;
   const end = offset + data.length;
-  const release = await inode.rw.exclusive();
+  // `locked`: the caller (fallocate) holds the inode lock exclusively already.
+  const release = opts.locked ? () => {} : await inode.rw.exclusive();
   let n: number;
   try {
     // A buffered write must not read in a block a direct write has not landed on yet.

@@ -20,6 +20,7 @@ import { readInodeBlock } from './blocks';
 import { dinodeIsValid } from './format/dinode';
 import { readDirSlots, lookupEntry, modeTypeOfFileType } from './dir';
 import { setAttributes, checkWritable } from './inodeOps';
+import { fallocate, seekDataHole, SEEK_DATA, SEEK_HOLE } from './fallocate';
 import { readFileData } from './file';
 import {
   GLOBAL_BITMAP_SYSTEM_INODE, JOURNAL_SYSTEM_INODE, SLOT_MAP_SYSTEM_INODE, OCFS2_JOURNAL_DIRTY_FL,
@@ -483,6 +484,21 @@ export class Volume implements Engine, VolumeContext, NameiHost, IoHost {
     if (offset < 0) throw new FsError('EINVAL');
     const direct = ((this.handles.get(fh)?.flags ?? 0) & O_DIRECT) !== 0;
     return direct ? directWrite(this, inode, offset, data) : bufferedWrite(this, inode, offset, data);
+  }
+
+  async fallocate(ino: number, _fh: number, offset: number, length: number, mode: number): Promise<void> {
+    this.writable();
+    const inode = await this.iget(ino);
+    checkWritable(inode);
+    await fallocate(this, inode, offset, length, mode);
+  }
+
+  async lseek(ino: number, _fh: number, offset: number, whence: number): Promise<number> {
+    this.checkOpen();
+    if (whence !== SEEK_DATA && whence !== SEEK_HOLE) throw new FsError('EINVAL', `lseek whence ${whence}`);
+    const inode = await this.iget(ino);
+    // Dirty pages are always over mapped blocks (writes into holes allocate at once), so the extent map is the truth.
+    return seekDataHole(this, inode, offset, whence);
   }
 
   /** Writes back every dirty page and pending time stamp. */

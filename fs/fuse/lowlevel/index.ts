@@ -4,6 +4,6 @@
  * README.md for how it differs from the fuse-native transport.
  */
 export { LowLevelSession, MountError, READERS_DEFAULT, type LowLevelMountOptions, type UnmountResult } from './session';
-export type { LowLevelEngine, EngineExtensions } from './ops';
+export type { LowLevelEngine } from './ops';
 export type { SessionStats } from './stats';
 export { describeNegotiated, type Negotiated } from './init';

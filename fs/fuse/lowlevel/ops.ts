@@ -40,23 +40,8 @@ import {
   writeOut, type Timeouts,
 } from './reply';
 
-/** Engine calls the transport uses when the engine has them (not in fs/api.ts yet). */
-export interface EngineExtensions {
-  /**
-   * TODO(engine): fallocate(2) on an open file. Modes the kernel forwards:
-   * 0 (allocate, extend i_size), FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE |
-   * FALLOC_FL_KEEP_SIZE, FALLOC_FL_ZERO_RANGE (optionally | KEEP_SIZE).
-   * EOPNOTSUPP for any other mode.
-   */
-  fallocate?(ino: number, fh: number, offsetBytes: number, lengthBytes: number, mode: number): Promise<void>;
-  /**
-   * TODO(engine): SEEK_DATA (3) / SEEK_HOLE (4) from `offsetBytes`: the
-   * resulting offset; ENXIO at or past i_size, as lseek(2).
-   */
-  lseek?(ino: number, fh: number, offsetBytes: number, whence: number): Promise<number>;
-}
-
-export type LowLevelEngine = Engine & EngineExtensions;
+/** fallocate and lseek are optional Engine methods (fs/api.ts): answered EOPNOTSUPP / ENOSYS when absent. */
+export type LowLevelEngine = Engine;
 
 /** A reply payload, or NO_REPLY for requests the kernel expects no answer to. */
 export type HandlerResult = Buffer[] | typeof NO_REPLY;
