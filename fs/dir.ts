@@ -61,6 +61,9 @@ export async function readDirSlots(ctx: VolumeContext, dir: Inode): Promise<DirS
   const di = dir.di;
   try {
     if (di.data) {
+      if (di.i_size > di.data.id_count) {
+        throw new FsError('EIO', `inline directory ${dir.ino}: i_size ${di.i_size} exceeds its inline data area (${di.data.id_count} bytes)`);
+      }
       const end = Math.min(di.i_size, di.data.id_data.length);
       for (const de of iterateDirEntries(di.data.id_data, 0, end, `inline directory ${dir.ino}`)) {
         if (de.inode !== 0) out.push({ name: de.name, ino: de.inode, fileType: de.file_type, lblk: -1, offset: de.offset });

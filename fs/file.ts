@@ -66,6 +66,9 @@ export async function readFileData(ctx: VolumeContext, inode: Inode, offset: num
   const n = Math.min(length, size - offset);
   const di = inode.di;
   if (di.data) {
+    if (size > di.data.id_count) {
+      throw new FsError('EIO', `inode ${inode.ino}: i_size ${size} exceeds its inline data area (${di.data.id_count} bytes)`);
+    }
     const out = Buffer.alloc(n);
     di.data.id_data.copy(out, 0, offset, Math.min(offset + n, di.data.id_data.length));
     return out;

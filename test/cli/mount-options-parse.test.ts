@@ -26,7 +26,7 @@ t.test('sizes: bytes, binary suffixes, refusals', async (t) => {
   t.equal(formatSizeBytes(1000), '1000');
 });
 
-t.test('defaults: rw, relatime, libfuse transport, nothing else', async (t) => {
+t.test('defaults: rw, relatime, the kernel transport as root (libfuse otherwise), nothing else', async (t) => {
   const o = parseMountOptions([]);
   t.equal(o.readOnly, false);
   t.equal(o.atime, 'relatime');
@@ -34,7 +34,7 @@ t.test('defaults: rw, relatime, libfuse transport, nothing else', async (t) => {
   t.equal(o.allowOther, false);
   t.equal(o.defaultPermissions, false);
   t.equal(o.dev, undefined);
-  t.equal(o.transport, 'libfuse');
+  t.equal(o.transport, process.getuid?.() === 0 ? 'kernel' : 'libfuse');
   t.equal(o.remount, false);
   t.same(o, { ...defaultMountOptions() });
 });
@@ -67,6 +67,7 @@ t.test('each flag option has its meaning', async (t) => {
     ['inject=latency:1-20ms+seed=42', (o) => o.inject, 'latency:1-20ms+seed=42'],
     ['transport=libfuse', (o) => o.transport, 'libfuse'],
   ];
+  if (process.getuid?.() === 0) cases.push(['transport=kernel', (o) => o.transport, 'kernel']);
   for (const [text, get, want] of cases) t.same(get(parseMountOptions([text])), want, text);
 });
 
@@ -85,7 +86,7 @@ t.test('unknown and malformed options are refused, naming the option', async (t)
   t.throws(() => parseMountOptions(['cache_size=lots']), /cache_size "lots" is not a size/);
   t.throws(() => parseMountOptions(['cache_size=4K']), /below the minimum/);
   t.throws(() => parseMountOptions(['unaligned_dio=maybe']), /range, inode or unsafe/);
-  t.throws(() => parseMountOptions(['transport=kernel']), /only "libfuse"/);
+  t.throws(() => parseMountOptions(['transport=ioctl']), /expected kernel or libfuse/);
   t.throws(() => parseMountOptions(['inject=explode:now']), /inject=explode:now: inject:/);
   t.throws(() => parseMountOptions(['sync']), /refused: synchronous mounts/);
   t.throws(() => parseMountOptions(['fsname=x']), /sets fsname to the device/);
