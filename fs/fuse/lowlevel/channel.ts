@@ -74,7 +74,11 @@ export class FuseChannel {
     for (let i = 0; i < readers; i++) {
       this.running++;
       // execArgv []: the reader needs no loader hooks or inspector of the parent.
-      const worker = new Worker(path.join(__dirname, 'readerWorker.js'), { workerData, execArgv: [] });
+      // A reader only blocks in read(2) and posts buffers: a tiny heap keeps each thread's isolate from costing the
+      // daemon tens of MiB of RSS.
+      const worker = new Worker(path.join(__dirname, 'readerWorker.js'), {
+        workerData, execArgv: [], resourceLimits: { maxYoungGenerationSizeMb: 1, maxOldGenerationSizeMb: 16 },
+      });
       let stopped = false;
       const stop = (err?: NodeJS.ErrnoException) => {
         if (stopped) return;

@@ -250,7 +250,8 @@ export class LowLevelOps {
 
     [FuseOpcode.FUSE_READ, async (req) => {
       const a = args(fuse_read_in, req, 'fuse_read_in');
-      const data = await this.engine.read(this.ino(req.nodeid), a.fh, a.offset, a.size);
+      // The engine fills the reply payload directly (no second buffer per read for a streaming reader).
+      const data = await this.engine.read(this.ino(req.nodeid), a.fh, a.offset, a.size, Buffer.allocUnsafe(a.size));
       const out = data.length > a.size ? data.subarray(0, a.size) : data;
       this.hooks.readDone(out.length);
       return [out];
