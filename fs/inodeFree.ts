@@ -14,11 +14,30 @@ import { truncateClusters } from './extentTree';
 import { nowTimespec } from './times';
 import { FsError } from './errors';
 
+/** The page cache, on hosts that have one (the Volume); NameiHost itself does not promise it. */
+interface WithPages {
+  pages?: { drop(ino: number): void };
+}
+
+/**
+ * The data of an inode about to be freed must not reach the device after its
+ * clusters go back (another file may get them at once): its cached pages are
+ * dropped unwritten, and a write-back already carrying some (the flusher's)
+ * is waited for, as the kernel's truncate_inode_pages_final waits for pages
+ * under write-back. Nothing can dirty them again: the inode has no links and
+ * no handles. Write-back takes no metadata lock, so waiting here is safe.
+ */
+async function dropFileData(host: NameiHost, inode: Inode): Promise<void> {
+  (host as NameiHost & WithPages).pages?.drop(inode.ino);
+  await inode.wbLock.run(async () => {});
+}
+
 export async function deleteInode(host: NameiHost, tx: Transaction, inode: Inode, di: Dinode): Promise<void> {
   if (di.i_xattr_loc !== 0) {
     // Freeing the inode would leak its xattr block (or bucket tree), which this engine does not write yet.
     throw new FsError('EOPNOTSUPP', `inode ${inode.ino} has an external xattr block; o2fuse cannot free it yet`);
   }
+  await dropFileData(host, inode);
   if (di.list && di.i_clusters > 0) await truncateClusters(host, tx, inode, di, 0);
   if ((di.i_mode & S_IFMT) === S_IFLNK && di.list && di.i_clusters === 0) {
     // A slow symlink without its cluster reads, by the format's rule (symlink and no clusters), as a fast

@@ -1,0 +1,86 @@
+/**
+ * Shared pieces of the read-write acceptance tests: fresh writable images
+ * (indexed-dirs and refcount off: the engine writes neither yet), engine
+ * mounts, the allocator counts that must balance after a workload, and the
+ * errno a rejected call carried.
+ */
+import type { Test } from 'tap';
+import { FileDevice } from '../../io/fileDevice';
+import { Volume } from '../../fs/volume';
+import { errnoOf } from '../../fs/errors';
+import {
+  EXTENT_ALLOC_SYSTEM_INODE, GLOBAL_BITMAP_SYSTEM_INODE, INODE_ALLOC_SYSTEM_INODE, systemInodeName,
+} from '../../fs/format/constants';
+import { makeImage, type ImageOptions } from '../lib/volume';
+import { debugfs } from '../lib/debugfs';
+
+export const MiB = 1024 * 1024;
+export const O_RDONLY = 0;
+export const O_RDWR = 2;
+export const ROOT = { uid: 0, gid: 0 };
+/** What every writable test volume leaves out (the engine cannot write dx trees or refcount trees yet). */
+export const WRITABLE_FEATURES = 'noindexed-dirs,norefcount';
+
+export async function writableImage(t: Test, o: ImageOptions = {}): Promise<string> {
+  const features = [WRITABLE_FEATURES, ...(o.features ? [o.features] : [])].join(',');
+  return makeImage(t, { sizeBytes: 256 * MiB, ...o, features });
+}
+
+export async function mountEngine(image: string, readOnly = false): Promise<Volume> {
+  return Volume.mount(await FileDevice.open(image), { readOnly });
+}
+
+/** The errno name a promise rejected with, or 'ok'. */
+export async function outcome(p: Promise<unknown>): Promise<string> {
+  try {
+    await p;
+    return 'ok';
+  } catch (err) {
+    return errnoOf(err);
+  }
+}
+
+/** Allocator counts read from the engine's own view of the system inodes. */
+export interface AllocCounts {
+  freeClusters: number;
+  inodeBlocksUsed: number;
+  inodeAllocClusters: number;
+  extentBlocksUsed: number;
+  extentAllocClusters: number;
+}
+
+export async function allocCounts(vol: Volume): Promise<AllocCounts> {
+  const get = async (name: string) => (await vol.iget(vol.systemFile(name))).di;
+  const gb = await get(systemInodeName(GLOBAL_BITMAP_SYSTEM_INODE));
+  const ia = await get(systemInodeName(INODE_ALLOC_SYSTEM_INODE, vol.slot));
+  const ea = await get(systemInodeName(EXTENT_ALLOC_SYSTEM_INODE, vol.slot));
+  return {
+    freeClusters: gb.i_total - gb.i_used,
+    inodeBlocksUsed: ia.i_used,
+    inodeAllocClusters: ia.i_clusters,
+    extentBlocksUsed: ea.i_used,
+    extentAllocClusters: ea.i_clusters,
+  };
+}
+
+/**
+ * After a workload freed everything it made, the counts are back: the
+ * suballocators keep the groups they grew (as the kernel's do), so the
+ * clusters those groups took are the only ones allowed to stay used.
+ */
+export function assertCountsBack(t: Test, start: AllocCounts, now: AllocCounts, what: string, keptClusters = 0): void {
+  t.equal(now.inodeBlocksUsed, start.inodeBlocksUsed, `${what}: every inode is freed (inode_alloc i_used)`);
+  t.equal(now.extentBlocksUsed, start.extentBlocksUsed, `${what}: every extent block is freed (extent_alloc i_used)`);
+  const grown = now.inodeAllocClusters - start.inodeAllocClusters + now.extentAllocClusters - start.extentAllocClusters;
+  const kept = keptClusters ? `, ${keptClusters} kept by directories that grew and stay` : '';
+  t.equal(now.freeClusters + grown + keptClusters, start.freeClusters,
+    `${what}: every data cluster is back (${now.freeClusters} free now, ${start.freeClusters} before, ${grown} went to new suballocator groups${kept})`);
+}
+
+/** `Total Bits` / `Free Bits`-style counts of a system file as debugfs.ocfs2 reports them (`stat //NAME`). */
+export async function debugfsBitmap(image: string, systemName: string): Promise<{ total: number; used: number; free: number }> {
+  const text = await debugfs(image, `stat //${systemName}`);
+  const m = /Bitmap Total: (\d+)\s+Used: (\d+)\s+Free: (\d+)/.exec(text);
+  if (!m) throw new Error(`debugfs stat //${systemName}: no bitmap counts in:\n${text}`);
+  return { total: Number(m[1]), used: Number(m[2]), free: Number(m[3]) };
+}
