@@ -119,7 +119,23 @@ export class Volume implements Engine, VolumeContext, NameiHost, IoHost {
    * Inodes not open, kept for reuse. A decoded inode with its extent list is
    * tens of KiB of objects, so the count is bounded well below the block cache.
    */
-  private readonly inodes = new LRUCache<number, Inode>({ max: 4096 });
+  private readonly inodes = new LRUCache<number, Inode>({
+    max: 4096,
+    // An inode with state not yet on disk (buffered-write times, atime, direct writes in flight, a lock held)
+    // must outlive eviction: a fresh copy read from disk would lose that state or split its locks.
+    disposeAfter: (inode, ino, reason) => {
+      if (reason === 'evict' && inodeBusy(inode)) this.inodes.set(ino, inode);
+    },
+  });
+  /**
+   * Every in-memory inode anything may still hold, weakly: iget() hands out
+   * the same object while one exists, so there is never a second copy of an
+   * inode with its own locks and state, whatever the LRU evicted.
+   */
+  private readonly live = new Map<number, WeakRef<Inode>>();
+  private readonly liveReaper = new FinalizationRegistry<number>((ino) => {
+    if (this.live.get(ino)?.deref() === undefined) this.live.delete(ino);
+  });
   /** Inodes with open handles stay here whatever the LRU does. */
   private readonly pinned = new Map<number, Inode>();
   private readonly handles = new Map<number, Handle>();
@@ -158,13 +174,12 @@ export class Volume implements Engine, VolumeContext, NameiHost, IoHost {
 
   /** The in-memory inode for a dinode just created by a committed transaction. */
   adopt(di: Dinode): Inode {
-    const inode = new Inode(di.i_blkno, di);
-    this.inodes.set(di.i_blkno, inode);
-    return inode;
+    return this.remember(new Inode(di.i_blkno, di));
   }
 
   forget(ino: number): void {
     this.inodes.delete(ino);
+    this.live.delete(ino);
     this.pinned.delete(ino);
     this.pages.drop(ino);
   }
@@ -282,14 +297,26 @@ export class Volume implements Engine, VolumeContext, NameiHost, IoHost {
   async iget(ino: number): Promise<Inode> {
     const pinned = this.pinned.get(ino);
     if (pinned) return pinned;
-    const cached = this.inodes.get(ino);
+    const cached = this.inodes.get(ino) ?? this.revive(ino);
     if (cached) return cached;
     const { di } = await readInodeBlock(this, ino);
     if (!dinodeIsValid(di)) throw new FsError('ESTALE', `inode ${ino} is not in use (OCFS2_VALID_FL clear)`);
-    const again = this.inodes.get(ino) ?? this.pinned.get(ino);
+    const again = this.inodes.get(ino) ?? this.pinned.get(ino) ?? this.revive(ino);
     if (again) return again;
-    const inode = new Inode(ino, di);
-    this.inodes.set(ino, inode);
+    return this.remember(new Inode(ino, di));
+  }
+
+  /** An evicted inode something still holds: back into the LRU. */
+  private revive(ino: number): Inode | undefined {
+    const inode = this.live.get(ino)?.deref();
+    if (inode) this.inodes.set(ino, inode);
+    return inode;
+  }
+
+  private remember(inode: Inode): Inode {
+    this.inodes.set(inode.ino, inode);
+    this.live.set(inode.ino, new WeakRef(inode));
+    this.liveReaper.register(inode, inode.ino);
     return inode;
   }
 
@@ -525,6 +552,12 @@ export class Volume implements Engine, VolumeContext, NameiHost, IoHost {
     this.cache.clear();
     await this.device.close();
   }
+}
+
+/** State of an inode that exists only in memory until committed. */
+function inodeBusy(inode: Inode): boolean {
+  return inode.pendingTimes !== undefined || inode.pendingAtime !== undefined || inode.dioInFlight > 0 || !inode.rw.idle ||
+    inode.openCount > 0;
 }
 
 export async function openVolume(device: Device, options: VolumeOptions): Promise<Engine> {
