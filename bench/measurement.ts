@@ -1,0 +1,72 @@
+/**
+ * One run of one job on one target, and the medians over repetitions that
+ * the report is made of. A run either has numbers, or failed verification
+ * (FAILED: never shown as a number), or could not run (error).
+ */
+import type { Row } from './jobs';
+import type { Target } from './targets';
+
+export interface Measurement {
+  rep: number;
+  jobId: string;
+  targetId: string;
+  /** Row id -> value, when the run produced numbers. */
+  values: Record<string, number>;
+  /** fio's verification found a mismatch. */
+  verifyFailed: boolean;
+  /** The run did not produce numbers (mount failed, fio error, timeout). */
+  error?: string;
+  /** Peak RSS (VmHWM) of the serving daemon over the run, KiB. */
+  peakRssKiB?: number;
+  /** Wall time of the whole run (copy, mount, workload, unmount). */
+  seconds: number;
+  /** Where that time went, seconds per phase (copy, drop, mount, work, unmount). */
+  phases: Record<string, number>;
+  /** Raw output file, relative to the results directory. */
+  raw?: string;
+}
+
+export type CellStatus = 'ok' | 'FAILED' | 'error' | 'unavailable' | 'not run';
+
+export interface Cell {
+  status: CellStatus;
+  /** Median over the runs that produced a number. */
+  median?: number;
+  min?: number;
+  max?: number;
+  runs: number;
+  /** Why it is not ok. */
+  note?: string;
+}
+
+export function median(values: number[]): number | undefined {
+  if (values.length === 0) return undefined;
+  const s = [...values].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
+}
+
+/** The cell of one row × target. Any verify failure makes it FAILED; any error without a number makes it error. */
+export function cellOf(row: Row, target: Target, ms: Measurement[]): Cell {
+  if (target.unavailable) return { status: 'unavailable', runs: 0, note: target.unavailable };
+  const mine = ms.filter((m) => m.jobId === row.jobId && m.targetId === target.id);
+  if (mine.length === 0) return { status: 'not run', runs: 0 };
+  const failed = mine.filter((m) => m.verifyFailed);
+  if (failed.length > 0) return { status: 'FAILED', runs: mine.length, note: `verify failed in ${failed.length} of ${mine.length} runs` };
+  const values = mine.map((m) => m.values[row.id]).filter((v): v is number => typeof v === 'number' && Number.isFinite(v));
+  const errors = mine.filter((m) => m.error);
+  if (values.length === 0) return { status: 'error', runs: mine.length, note: errors[0]?.error ?? 'no number' };
+  return {
+    status: 'ok',
+    median: median(values),
+    min: Math.min(...values),
+    max: Math.max(...values),
+    runs: values.length,
+    note: errors.length > 0 ? `${errors.length} of ${mine.length} runs failed: ${errors[0].error}` : undefined,
+  };
+}
+
+/** Median peak RSS (KiB) of a target's daemon over a job's runs. */
+export function rssOf(jobId: string, targetId: string, ms: Measurement[]): number | undefined {
+  return median(ms.filter((m) => m.jobId === jobId && m.targetId === targetId && m.peakRssKiB !== undefined).map((m) => m.peakRssKiB!));
+}

@@ -1,0 +1,226 @@
+/**
+ * The Markdown report and the ratio chart of one benchmark run: medians per
+ * row × target, o2fuse / each baseline, peak RSS per job, and the targets
+ * stated as met or not (with what missed).
+ */
+import type { ChartPanel } from './chart';
+import { ratioChartSvg } from './chart';
+import type { Job, Row } from './jobs';
+import { allRows } from './jobs';
+import { cellOf, rssOf, type Cell, type Measurement } from './measurement';
+import type { Target } from './targets';
+
+export interface RunInfo {
+  title: string;
+  mode: 'quick' | 'full';
+  reps: number;
+  commandLine: string;
+  startedAt: Date;
+  finishedAt: Date;
+  interrupted: boolean;
+  environment: string[];
+  sizes: string[];
+  targets: Target[];
+  jobs: Job[];
+  measurements: Measurement[];
+  /** Lines for the notes section (setup problems, cache drops refused, ...). */
+  notes: string[];
+}
+
+/** fuse2fs: o2fuse must match it everywhere. */
+const FUSE2FS_RATIO_MIN = 1.0;
+/** The libfuse passthrough: o2fuse over the same transport must reach this on sequential I/O. */
+const PASSTHROUGH_SEQ_RATIO_MIN = 0.8;
+
+function fmtNumber(v: number, unit: Row['unit']): string {
+  if (unit === 'MiB/s') return v >= 100 ? v.toFixed(0) : v.toFixed(1);
+  return v >= 100 ? Math.round(v).toLocaleString('en-US') : v.toFixed(1);
+}
+
+function fmtCell(c: Cell, unit: Row['unit'], showRange: boolean): string {
+  switch (c.status) {
+    case 'ok': {
+      const range = showRange && c.runs > 1 ? ` (${fmtNumber(c.min!, unit)}–${fmtNumber(c.max!, unit)})` : '';
+      return `${fmtNumber(c.median!, unit)}${range}${c.note ? ' ⚠' : ''}`;
+    }
+    case 'FAILED': return '**FAILED**';
+    case 'error': return 'error';
+    case 'unavailable': return 'n/a';
+    default: return '–';
+  }
+}
+
+function ratio(a: Cell, b: Cell): number | undefined {
+  if (a.status !== 'ok' || b.status !== 'ok' || !b.median) return undefined;
+  return a.median! / b.median;
+}
+
+function fmtRatio(r: number | undefined, a: Cell, b: Cell): string {
+  if (a.status === 'FAILED') return '**FAILED**';
+  if (r === undefined) return b.status === 'FAILED' ? 'baseline FAILED' : 'n/a';
+  return `${r >= 10 ? r.toFixed(0) : r.toFixed(2)}×`;
+}
+
+function table(head: string[], rows: string[][]): string {
+  const line = (cells: string[]) => `| ${cells.join(' | ')} |`;
+  return [line(head), line(head.map((_, i) => (i === 0 ? '---' : '---:'))), ...rows.map(line)].join('\n');
+}
+
+interface Verdict {
+  text: string;
+  met: boolean | undefined;
+  details: string[];
+}
+
+function evaluateTargets(info: RunInfo, rows: Row[]): Verdict[] {
+  const ms = info.measurements;
+  const o2 = info.targets.filter((t) => t.isO2fuse);
+  const byId = (id: string) => info.targets.find((t) => t.id === id);
+  const verdicts: Verdict[] = [];
+
+  const fuse2fs = byId('fuse2fs');
+  for (const t of o2) {
+    const v: Verdict = { text: `${t.label} ≥ ${FUSE2FS_RATIO_MIN.toFixed(1)}× fuse2fs on every job`, met: undefined, details: [] };
+    if (!fuse2fs || fuse2fs.unavailable) {
+      v.details.push(fuse2fs ? `fuse2fs unavailable: ${fuse2fs.unavailable}` : 'fuse2fs not in this run');
+    } else if (t.unavailable) {
+      v.details.push(`${t.label} unavailable: ${t.unavailable}`);
+    } else {
+      let all = true;
+      let any = false;
+      for (const row of rows) {
+        const a = cellOf(row, t, ms);
+        const b = cellOf(row, fuse2fs, ms);
+        const r = ratio(a, b);
+        if (a.status === 'FAILED') { all = false; v.details.push(`${row.id}: o2fuse FAILED verification`); continue; }
+        if (r === undefined) { v.details.push(`${row.id}: not compared (${a.status} vs ${b.status})`); all = false; continue; }
+        any = true;
+        if (r < FUSE2FS_RATIO_MIN) { all = false; v.details.push(`${row.id}: ${r.toFixed(2)}×`); }
+      }
+      v.met = any ? all : undefined;
+    }
+    verdicts.push(v);
+  }
+
+  const pt = byId('passthrough');
+  const viaLibfuse = o2.filter((t) => t.transport === 'libfuse');
+  for (const t of viaLibfuse) {
+    const v: Verdict = { text: `${t.label} ≥ ${PASSTHROUGH_SEQ_RATIO_MIN}× the fuse-native passthrough on sequential I/O`, met: undefined, details: [] };
+    if (!pt || pt.unavailable || t.unavailable) {
+      v.details.push(`not compared: ${(t.unavailable ?? pt?.unavailable) || 'the passthrough is not in this run'}`);
+    } else {
+      let all = true;
+      let any = false;
+      for (const row of rows.filter((r) => r.sequential)) {
+        const r = ratio(cellOf(row, t, ms), cellOf(row, pt, ms));
+        if (r === undefined) { all = false; v.details.push(`${row.id}: not compared`); continue; }
+        any = true;
+        v.details.push(`${row.id}: ${r.toFixed(2)}×`);
+        if (r < PASSTHROUGH_SEQ_RATIO_MIN) all = false;
+      }
+      v.met = any ? all : undefined;
+    }
+    verdicts.push(v);
+  }
+
+  const verifyJobs = info.jobs.filter((j) => j.verify);
+  for (const t of o2) {
+    const v: Verdict = { text: `every verify job clean on ${t.label}`, met: undefined, details: [] };
+    const runs = ms.filter((m) => m.targetId === t.id && verifyJobs.some((j) => j.id === m.jobId));
+    const failed = runs.filter((m) => m.verifyFailed);
+    const errored = runs.filter((m) => !m.verifyFailed && m.error);
+    if (runs.length === 0) v.details.push('no verify run');
+    else {
+      v.met = failed.length === 0 && errored.length === 0;
+      v.details.push(`${runs.length - failed.length - errored.length} of ${runs.length} runs clean`);
+      if (failed.length) v.details.push(`${failed.length} FAILED verification (reps ${failed.map((m) => m.rep).join(', ')})`);
+      if (errored.length) v.details.push(`${errored.length} did not complete: ${errored[0].error}`);
+    }
+    verdicts.push(v);
+  }
+  return verdicts;
+}
+
+export function buildReport(info: RunInfo): { markdown: string; svg: string } {
+  const rows = allRows(info.jobs);
+  const ms = info.measurements;
+  const o2 = info.targets.filter((t) => t.isO2fuse);
+  const baselines = info.targets.filter((t) => !t.isO2fuse);
+  const showRange = info.reps > 1;
+  const md: string[] = [];
+
+  md.push(`# ${info.title}`, '');
+  md.push(`${info.mode === 'quick' ? 'Quick run' : 'Full run'}: ${info.reps} repetition${info.reps > 1 ? 's' : ''} per job and target, interleaved across targets; medians${showRange ? ' (min–max in brackets)' : ''}. Higher is better everywhere.${info.interrupted ? ' **Interrupted: partial results.**' : ''}`, '');
+  md.push(`Started ${info.startedAt.toISOString()}, took ${((info.finishedAt.getTime() - info.startedAt.getTime()) / 1000).toFixed(0)} s. Command: \`${info.commandLine}\``, '');
+
+  md.push('## Medians', '');
+  md.push(table(
+    ['job', 'unit', ...info.targets.map((t) => t.label)],
+    rows.map((row) => [row.title, row.unit, ...info.targets.map((t) => fmtCell(cellOf(row, t, ms), row.unit, showRange))]),
+  ), '');
+  md.push('⚠: some runs of that cell failed (see Failures and notes). n/a: target unavailable. **FAILED**: verification found a mismatch (never shown as a number).', '');
+
+  md.push('## o2fuse / baseline', '');
+  if (baselines.length === 0 || o2.length === 0) md.push('No o2fuse target or no baseline in this run.', '');
+  else for (const t of o2) {
+    if (o2.length > 1) md.push(`### ${t.label}`, '');
+    md.push(table(
+      ['job', ...baselines.map((b) => `/ ${b.label}`)],
+      rows.map((row) => {
+        const a = cellOf(row, t, ms);
+        return [row.title, ...baselines.map((b) => { const c = cellOf(row, b, ms); return fmtRatio(ratio(a, c), a, c); })];
+      }),
+    ), '');
+  }
+  md.push('![o2fuse / baseline ratios](ratios.svg)', '');
+
+  md.push('## Peak RSS of the serving daemon (VmHWM, MiB, median)', '');
+  const daemons = info.targets.filter((t) => t.id !== 'host');
+  md.push(table(
+    ['job', ...daemons.map((t) => t.label)],
+    info.jobs.map((j) => [j.id, ...daemons.map((t) => {
+      const kib = rssOf(j.id, t.id, ms);
+      return kib === undefined ? (t.unavailable ? 'n/a' : '–') : (kib / 1024).toFixed(0);
+    })]),
+  ), '');
+
+  md.push('## Targets', '');
+  for (const v of evaluateTargets(info, rows)) {
+    const mark = v.met === true ? '**met**' : v.met === false ? '**NOT met**' : '**not evaluated**';
+    md.push(`- ${v.text}: ${mark}${v.details.length ? ` — ${v.details.join('; ')}` : ''}`);
+  }
+  md.push('');
+
+  md.push('## Setup', '');
+  md.push(...info.sizes.map((s) => `- ${s}`));
+  md.push('', 'Targets:', '');
+  for (const t of info.targets) md.push(`- **${t.label}** (\`${t.id}\`): ${t.describe}${t.unavailable ? ` — **unavailable**: ${t.unavailable}` : ''}`);
+  md.push('', 'Environment:', '');
+  md.push(...info.environment.map((e) => `- ${e}`), '');
+
+  const failures = ms.filter((m) => m.error || m.verifyFailed);
+  md.push('## Failures and notes', '');
+  if (failures.length === 0 && info.notes.length === 0) md.push('None.');
+  for (const m of failures) {
+    md.push(`- ${m.targetId} ${m.jobId} rep ${m.rep}: ${m.verifyFailed ? 'VERIFY FAILED' : ''}${m.error ? ` ${m.error.replace(/\s+/g, ' ').slice(0, 600)}` : ''}${m.raw ? ` (raw: ${m.raw})` : ''}`);
+  }
+  for (const n of info.notes) md.push(`- ${n}`);
+  md.push('');
+
+  const panels: ChartPanel[] = o2.map((t) => ({
+    title: `${t.label} / baseline`,
+    groups: rows.map((row) => {
+      const a = cellOf(row, t, ms);
+      return {
+        label: row.title,
+        bars: baselines.map((b) => {
+          const c = cellOf(row, b, ms);
+          const r = ratio(a, c);
+          return { series: b.label, ratio: r, text: a.status === 'FAILED' ? 'FAILED' : r === undefined ? 'n/a' : undefined };
+        }),
+      };
+    }),
+  }));
+  const svg = ratioChartSvg(panels, `${info.title} — ${info.mode}, ${info.reps} rep(s)`);
+  return { markdown: `${md.join('\n')}\n`, svg };
+}
