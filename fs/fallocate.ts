@@ -20,7 +20,7 @@ import { dataExtents } from './file';
 import { findExtent, isUnwritten, type Extent } from './extentMap';
 import { ExtentTree, dinodeExtentRoot, punchHole } from './extentTree';
 import { maxFileBytes, convertInlineToExtents } from './fileWrite';
-import { editInode } from './transaction';
+import { editInode, withTransaction } from './transaction';
 import { nowTimespec, stamp } from './times';
 import { FsError } from './errors';
 import { OCFS2_EXT_UNWRITTEN } from './format/constants';
@@ -77,18 +77,13 @@ async function punch(host: IoHost, inode: Inode, offset: number, end: number): P
   host.pages.drop(inode.ino, Math.floor((c0 * cs) / PAGE_BYTES), Math.floor((c1 * cs - 1) / PAGE_BYTES));
   inode.gen++;
   await host.metaLock.run(async () => {
-    const tx = host.begin(`punch hole inode ${inode.ino} clusters ${c0}..${c1}`);
-    try {
+    await withTransaction(host, `punch hole inode ${inode.ino} clusters ${c0}..${c1}`, async (tx) => {
       const di = await editInode(tx, inode, { extentsChanged: true });
       await punchHole(host, tx, inode, c0, c1 - c0, di);
       const now = nowTimespec();
       stamp(di, 'mtime', now);
       stamp(di, 'ctime', now);
-      await tx.commit();
-    } catch (err) {
-      tx.abort();
-      throw err;
-    }
+    });
   });
   trace('inode %d: punched clusters %d..%d', inode.ino, c0, c1);
 }

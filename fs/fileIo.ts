@@ -31,7 +31,7 @@ import { isUnaligned } from '../io/unalignedGate';
 import { mapRange, readFileData } from './file';
 import { writeFileData } from './fileWrite';
 import { writeBlocks, type DeviceWrite } from './blockIo';
-import { editInode } from './transaction';
+import { editInode, withTransaction } from './transaction';
 import { nowTimespec, stamp } from './times';
 import { FsError } from './errors';
 import { OCFS2_VALID_FL } from './format/constants';
@@ -380,8 +380,7 @@ export async function commitTimes(host: IoHost, inode: Inode): Promise<void> {
   // A freed inode keeps no times.
   if ((!t && !at) || !(inode.di.i_flags & OCFS2_VALID_FL)) return;
   await host.metaLock.run(async () => {
-    const tx = host.begin(`times of inode ${inode.ino}`);
-    try {
+    await withTransaction(host, `times of inode ${inode.ino}`, async (tx) => {
       const di = await editInode(tx, inode);
       if (t) {
         stamp(di, 'mtime', t);
@@ -392,11 +391,7 @@ export async function commitTimes(host: IoHost, inode: Inode): Promise<void> {
         if (inode.pendingTimes === t) inode.pendingTimes = undefined;
         if (inode.pendingAtime === at) inode.pendingAtime = undefined;
       });
-      await tx.commit();
-    } catch (err) {
-      tx.abort();
-      throw err;
-    }
+    });
   });
 }
 

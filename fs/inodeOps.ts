@@ -6,7 +6,7 @@
 import type { SetAttr } from './api';
 import type { Inode } from './inode';
 import type { NameiHost } from './nameiHost';
-import { editInode } from './transaction';
+import { editInode, withTransaction } from './transaction';
 import { FsError } from './errors';
 import { nowTimespec, stamp } from './times';
 import { S_IFMT, OCFS2_HAS_REFCOUNT_FL } from './format/constants';
@@ -34,8 +34,7 @@ export async function setAttributes(host: NameiHost, ino: number, changes: SetAt
       refuseShared(inode);
       if (changes.size !== inode.size) await truncateFile(host, inode, changes.size);
     }
-    const tx = host.begin(`setattr ${ino}`);
-    try {
+    await withTransaction(host, `setattr ${ino}`, async (tx) => {
       const di = await editInode(tx, inode);
       const now = nowTimespec();
       if (changes.mode !== undefined) di.i_mode = (di.i_mode & S_IFMT) | (changes.mode & 0o7777);
@@ -50,11 +49,7 @@ export async function setAttributes(host: NameiHost, ino: number, changes: SetAt
       if (changes.atime !== undefined) tx.onCommit(() => (inode.pendingAtime = undefined));
       if (changes.size !== undefined) stamp(di, 'mtime', now);
       stamp(di, 'ctime', now);
-      await tx.commit();
-    } catch (err) {
-      tx.abort();
-      throw err;
-    }
+    });
     return inode;
   });
 }

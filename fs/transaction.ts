@@ -170,3 +170,21 @@ export async function editInode(
   tx.onCommit(() => inode.update(di, changed));
   return di;
 }
+
+/**
+ * Runs `fn` in a new transaction and commits it; if `fn` (or the commit's
+ * preparation) throws, the transaction is aborted and nothing is written.
+ * Callers hold the volume's metadata lock.
+ */
+export async function withTransaction<T>(host: { begin(label: string): Transaction }, label: string,
+  fn: (tx: Transaction) => Promise<T>): Promise<T> {
+  const tx = host.begin(label);
+  try {
+    const result = await fn(tx);
+    await tx.commit();
+    return result;
+  } catch (err) {
+    tx.abort();
+    throw err;
+  }
+}
