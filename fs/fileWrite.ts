@@ -30,7 +30,7 @@
 import createDebug from 'debug';
 import type { VolumeContext } from './context';
 import type { Transaction } from './transaction';
-import { editInode } from './transaction';
+import { editInode, withTransaction } from './transaction';
 import type { Inode } from './inode';
 import type { Geometry } from './super';
 import type { Dinode } from './format/dinode';
@@ -40,7 +40,7 @@ import { OCFS2_EXT_REFCOUNTED, OCFS2_EXT_UNWRITTEN, OCFS2_INLINE_DATA_FL } from 
 import { type Extent, findExtent, isUnwritten } from './extentMap';
 import { dataExtents, mapRange } from './file';
 import { ExtentTree, dinodeExtentRoot, truncateClustersStep } from './extentTree';
-import { nowTimespec, stamp } from './times';
+import { nowTimespec, stamp, stampModified } from './times';
 import { FsError, errnoOf } from './errors';
 import { writeBlocks, type DeviceWrite } from './blockIo';
 
@@ -543,36 +543,22 @@ export async function truncateFile(host: WriteHost, inode: Inode, newSize: numbe
       }
     }
   }
-  const tx = host.begin(`extend inode ${inode.ino} to ${newSize}`);
-  try {
+  await withTransaction(host, `extend inode ${inode.ino} to ${newSize}`, async (tx) => {
     const di = await editInode(tx, inode);
     di.i_size = newSize;
-    const now = nowTimespec();
-    stamp(di, 'mtime', now);
-    stamp(di, 'ctime', now);
-    await tx.commit();
-  } catch (err) {
-    tx.abort();
-    throw err;
-  }
+    stampModified(di);
+  });
 }
 
 async function truncateInline(host: WriteHost, inode: Inode, newSize: number): Promise<void> {
   if (newSize === inode.size) return;
-  const tx = host.begin(`truncate inline inode ${inode.ino} to ${newSize}`);
-  try {
+  await withTransaction(host, `truncate inline inode ${inode.ino} to ${newSize}`, async (tx) => {
     const di = await editInode(tx, inode);
     const id = di.data!;
     // Whatever lies past the new end is zero, so growing again reads zeros.
     if (newSize < di.i_size) id.id_data.fill(0, newSize, di.i_size);
     else id.id_data.fill(0, di.i_size, newSize);
     di.i_size = newSize;
-    const now = nowTimespec();
-    stamp(di, 'mtime', now);
-    stamp(di, 'ctime', now);
-    await tx.commit();
-  } catch (err) {
-    tx.abort();
-    throw err;
-  }
+    stampModified(di);
+  });
 }

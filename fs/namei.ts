@@ -22,7 +22,7 @@ import {
   S_IFIFO, S_IFSOCK, ocfs2TypeByMode, OCFS2_FT_DIR,
 } from './format/constants';
 import type { NameiHost } from './nameiHost';
-import { nowTimespec, stamp } from './times';
+import { nowTimespec, stamp, stampModified } from './times';
 
 const trace = createDebug('o2fuse:namei');
 
@@ -78,12 +78,6 @@ async function parentForCreate(host: NameiHost, parent: number, name: Buffer): P
   return dir;
 }
 
-function touchDir(di: Dinode): void {
-  const now = nowTimespec();
-  stamp(di, 'mtime', now);
-  stamp(di, 'ctime', now);
-}
-
 /** create, mknod, mkdir, symlink: one new inode linked into `parent` as `name`. */
 export async function makeNode(host: NameiHost, parent: number, name: Buffer, mode: number, rdev: number,
   caller: Caller, symlinkTarget?: Buffer): Promise<Inode> {
@@ -102,7 +96,7 @@ export async function makeNode(host: NameiHost, parent: number, name: Buffer, mo
       if (type === S_IFLNK) await writeSymlinkTarget(host, tx, di, symlinkTarget ?? Buffer.alloc(0));
       await addEntry(host, tx, dir, name, di.i_blkno, ocfs2TypeByMode(mode));
       const pdi = await editInode(tx, dir);
-      touchDir(pdi);
+      stampModified(pdi);
       if (type === S_IFDIR) setDinodeLinksCount(pdi, dir.nlink + 1);
       await tx.commit();
       trace('made %s in %d: inode %d mode 0%s', name.toString(), parent, di.i_blkno, mode.toString(8));
@@ -152,7 +146,7 @@ export async function link(host: NameiHost, ino: number, newParent: number, newN
     const tx = host.begin(`link ${newName.toString()}`);
     try {
       await addEntry(host, tx, dir, newName, ino, ocfs2TypeByMode(inode.mode));
-      touchDir(await editInode(tx, dir));
+      stampModified(await editInode(tx, dir));
       const di = await editInode(tx, inode);
       setDinodeLinksCount(di, inode.nlink + 1);
       stamp(di, 'ctime', nowTimespec());
@@ -191,7 +185,7 @@ export async function unlink(host: NameiHost, parent: number, name: Buffer, want
     try {
       await removeEntry(host, tx, dir, name);
       const pdi = await editInode(tx, dir);
-      touchDir(pdi);
+      stampModified(pdi);
       if (wantDir) setDinodeLinksCount(pdi, dir.nlink - 1);
       await dropLink(host, tx, victim);
       await tx.commit();
@@ -276,8 +270,8 @@ export async function rename(host: NameiHost, parent: number, name: Buffer, newP
       }
       const sdi = await editInode(tx, src);
       stamp(sdi, 'ctime', now);
-      touchDir(await editInode(tx, srcDir));
-      touchDir(await editInode(tx, dstDir));
+      stampModified(await editInode(tx, srcDir));
+      stampModified(await editInode(tx, dstDir));
       await tx.commit();
     } catch (err) {
       tx.abort();
@@ -310,8 +304,8 @@ async function exchange(host: NameiHost, srcDir: Inode, name: Buffer, src: Inode
     const now = nowTimespec();
     stamp(await editInode(tx, src), 'ctime', now);
     stamp(await editInode(tx, target), 'ctime', now);
-    touchDir(await editInode(tx, srcDir));
-    touchDir(await editInode(tx, dstDir));
+    stampModified(await editInode(tx, srcDir));
+    stampModified(await editInode(tx, dstDir));
     await tx.commit();
   } catch (err) {
     tx.abort();

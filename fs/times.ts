@@ -18,6 +18,13 @@ export function stamp(di: Dinode, which: 'atime' | 'mtime' | 'ctime', t: Timespe
   }
 }
 
+/** A change to an inode's contents: mtime and ctime both become now (one instant). */
+export function stampModified(di: Dinode): void {
+  const now = nowTimespec();
+  stamp(di, 'mtime', now);
+  stamp(di, 'ctime', now);
+}
+
 function cmp(aSec: number, aNsec: number, bSec: number, bNsec: number): number {
   return aSec !== bSec ? aSec - bSec : aNsec - bNsec;
 }
