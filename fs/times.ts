@@ -2,12 +2,38 @@
 import type { Dinode } from './format/dinode';
 import type { Timespec } from './api';
 
+/*
+ * The clock behind every timestamp the engine writes: wall-clock time with
+ * nanosecond digits, strictly increasing within the process. Date.now() alone
+ * has millisecond resolution, so two changes in one millisecond would get the
+ * same ctime and a reader could not tell they happened in order (make, rsync
+ * and the tests compare times). The wall clock is read from an anchor taken
+ * against the monotonic clock, re-anchored when the system clock is stepped
+ * by more than a second; and no instant is handed out twice (unless the
+ * system clock itself was stepped back).
+ */
+const NS_PER_MS = 1_000_000n;
+let anchor = BigInt(Date.now()) * NS_PER_MS - process.hrtime.bigint();
+let last = 0n;
+
+function wallClockNs(): bigint {
+  let now = anchor + process.hrtime.bigint();
+  const wall = BigInt(Date.now()) * NS_PER_MS;
+  const drift = now > wall ? now - wall : wall - now;
+  if (drift > 1000n * NS_PER_MS) {
+    anchor = wall - process.hrtime.bigint();
+    now = wall;
+  }
+  // Equal or slightly behind (a re-anchor, rounding): step past the last
+  // instant. A clock stepped back by more than a second is followed.
+  if (now <= last && last - now < 1000n * NS_PER_MS) now = last + 1n;
+  last = now;
+  return now;
+}
+
 export function nowTimespec(): Timespec {
-  const ms = Date.now();
-  const sec = Math.floor(ms / 1000);
-  // Date.now has millisecond resolution; add a monotonic sub-millisecond part so times still move forward.
-  const nsec = (ms % 1000) * 1_000_000 + Number(process.hrtime.bigint() % 1_000_000n);
-  return { sec, nsec };
+  const ns = wallClockNs();
+  return { sec: Number(ns / 1_000_000_000n), nsec: Number(ns % 1_000_000_000n) };
 }
 
 export function stamp(di: Dinode, which: 'atime' | 'mtime' | 'ctime', t: Timespec): void {
