@@ -77,6 +77,7 @@ export class DaemonError extends Error {
 export function volumeOptions(o: MountOptions): VolumeOptions {
   const v: VolumeOptions & { nodiratime?: boolean } = { readOnly: o.readOnly, atime: o.atime };
   if (o.cacheSizeBytes !== undefined) v.cacheSizeBytes = o.cacheSizeBytes;
+  if (o.commitIntervalMs !== undefined) v.commitIntervalMs = o.commitIntervalMs;
   if (o.unalignedDio !== undefined) v.unalignedDio = o.unalignedDio;
   // VolumeOptions has no nodiratime yet; an engine that knows it will find it here.
   if (o.nodiratime) v.nodiratime = true;
@@ -147,6 +148,7 @@ export async function runDaemon(config: DaemonConfig, deps: DaemonDeps, readines
     if (req.allowOther && !options.allowOther) fixed.push('allow_other');
     if (req.defaultPermissions && !options.defaultPermissions) fixed.push('default_permissions');
     if (req.cacheSizeBytes !== undefined && req.cacheSizeBytes !== options.cacheSizeBytes) fixed.push('cache_size');
+    if (req.commitIntervalMs !== undefined && req.commitIntervalMs !== options.commitIntervalMs) fixed.push('commit');
     if (req.unalignedDio !== undefined && req.unalignedDio !== options.unalignedDio) fixed.push('unaligned_dio');
     if (req.inject !== undefined && req.inject !== options.inject) fixed.push('inject');
     if (fixed.length) return { ok: false, error: `${fixed.join(', ')} cannot change on a live mount: umount and mount again` };

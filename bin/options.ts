@@ -23,6 +23,8 @@ export interface MountOptions {
   suid?: boolean;
   exec?: boolean;
   cacheSizeBytes?: number;
+  /** commit=SECONDS: how often the journal commits (the kernel's option; default 5). */
+  commitIntervalMs?: number;
   unalignedDio?: UnalignedDio;
   /** The fault-injection spec (io/injectSpec.ts syntax), kept as text. */
   inject?: string;
@@ -86,6 +88,11 @@ const VALUED: Record<string, (o: MountOptions, value: string) => void> = {
       throw new OptionError((err as SizeError).message);
     }
     if (o.cacheSizeBytes < 1 << 20) throw new OptionError(`cache_size=${v} is below the minimum of 1M`);
+  },
+  commit: (o, v) => {
+    // As the kernel: seconds, 0 means the default.
+    if (!/^\d+$/.test(v) || Number(v) > 86400) throw new OptionError(`commit=${v}: expected whole seconds (0 = default 5, at most 86400)`);
+    o.commitIntervalMs = Number(v) === 0 ? undefined : Number(v) * 1000;
   },
   unaligned_dio: (o, v) => {
     if (v !== 'range' && v !== 'inode' && v !== 'unsafe') {

@@ -8,6 +8,7 @@ import type { BlockCache } from '../cache/blockCache';
 import type { SuperBlock } from './format/superblock';
 import type { Geometry } from './super';
 import type { Allocator } from './allocApi';
+import type { Journal } from './journal/journal';
 import { OCFS2_FEATURE_INCOMPAT_META_ECC, OCFS2_FEATURE_INCOMPAT_INDEXED_DIRS, OCFS2_FEATURE_INCOMPAT_INLINE_DATA,
   OCFS2_FEATURE_INCOMPAT_SPARSE_ALLOC, OCFS2_FEATURE_RO_COMPAT_UNWRITTEN, OCFS2_FEATURE_INCOMPAT_XATTR,
   OCFS2_FEATURE_INCOMPAT_DISCONTIG_BG, OCFS2_FEATURE_INCOMPAT_EXTENDED_SLOT_MAP, OCFS2_FEATURE_INCOMPAT_APPEND_DIO,
@@ -58,4 +59,10 @@ export interface VolumeContext {
   readonly alloc: Allocator;
   /** A new generation number for a new inode (i_generation). */
   nextGeneration(): number;
+  /**
+   * The mounting slot's journal on a read-write mount once it is open:
+   * transactions commit into it. Absent (or null) means commits write home
+   * directly, in crash-sensible order (read-only mounts, tools).
+   */
+  readonly journal?: Journal | null;
 }

@@ -399,7 +399,9 @@ export async function commitTimes(host: IoHost, inode: Inode): Promise<void> {
 export async function syncInode(host: IoHost, inode: Inode): Promise<void> {
   await writebackInode(host, inode);
   await commitTimes(host, inode);
-  await host.device.flush();
+  // The journal commit covers the data written above: it flushes the device before its commit block.
+  if (host.journal) await host.journal.commit();
+  else await host.device.flush();
   takeWritebackError(inode);
 }
 

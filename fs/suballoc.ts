@@ -167,6 +167,25 @@ class ChainAllocator {
     return null;
   }
 
+  /**
+   * The bitmap the search may use: clusters freed by journal transactions
+   * that have not committed yet count as used (a crash before that commit
+   * would give them back to their old owner).
+   */
+  private allocatableMap(map: Buffer, g: GroupInfo): Buffer {
+    const journal = this.host.journal;
+    if (!this.clusterBitmap || !journal?.hasPendingFrees) return map;
+    const pending = journal.pendingFrees(g.base, g.base + g.bits);
+    if (!pending.length) return map;
+    const masked = Buffer.from(map);
+    for (const r of pending) {
+      const from = Math.max(r.cluster, g.base) - g.base;
+      const to = Math.min(r.cluster + r.count, g.base + g.bits) - g.base;
+      for (let i = from; i < to; i++) setBit(masked, i);
+    }
+    return masked;
+  }
+
   /** Claims a run within one group, searching groups from the one holding `goal`. */
   async claim(tx: Transaction, min: number, max: number, goal = 0): Promise<{ g: GroupInfo; bit: number; count: number } | null> {
     const groups = await this.load();
@@ -179,8 +198,8 @@ class ChainAllocator {
       // Scan the transaction's copy if this change already touched the group, else the cached one.
       const buf = tx.has(g.blkno) ? await this.txGroup(tx, g.blkno, 'alloc') : await this.groupBytes(g.blkno);
       if (buf.readUInt16LE(BG_FREE) < min) continue;
-      const map = rawBitmap(buf);
       const bits = buf.readUInt16LE(BG_BITS);
+      const map = this.allocatableMap(rawBitmap(buf), g);
       const from = k === 0 && goal > g.base ? goal - g.base : 0;
       const run = ChainAllocator.findRun(map, bits, from, min, max) ??
         (from > 0 ? ChainAllocator.findRun(map, bits, 0, min, max) : null);
@@ -292,7 +311,14 @@ export class Allocators implements Allocator {
 
   async claimClusters(tx: Transaction, minCount: number, maxCount: number, goalCluster = 0): Promise<ClusterRun> {
     if (minCount < 1 || maxCount < minCount) throw new RangeError(`claimClusters(${minCount}, ${maxCount})`);
-    const got = await this.global.claim(tx, minCount, maxCount, goalCluster);
+    let got = await this.global.claim(tx, minCount, maxCount, goalCluster);
+    const journal = this.host.journal;
+    if (!got && journal?.hasPendingFrees) {
+      // Clusters freed but not yet committed may be what is missing: commit, then they are free for good.
+      trace('no run of %d free clusters: committing the journal for its freed clusters', minCount);
+      await journal.commit();
+      got = await this.global.claim(tx, minCount, maxCount, goalCluster);
+    }
     if (!got) throw new FsError('ENOSPC', `no run of ${minCount} free clusters`);
     trace('clusters %d+%d claimed', got.g.base + got.bit, got.count);
     return { cluster: got.g.base + got.bit, count: got.count };
@@ -305,6 +331,7 @@ export class Allocators implements Allocator {
       const g = await this.global.groupOfCluster(cluster);
       const n = Math.min(left, g.base + g.bits - cluster);
       await this.global.free(tx, g.blkno, cluster - g.base, n);
+      tx.freedClusters(cluster, n);
       cluster += n;
       left -= n;
     }

@@ -1,20 +1,26 @@
 /**
- * Metadata transactions: the only code that writes metadata blocks.
+ * Metadata transactions (handles): the only code that writes metadata blocks.
  *
  * A change takes the blocks it will modify through a Transaction (getting a
  * private copy), edits the copies, and commits. Commit recomputes metaecc
- * where the volume has it, makes the new bytes visible to readers in one
- * synchronous step (the block cache), then writes them home in an order that
- * leaves fsck something sensible after a crash in the middle:
+ * where the volume has it and makes the new bytes visible to readers in one
+ * synchronous step (the block cache). Then:
+ *
+ * - with the slot's journal open (every read-write mount), the blocks join
+ *   the running journal transaction (fs/journal/journal.ts), which writes
+ *   them to the log and later home; commit returns without device I/O
+ *   unless the journal is too full and must commit first;
+ * - without a journal, it writes them home in an order that leaves fsck
+ *   something sensible after a crash in the middle:
  *
  *   1. 'alloc'  group descriptors whose bits were set    (allocate ...
  *   2. 'new'    freshly allocated blocks, written whole   ... initialise ...
  *   3. 'point'  everything else (inodes, extent lists)    ... point ...
  *   4. 'free'   group descriptors whose bits were cleared  ... then free)
  *
- * each phase completing before the next starts. When the JBD2 journal
- * exists, commit writes the same set to the journal first; nothing else in
- * the engine changes. A transaction that throws before commit writes nothing.
+ *   each phase completing before the next starts.
+ *
+ * A transaction that throws before commit writes nothing.
  */
 import createDebug from 'debug';
 import type { VolumeContext } from './context';
@@ -57,6 +63,8 @@ export class Transaction {
   private readonly blocks = new Map<number, TxBlock>();
   private readonly order: number[] = [];
   private readonly afterCommit: (() => void)[] = [];
+  private readonly durable: (() => void)[] = [];
+  private readonly freed: { cluster: number; count: number }[] = [];
   private state: 'open' | 'committed' | 'aborted' = 'open';
 
   constructor(private readonly ctx: VolumeContext, readonly label: string) {}
@@ -123,6 +131,23 @@ export class Transaction {
     this.afterCommit.push(fn);
   }
 
+  /**
+   * Runs once the change is durable: its journal transaction committed (or,
+   * without a journal, its blocks written home).
+   */
+  onDurable(fn: () => void): void {
+    this.durable.push(fn);
+  }
+
+  /**
+   * Records clusters this change frees in the global bitmap: with the
+   * journal they stay unallocatable until the change commits, and journaled
+   * copies of their blocks are revoked.
+   */
+  freedClusters(cluster: number, count: number): void {
+    this.freed.push({ cluster, count });
+  }
+
   get size(): number {
     return this.blocks.size;
   }
@@ -141,6 +166,17 @@ export class Transaction {
       const off = checkOffset(b.kind, geo.blockSize);
       if (features.metaEcc && off !== null) computeBlockCheck(b.buf, off);
     }
+    const journal = this.ctx.journal;
+    if (journal) {
+      journal.checkUsable();
+      // Readers switch to the new state all at once: the journal pins the new copies in the cache.
+      journal.add({ blocks: list.map((b) => ({ blkno: b.blkno, buf: b.buf, kind: b.kind })), freedClusters: this.freed,
+        onDurable: this.durable });
+      for (const fn of this.afterCommit) fn();
+      trace('%s: %d blocks into journal transaction %d', this.label, list.length, journal.runningTid);
+      if (journal.overfull) await journal.commit();
+      return;
+    }
     // Readers switch to the new state all at once: nothing awaits between these puts.
     const done = list.map((b) => cache.putWriting(b.blkno, b.buf, b.kind));
     for (const fn of this.afterCommit) fn();
@@ -153,6 +189,7 @@ export class Transaction {
     } finally {
       for (const d of done) d();
     }
+    for (const fn of this.durable) fn();
   }
 }
 

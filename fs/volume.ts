@@ -2,9 +2,12 @@
  * A mounted volume: the engine object the adapters talk to (fs/api.ts).
  *
  * Mounting finds and checks the superblock, decides from the feature bits
- * whether this engine may read or also write the volume, finds the system
- * files, refuses a volume whose journals need recovery or whose slot map says
- * another node has it mounted, and then serves inode-addressed operations.
+ * whether this engine may read or also write the volume, and finds the
+ * system files. A read-write mount then recovers what crashed mounts left:
+ * it replays every dirty slot journal, opens its own slot's journal (every
+ * metadata change from here on goes through it), completes the recovery of
+ * the slots that were in use, and takes its slot. A read-only mount refuses
+ * a volume that needs recovery. Then it serves inode-addressed operations.
  */
 import createDebug from 'debug';
 import { LRUCache } from 'lru-cache';
@@ -32,6 +35,10 @@ import { Transaction } from './transaction';
 import { Allocators } from './suballoc';
 import type { Allocator } from './allocApi';
 import { Orphans } from './orphan';
+import { Journal, DEFAULT_COMMIT_INTERVAL_MS } from './journal/journal';
+import { JournalSpace } from './journal/space';
+import { replayDirtyJournals, type JournalSlot } from './journal/recovery';
+import { setJournalDirty } from './journal/journalInode';
 import type { NameiHost } from './nameiHost';
 import type { Dinode } from './format/dinode';
 import { makeNode, link as linkNode, unlink as unlinkNode, rename as renameNode } from './namei';
@@ -63,6 +70,8 @@ export interface VolumeOptions {
   unalignedDio?: 'range' | 'inode' | 'unsafe';
   /** atime policy. */
   atime?: 'relatime' | 'noatime' | 'strictatime';
+  /** How often the running journal transaction commits (default 5 s, as the kernel's commit=). */
+  commitIntervalMs?: number;
 }
 
 /**
@@ -108,6 +117,11 @@ export class Volume implements Engine, VolumeContext, NameiHost, IoHost {
   readonly metaLock = new Mutex('metadata');
   readonly orphans: Orphans;
   alloc: Allocator = NO_ALLOC;
+  /** This slot's journal, open on a read-write mount. */
+  journal: Journal | null = null;
+  /** Slots a crashed mount left in use, to be completed once the journal is open. */
+  private crashedSlots: number[] = [];
+  private readonly commitIntervalMs: number;
   readonly pages: PageCache;
   readonly gate: UnalignedGate;
   readonly readAheadMaxBytes = 1024 * 1024;
@@ -156,6 +170,7 @@ export class Volume implements Engine, VolumeContext, NameiHost, IoHost {
     this.gate = new UnalignedGate({ mode: options.unalignedDio ?? 'range' });
     this.flusher = new Flusher(this);
     this.atimePolicy = options.atime ?? 'relatime';
+    this.commitIntervalMs = options.commitIntervalMs ?? DEFAULT_COMMIT_INTERVAL_MS;
     this.features = featuresOf(sb);
     this.rootIno = sb.s_root_blkno;
     this.readOnly = readOnly;
@@ -211,9 +226,14 @@ export class Volume implements Engine, VolumeContext, NameiHost, IoHost {
     }
     const vol = new Volume(device, probed.sb, probed.geometry, probed.fsGeneration, probed.label, readOnly, options);
     await vol.loadSystemFiles();
-    await vol.checkJournals();
-    await vol.checkSlotMap();
-    if (!readOnly) await vol.startReadWrite();
+    if (readOnly) {
+      await vol.checkJournals();
+      await vol.checkSlotMap();
+    } else {
+      await vol.recoverJournals();
+      vol.crashedSlots = await vol.slotsInUse();
+      await vol.startReadWrite();
+    }
     trace('mounted %s: block %d, cluster %d, %d clusters, %s', device.name, vol.geo.blockSize, vol.geo.clusterSize,
       vol.geo.totalClusters, readOnly ? 'read-only' : 'read-write');
     return vol;
@@ -234,6 +254,31 @@ export class Volume implements Engine, VolumeContext, NameiHost, IoHost {
     return blkno;
   }
 
+  private journals(): JournalSlot[] {
+    const out: JournalSlot[] = [];
+    for (let slot = 0; slot < this.sb.s_max_slots; slot++) {
+      out.push({ slot, ino: this.systemFile(systemInodeName(JOURNAL_SYSTEM_INODE, slot)) });
+    }
+    return out;
+  }
+
+  /** Replays every dirty journal, then forgets every block and inode read before: replay rewrote them. */
+  private async recoverJournals(): Promise<void> {
+    const reports = await replayDirtyJournals(this, this.journals(), async (ino) => (await readInodeBlock(this, ino)).di);
+    if (!reports.length) return;
+    this.cache.clear();
+    this.inodes.clear();
+    this.live.clear();
+    await this.loadSystemFiles();
+  }
+
+  /** Slots the slot map shows in use. On a local volume nobody else can hold one: a crashed mount left it. */
+  private async slotsInUse(): Promise<number[]> {
+    const slotMapIno = await this.iget(this.systemFile(systemInodeName(SLOT_MAP_SYSTEM_INODE)));
+    const slots = await readSlotMap(this, slotMapIno);
+    return slots.map((node, slot) => ({ node, slot })).filter((s) => s.node !== null).map((s) => s.slot);
+  }
+
   /** A journal marked dirty needs replay before anything can trust the metadata. */
   private async checkJournals(): Promise<void> {
     const dirty: number[] = [];
@@ -243,7 +288,7 @@ export class Volume implements Engine, VolumeContext, NameiHost, IoHost {
     }
     if (dirty.length) {
       throw new FsError('EINVAL', `${this.device.name}: the journal of slot(s) ${dirty.join(', ')} needs recovery, ` +
-        'which o2fuse cannot do yet; run fsck.ocfs2 -y on it (or mount it once with the kernel driver)');
+        'which a read-only mount cannot write: mount it read-write once (o2fuse replays it), or run fsck.ocfs2 -y');
     }
   }
 
@@ -275,20 +320,55 @@ export class Volume implements Engine, VolumeContext, NameiHost, IoHost {
         'records: the volume was not unmounted cleanly; run fsck.ocfs2 -y, or mount -o ro');
     }
     this.alloc = new Allocators(this);
+    await this.openJournal();
+    for (const slot of this.crashedSlots) {
+      if (slot === this.slot) continue;
+      await this.setSlotOf(slot, null);
+      trace('slot %d was left in use by a crashed mount: released', slot);
+    }
     await this.setSlot(0);
     this.flusher.start();
     const n = await this.metaLock.run(() => this.orphans.recover());
     if (n) trace('recovered %d orphan(s) of slot %d', n, this.slot);
   }
 
+  /** Marks this slot's journal dirty and opens it: from here every transaction commits through it. */
+  private async openJournal(): Promise<void> {
+    const ino = this.systemFile(systemInodeName(JOURNAL_SYSTEM_INODE, this.slot));
+    const { di } = await readInodeBlock(this, ino);
+    const space = await JournalSpace.open(this, this.slot, ino, di);
+    await setJournalDirty(this, ino, true);
+    this.journal = await Journal.open(this, space, Math.floor(this.device.size / this.geo.blockSize), this.commitIntervalMs);
+  }
+
+  /** Commits the journal (or, without one, flushes the device): what fsync and sync wait for. */
+  async syncMetadata(): Promise<void> {
+    if (this.journal) await this.journal.commit();
+    else await this.device.flush();
+  }
+
+  /**
+   * Commits the journal and writes every committed block home: the image then
+   * reads right to tools that do not replay journals (debugfs.ocfs2, libocfs2).
+   */
+  async checkpoint(): Promise<void> {
+    if (!this.journal) return this.device.flush();
+    await this.journal.commit();
+    await this.journal.checkpoint();
+  }
+
   private async setSlot(node: number | null): Promise<void> {
+    await this.setSlotOf(this.slot, node);
+  }
+
+  private async setSlotOf(slot: number, node: number | null): Promise<void> {
     const slotMap = await this.iget(this.systemFile(systemInodeName(SLOT_MAP_SYSTEM_INODE)));
     await this.metaLock.run(async () => {
-      const tx = this.begin(`slot map: slot ${this.slot} ${node === null ? 'released' : 'taken'}`);
-      await writeSlot(this, tx, slotMap, this.slot, node);
+      const tx = this.begin(`slot map: slot ${slot} ${node === null ? 'released' : 'taken'}`);
+      await writeSlot(this, tx, slotMap, slot, node);
       await tx.commit();
     });
-    await this.device.flush();
+    await this.syncMetadata();
   }
 
   // ---- inodes ----
@@ -443,7 +523,7 @@ export class Volume implements Engine, VolumeContext, NameiHost, IoHost {
     await syncInode(this, await this.iget(ino));
   }
   async fsyncdir(_ino: number, _datasync: boolean): Promise<void> {
-    if (!this.readOnly) await this.device.flush();
+    if (!this.readOnly) await this.syncMetadata();
   }
 
   // ---- Engine: namespace changes ----
@@ -534,7 +614,7 @@ export class Volume implements Engine, VolumeContext, NameiHost, IoHost {
     for (const inode of this.allInodes()) {
       if (inode.pendingTimes || inode.pendingAtime) await commitTimes(this, inode).catch(() => {});
     }
-    await this.device.flush();
+    await this.syncMetadata();
   }
 
   async unmount(): Promise<void> {
@@ -543,6 +623,21 @@ export class Volume implements Engine, VolumeContext, NameiHost, IoHost {
       await this.flusher.stop();
       await this.syncAll();
       await this.setSlot(null);
+      if (this.journal) {
+        // A clean journal: everything home, the log empty, the inode's dirty flag cleared. If that fails the
+        // journal stays dirty on disk and the next mount replays it.
+        const journal = this.journal;
+        try {
+          await journal.close();
+          await setJournalDirty(this, journal.space.ino, false);
+        } catch (err) {
+          journal.halt();
+          this.closed = true;
+          await this.device.close().catch(() => {});
+          throw err;
+        }
+        this.journal = null;
+      }
       await this.device.flush();
     }
     this.closed = true;

@@ -51,25 +51,22 @@ async function orphanNames(vol: Volume): Promise<string[]> {
 }
 
 /** Waits until the device has every write, then copies the image: what a power cut leaves. */
+/**
+ * A copy of a mounted volume's image as a crash would leave it: what the
+ * journal committed is in the log (replayed by the next mount), nothing of
+ * the running transaction.
+ */
 async function crashCopy(t: Test, vol: Volume, image: string): Promise<string> {
-  await vol.device.flush();
+  await vol.syncMetadata();
   return copyImage(t, image);
 }
 
-/** Marks every slot of a (crashed) image free, as a cluster's recovery would, without touching anything else. */
-async function clearSlotMap(image: string): Promise<void> {
-  const st = await statPath(image, `//${systemInodeName(SLOT_MAP_SYSTEM_INODE)}`);
-  const sb = await superblockStats(image);
-  const extended = sb.incompat.includes('extended-slotmap');
-  const bytes = Buffer.alloc(sb.maxSlots * (extended ? 8 : 2));
-  if (!extended) bytes.fill(0xff); // -1: free
-  const fh = await fs.open(image, 'r+');
-  try {
-    await fh.write(bytes, 0, bytes.length, st.extents[0].blkno * sb.blockSize);
-  } finally {
-    await fh.close();
-  }
+/** A copy of a mounted volume's image with every committed change at home, for tools that do not replay. */
+async function checkpointedCopy(t: Test, vol: Volume, image: string): Promise<string> {
+  await vol.checkpoint();
+  return copyImage(t, image);
 }
+
 
 t.test('an open file unlinked is an orphan: readable and writable through its handles, freed at the last release', async (t) => {
   const image = await writableImage(t, { blockSize: 4096, clusterSize: 4096, sizeBytes: 128 * MiB });
@@ -94,7 +91,7 @@ t.test('an open file unlinked is an orphan: readable and writable through its ha
   t.equal((await allocCounts(vol)).freeClusters, used.freeClusters, 'nothing freed yet');
 
   // libocfs2 sees the same (on a copy: the volume is still mounted).
-  const copy = await crashCopy(t, vol, image);
+  const copy = await checkpointedCopy(t, vol, image);
   const ls = await lsDir(copy, `//${ORPHAN_DIR}`);
   t.same(ls.filter((e) => e.name !== '.' && e.name !== '..').map((e) => [e.name, e.blkno, e.nlink, e.sizeBytes]),
     [[orphanName(ino).toString(), ino, 0, data.length]], 'debugfs.ocfs2 lists the orphan entry (inode, nlink 0, size)');
@@ -167,18 +164,15 @@ t.test('orphans left by a crash are freed at the next read-write mount', async (
   await assertFsckClean(t, image, 'volume that was unmounted cleanly');
 
   // What fsck.ocfs2 -y does with such a volume: it frees the orphans itself (so it cannot stand in for a crash here).
+  // fsck.ocfs2 1.8.7 replays the dirty journal of a -M local image and then stops (exit 8, "Unable to access
+  // cluster service"); its second run does the rest.
+  await runOk('fsck.ocfs2', ['-fy', crashedToo]).catch(() => undefined);
   const y = await runOk('fsck.ocfs2', ['-fy', crashedToo]).catch((e: Error) => ({ text: e.message }));
   t.match(y.text, /\[INODE_ORPHANED\] Inode \d+ was found in the orphan directory/, 'fsck.ocfs2 -y frees orphans itself');
 
-  t.equal(await outcome(mountEngine(crashed)), 'EBUSY', 'the crashed image: the slot map says it is mounted, so a mount refuses');
-  // fsck -n skips the orphan replay, and then counts an orphaned directory's own "." and its orphan entry
-  // against its nlink of 0 (what the kernel's ocfs2_unlink leaves too): those lines name that inode only.
-  const st = await runFsck(crashed);
-  const other = st.complaints.filter((l) => !/Skipping (slot recovery|orphan dir replay) because -n/.test(l) &&
-    !new RegExp(`inode ${d.ino} has a link count`, 'i').test(l));
-  t.same(other, [], 'fsck.ocfs2 -fn on the crashed image: nothing wrong but the orphans it would replay', { complaints: st.complaints });
-  await clearSlotMap(crashed);
-  t.match(await debugfs(crashed, `ls -l //${ORPHAN_DIR}`), new RegExp(orphanName(f.attr.ino).toString()), 'the orphans are still on disk');
+  // The crashed image: the slot map still says slot 0 is in use and its journal is dirty; the next
+  // read-write mount replays the journal, takes the slot back and frees the orphans.
+  t.match((await runFsck(crashed)).complaints.join('\n'), /journal/i, 'fsck.ocfs2 -fn sees the dirty journal of the crashed image');
   vol = await mountEngine(crashed);
   t.same(await orphanNames(vol), [], 'the mount emptied orphan_dir:0000');
   t.equal(await outcome(vol.getattr(f.attr.ino)), 'ESTALE', 'the file orphan is freed');
@@ -288,10 +282,13 @@ for (const how of ['unlink of a closed file', 'last release of an orphan'] as co
       : vol.unlink(vol.rootIno, Buffer.from('f')).then(() => vol.release(f.attr.ino, f.fh))).then(() => (freed = true));
     await new Promise((r) => setTimeout(r, 100));
     t.notOk(freed, 'the inode is not freed while a write-back of its pages is in flight');
-    // Someone else allocates at once: the first free clusters are the ones the file had.
+    // Someone else allocates as soon as it may: the first free clusters are the ones the file had (freed
+    // clusters are reusable once the journal transaction that freed them has committed).
     let gIno = 0;
     const other = (async () => {
       const g = await vol.create(vol.rootIno, Buffer.from('g'), 0o644, O_RDWR, ROOT);
+      await free;
+      await vol.syncMetadata();
       await vol.write(g.attr.ino, g.fh, 0, Buffer.alloc(len, 0x22));
       await vol.release(g.attr.ino, g.fh);
       gIno = g.attr.ino;
