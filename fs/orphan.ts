@@ -78,9 +78,12 @@ export class Orphans implements OrphanHandling {
     if (inode.isDir) setDinodeLinksCount(await editInode(tx, dir), dir.nlink - 1);
   }
 
-  /** Mount-time recovery of this slot's orphans. Returns how many entries were resolved. */
-  async recover(): Promise<number> {
-    const dir = await this.orphanDir();
+  /**
+   * Recovery of a slot's orphans (by default this mount's own, at mount; another slot's when recovering a
+   * node that died). Returns how many entries were resolved.
+   */
+  async recover(slot = this.host.slot): Promise<number> {
+    const dir = await this.orphanDir(slot);
     let n = 0;
     for (const slot of await readDirSlots(this.host, dir)) {
       const name = slot.name.toString('latin1');

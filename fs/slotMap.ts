@@ -4,12 +4,34 @@
  */
 import type { VolumeContext } from './context';
 import type { Inode } from './inode';
-import { readFileData, mapRange } from './file';
+import { mapRange } from './file';
 import type { Transaction } from './transaction';
 import { FsError } from './errors';
 
 // sizeof(struct ocfs2_extended_slot): es_valid, 3 reserved bytes, es_node_num.
 const EXTENDED_SLOT_BYTES = 8;
+
+/**
+ * The first `length` bytes of the slot map. Its blocks are metadata: they are
+ * read through the block cache, which holds what the journal has committed
+ * but not yet written home (a plain file read would see the old bytes).
+ */
+async function slotMapBytes(ctx: VolumeContext, slotMap: Inode, length: number): Promise<Buffer> {
+  const bs = ctx.geo.blockSize;
+  const out = Buffer.alloc(Math.min(length, slotMap.size));
+  for (const s of await mapRange(ctx, slotMap, 0, out.length)) {
+    if (s.deviceOffset === null) continue;
+    for (let done = 0; done < s.length;) {
+      const at = s.deviceOffset + done;
+      const block = await ctx.cache.read(Math.floor(at / bs));
+      const inBlock = at % bs;
+      const n = Math.min(bs - inBlock, s.length - done);
+      block.copy(out, s.fileOffset + done, inBlock, inBlock + n);
+      done += n;
+    }
+  }
+  return out;
+}
 
 /** For each slot, the node number holding it, or null when free. */
 export async function readSlotMap(ctx: VolumeContext, slotMap: Inode): Promise<(number | null)[]> {
@@ -17,7 +39,7 @@ export async function readSlotMap(ctx: VolumeContext, slotMap: Inode): Promise<(
   if (ctx.features.extendedSlotMap) {
     const need = max * EXTENDED_SLOT_BYTES;
     if (slotMap.size < need) throw new FsError('EIO', `slot_map: i_size ${slotMap.size} < ${need} for ${max} extended slots`);
-    const buf = await readFileData(ctx, slotMap, 0, need);
+    const buf = await slotMapBytes(ctx, slotMap, need);
     const out: (number | null)[] = [];
     for (let i = 0; i < max; i++) {
       const off = i * EXTENDED_SLOT_BYTES;
@@ -25,7 +47,7 @@ export async function readSlotMap(ctx: VolumeContext, slotMap: Inode): Promise<(
     }
     return out;
   }
-  const buf = await readFileData(ctx, slotMap, 0, max * 2);
+  const buf = await slotMapBytes(ctx, slotMap, max * 2);
   if (buf.length < max * 2) throw new FsError('EIO', `slot_map: i_size ${slotMap.size} too small for ${max} slots`);
   const out: (number | null)[] = [];
   for (let i = 0; i < max; i++) {

@@ -39,6 +39,7 @@ import { Journal, DEFAULT_COMMIT_INTERVAL_MS } from './journal/journal';
 import { JournalSpace } from './journal/space';
 import { replayDirtyJournals, type JournalSlot } from './journal/recovery';
 import { setJournalDirty } from './journal/journalInode';
+import { completeSlotRecovery, slotNeedsRecovery } from './recovery/slotRecovery';
 import type { NameiHost } from './nameiHost';
 import type { Dinode } from './format/dinode';
 import { makeNode, link as linkNode, unlink as unlinkNode, rename as renameNode } from './namei';
@@ -55,7 +56,7 @@ import {
   OCFS2_FEATURE_INCOMPAT_LOCAL_MOUNT, OCFS2_FEATURE_INCOMPAT_SPARSE_ALLOC, OCFS2_FEATURE_INCOMPAT_INLINE_DATA,
   OCFS2_FEATURE_INCOMPAT_EXTENDED_SLOT_MAP, OCFS2_FEATURE_INCOMPAT_APPEND_DIO, OCFS2_FEATURE_INCOMPAT_META_ECC,
   OCFS2_FEATURE_INCOMPAT_XATTR, OCFS2_FEATURE_INCOMPAT_DISCONTIG_BG, OCFS2_FEATURE_INCOMPAT_REFCOUNT_TREE,
-  OCFS2_FEATURE_RO_COMPAT_UNWRITTEN, LOCAL_ALLOC_SYSTEM_INODE, TRUNCATE_LOG_SYSTEM_INODE, S_IFMT, S_IFDIR,
+  OCFS2_FEATURE_RO_COMPAT_UNWRITTEN, S_IFMT, S_IFDIR,
   S_IFLNK,
 } from './format/constants';
 
@@ -119,8 +120,6 @@ export class Volume implements Engine, VolumeContext, NameiHost, IoHost {
   alloc: Allocator = NO_ALLOC;
   /** This slot's journal, open on a read-write mount. */
   journal: Journal | null = null;
-  /** Slots a crashed mount left in use, to be completed once the journal is open. */
-  private crashedSlots: number[] = [];
   private readonly commitIntervalMs: number;
   readonly pages: PageCache;
   readonly gate: UnalignedGate;
@@ -231,7 +230,6 @@ export class Volume implements Engine, VolumeContext, NameiHost, IoHost {
       await vol.checkSlotMap();
     } else {
       await vol.recoverJournals();
-      vol.crashedSlots = await vol.slotsInUse();
       await vol.startReadWrite();
     }
     trace('mounted %s: block %d, cluster %d, %d clusters, %s', device.name, vol.geo.blockSize, vol.geo.clusterSize,
@@ -272,13 +270,6 @@ export class Volume implements Engine, VolumeContext, NameiHost, IoHost {
     await this.loadSystemFiles();
   }
 
-  /** Slots the slot map shows in use. On a local volume nobody else can hold one: a crashed mount left it. */
-  private async slotsInUse(): Promise<number[]> {
-    const slotMapIno = await this.iget(this.systemFile(systemInodeName(SLOT_MAP_SYSTEM_INODE)));
-    const slots = await readSlotMap(this, slotMapIno);
-    return slots.map((node, slot) => ({ node, slot })).filter((s) => s.node !== null).map((s) => s.slot);
-  }
-
   /** A journal marked dirty needs replay before anything can trust the metadata. */
   private async checkJournals(): Promise<void> {
     const dirty: number[] = [];
@@ -304,27 +295,20 @@ export class Volume implements Engine, VolumeContext, NameiHost, IoHost {
   }
 
   /**
-   * Takes the slot and prepares allocation. The local alloc window and the
-   * truncate log are not used by this engine; a slot that has either in use
-   * (left by a kernel crash) must be recovered by the kernel or fsck first.
+   * Opens this slot's journal, completes the recovery of every slot a crashed
+   * mount left behind (its local alloc window, truncate log, orphans and slot
+   * map entry: what a surviving OCFS2 node does for a dead one), then takes
+   * the slot. On a local volume no other node can hold a slot, so every slot
+   * with something to recover is a crashed mount's.
    */
   private async startReadWrite(): Promise<void> {
-    const la = await this.iget(this.systemFile(systemInodeName(LOCAL_ALLOC_SYSTEM_INODE, this.slot)));
-    if (la.di.i_total !== 0 || la.di.i_used !== 0) {
-      throw new FsError('EROFS', `${this.device.name}: the local alloc window of slot ${this.slot} is in use ` +
-        `(${la.di.i_used}/${la.di.i_total} bits): the volume was not unmounted cleanly; run fsck.ocfs2 -y, or mount -o ro`);
-    }
-    const tl = await this.iget(this.systemFile(systemInodeName(TRUNCATE_LOG_SYSTEM_INODE, this.slot)));
-    if (tl.di.dealloc && tl.di.dealloc.tl_used > 0) {
-      throw new FsError('EROFS', `${this.device.name}: the truncate log of slot ${this.slot} holds ${tl.di.dealloc.tl_used} ` +
-        'records: the volume was not unmounted cleanly; run fsck.ocfs2 -y, or mount -o ro');
-    }
     this.alloc = new Allocators(this);
     await this.openJournal();
-    for (const slot of this.crashedSlots) {
-      if (slot === this.slot) continue;
-      await this.setSlotOf(slot, null);
-      trace('slot %d was left in use by a crashed mount: released', slot);
+    for (let slot = 0; slot < this.sb.s_max_slots; slot++) {
+      if (!(await slotNeedsRecovery(this, slot))) continue;
+      const r = await completeSlotRecovery(this, slot);
+      trace('slot %d recovered: %d clusters of its local alloc window and %d of %d truncate-log records returned, ' +
+        '%d orphans resolved', slot, r.localAllocFreedClusters, r.truncateLogFreedClusters, r.truncateLogRecords, r.orphansResolved);
     }
     await this.setSlot(0);
     this.flusher.start();
@@ -358,10 +342,7 @@ export class Volume implements Engine, VolumeContext, NameiHost, IoHost {
   }
 
   private async setSlot(node: number | null): Promise<void> {
-    await this.setSlotOf(this.slot, node);
-  }
-
-  private async setSlotOf(slot: number, node: number | null): Promise<void> {
+    const slot = this.slot;
     const slotMap = await this.iget(this.systemFile(systemInodeName(SLOT_MAP_SYSTEM_INODE)));
     await this.metaLock.run(async () => {
       const tx = this.begin(`slot map: slot ${slot} ${node === null ? 'released' : 'taken'}`);

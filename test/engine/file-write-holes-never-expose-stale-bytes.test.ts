@@ -48,6 +48,8 @@ t.test('reused clusters, stale tails and truncated tails read as zeros (sparse v
   await writeBoth(vol, old, 0, Buffer.alloc(64 * cs, 0xab));
   const dirty = await physicalClusters(vol, old);
   await truncateBoth(vol, old, 0);
+  // Freed clusters are reusable once the journal transaction that freed them has committed.
+  await vol.syncMetadata();
 
   const f = await createFile(vol, 'f');
   for (let i = 0; i < 16; i++) await writeBoth(vol, f, i * 3 * cs + rng.int(0, cs - 1), rng.bytes(rng.int(1, 200)));
@@ -95,6 +97,8 @@ t.test('without sparse-alloc, writes past EOF and truncates up allocate zeroed c
   const old = await createFile(vol, 'old');
   await writeBoth(vol, old, 0, Buffer.alloc(200 * cs, 0xab));
   await truncateBoth(vol, old, 0);
+  // Freed clusters are reusable once the journal transaction that freed them has committed.
+  await vol.syncMetadata();
 
   const f = await createFile(vol, 'f');
   await writeBoth(vol, f, 100, rng.bytes(10));

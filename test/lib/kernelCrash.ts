@@ -1,0 +1,93 @@
+/**
+ * Images the Linux kernel's OCFS2 driver crashed on: formatted by o2fuse's
+ * mkfs (-M local), mounted by the kernel under qemu (kernel-run, see
+ * kernel.ts), the test's script run in /mnt, then an immediate reboot
+ * (sysrq b) without unmount. What the image holds afterwards, as the real
+ * driver left it: the slot's journal marked dirty (with whatever the last
+ * commits put there not yet checkpointed), the slot map entry set, the local
+ * alloc window in use, and, when the script made them, truncate log records
+ * (a truncate or unlink followed within ~2 s by a journal commit: an fsync
+ * elsewhere commits without flushing the log) and orphans (a file unlinked
+ * while the script holds it open).
+ *
+ *   const image = await kernelCrashedImage(t, { script: 'echo hi > f; sync', mkfsArgs: ['-N', '2'], slot: 1 });
+ *   if (!image) return;                  // skipped: kernel-run cannot run here
+ *
+ * Nothing is cached between runs: every call formats and boots afresh, in a
+ * scratch directory removed at teardown. ~8-15 s a call.
+ */
+import * as fs from 'node:fs/promises';
+import * as path from 'node:path';
+import type { Test } from 'tap';
+import { runMkfs } from '../../fs/mkfs/cli';
+import { run } from './exec';
+import { KERNEL_MOUNT_FAILED, KERNEL_NO_ANSWER, KERNEL_SETUP_FAILED, kernelRunPath, kernelUnavailable } from './kernel';
+import { tempDir } from './volume';
+
+/** What ends every crash script: the kernel reboots at once, nothing unmounted, nothing more written. */
+export const CRASH_NOW = 'echo 1 > /proc/sys/kernel/sysrq; echo b > /proc/sysrq-trigger';
+
+export interface KernelCrashOptions {
+  /** Runs in /mnt under busybox sh; CRASH_NOW is appended. Use `sync` to get its work into the journal. */
+  script: string;
+  /** Extra o2fuse mkfs arguments (e.g. ['-N', '2', '--fs-features=noindexed-dirs,norefcount']). */
+  mkfsArgs?: string[];
+  /** Volume size; default 256 MiB. */
+  sizeBytes?: number;
+  /**
+   * The slot the kernel mounts in (mount -o preferred_slot=N; a -M local
+   * mount otherwise takes slot 0). The volume needs more than N slots.
+   */
+  slot?: number;
+}
+
+export interface KernelCrash {
+  image: string;
+  /** What kernel-run printed (the script's output; the kernel's messages are lost with the reboot). */
+  output: string;
+}
+
+/**
+ * Formats an image, lets the kernel crash on it, returns its path; or, after
+ * t.skip(reason), undefined when kernel-run cannot run on this machine.
+ * Throws when the kernel did not crash as asked (mount refused, script
+ * failed before the reboot).
+ */
+export async function kernelCrashedImage(t: Test, opts: KernelCrashOptions): Promise<string | undefined> {
+  return (await kernelCrash(t, opts))?.image;
+}
+
+/** kernelCrashedImage with kernel-run's output. */
+export async function kernelCrash(t: Test, opts: KernelCrashOptions): Promise<KernelCrash | undefined> {
+  const unavailable = kernelUnavailable();
+  if (unavailable) {
+    t.skip(`kernel crash fixture: ${unavailable}`, () => undefined);
+    return undefined;
+  }
+  const dir = await tempDir(t, 'o2fuse-kcrash-');
+  const image = path.join(dir, 'crashed.img');
+  const mkfsOut: string[] = [];
+  // With a unit: a bare number would be mkfs.ocfs2's blocks-count.
+  const args = ['-q', '-F', '-M', 'local', ...(opts.mkfsArgs ?? []), image, `${opts.sizeBytes ?? 256 * 1024 * 1024}B`];
+  const code = await runMkfs(args, { stdout: (s) => mkfsOut.push(s), stderr: (s) => mkfsOut.push(s) });
+  if (code !== 0) throw new Error(`o2fuse mkfs ${args.join(' ')} exited ${code}: ${mkfsOut.join('')}`);
+
+  const scriptPath = path.join(dir, 'crash.sh');
+  await fs.writeFile(scriptPath, `${opts.script}\n${CRASH_NOW}\n`);
+  // Any option besides rw makes the 6.1 driver insist on a heartbeat mode, and a local volume's is none.
+  const mode = opts.slot === undefined ? 'rw' : `rw,heartbeat=none,preferred_slot=${opts.slot}`;
+  const env = { ...process.env };
+  delete env.ORACLE_DATA;
+  const r = await run(kernelRunPath()!, [image, scriptPath, mode], { env, timeoutMs: 600_000 });
+  const output = `${r.text}${r.stderr}`;
+  if (r.code === KERNEL_SETUP_FAILED) {
+    t.skip(`kernel crash fixture: kernel-run could not set itself up (exit 92): ${r.stderr.trim()}`, () => undefined);
+    return undefined;
+  }
+  if (r.code === KERNEL_MOUNT_FAILED) throw new Error(`the kernel refused to mount the new volume (mode ${mode}):\n${output}`);
+  if (r.code !== KERNEL_NO_ANSWER) {
+    throw new Error(`the kernel did not crash: the script ended with status ${r.code} before the reboot:\n${output}`);
+  }
+  t.comment(`kernel crashed on ${image} (slot ${opts.slot ?? 0})`);
+  return { image, output: r.text };
+}
