@@ -11,10 +11,6 @@
  *
  * Two crashes: in slot 1 (another node died: mount -o preferred_slot=1), and
  * in slot 0 (the slot this engine mounts in).
- *
- * Until Volume.mount calls completeSlotRecovery itself, the test does it after
- * the mount (slot 1), or records the mount's refusal as a todo (slot 0: the
- * mount refuses its own slot's window in use).
  */
 import t, { type Test } from 'tap';
 import { run } from '../lib/exec';
@@ -24,7 +20,7 @@ import { copyImage } from '../lib/volume';
 import { kernelCrashedImage } from '../lib/kernelCrash';
 import { debugfsBitmap, mountEngine } from '../rw/helpers';
 import type { Volume } from '../../fs/volume';
-import { completeSlotRecovery, recoveryReasons } from '../../fs/recovery/slotRecovery';
+import { recoveryReasons } from '../../fs/recovery/slotRecovery';
 import { GLOBAL_BITMAP_SYSTEM_INODE, LOCAL_ALLOC_SYSTEM_INODE, systemInodeName } from '../../fs/format/constants';
 
 const SCRIPT = [
@@ -73,27 +69,8 @@ for (const slot of [1, 0]) {
     await fsckRepair(t, ref);
     await assertFsckClean(t, ref, 'volume fsck.ocfs2 -fy repaired');
 
-    let vol: Volume;
-    try {
-      vol = await mountEngine(image);
-    } catch (err) {
-      const msg = (err as Error).message;
-      const known = /local alloc window of slot \d+ is in use|truncate log of slot \d+ holds/.test(msg);
-      t.ok(false, 'the engine mounts the crashed volume read-write', known
-        ? { todo: `Volume.mount does not complete the recovery of its own slot yet: ${msg}` }
-        : { diagnostic: true, error: msg });
-      return;
-    }
-    const left = await leftToRecover(vol, slot);
-    t.same(left, [], `the mount completed the recovery of slot ${slot}`, left.length
-      ? { todo: 'Volume.mount does not call completeSlotRecovery yet: the test calls it' } : {});
-    if (left.length) {
-      const report = await completeSlotRecovery(vol, slot);
-      t.comment(`completeSlotRecovery(${slot}): ${JSON.stringify(report)}`);
-      t.ok(report.localAllocFreedClusters > 0, 'clusters of the window went back');
-      t.ok(report.orphansResolved >= 1, 'the orphan was resolved');
-      t.same(await leftToRecover(vol, slot), [], `nothing left to recover in slot ${slot}`);
-    }
+    // The mount replays the kernel's journal and completes the dead slot's recovery itself.
+    const vol = await mountEngine(image);
     for (let s = 0; s < vol.sb.s_max_slots; s++) t.same(await leftToRecover(vol, s), [], `slot ${s} has nothing to recover`);
     await vol.unmount();
 
