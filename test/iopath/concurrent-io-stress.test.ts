@@ -152,10 +152,16 @@ for (const mode of ['range', 'inode'] as const) {
 
 t.test('rule off (unsafe): the same workload loses data', async (t) => {
   const rng = rngFrom(t);
-  const dir = path.dirname(await makeImage(t, { sizeBytes: 64 << 20, blockSize: BLOCK, clusterSize: 4096, features: 'noindexed-dirs,norefcount' }));
-  const image = path.join(dir, 'ocfs2.img');
-  const r = await run(t, rng, 'unsafe', image);
-  t.comment(`unsafe: ${r.mismatches} bytes differ from the model`);
-  t.ok(r.mismatches > 0, 'corruption observed: the stress test can fail');
-  await assertFsckClean(t, image);
+  // Whether one round's latencies line two unaligned writes up on a shared block is chance: up to six rounds
+  // (the rng continues, so the whole sequence is fixed by the printed seed) until one loses data.
+  let mismatches = 0;
+  for (let round = 1; round <= 6 && mismatches === 0; round++) {
+    const dir = path.dirname(await makeImage(t, { sizeBytes: 64 << 20, blockSize: BLOCK, clusterSize: 4096, features: 'noindexed-dirs,norefcount' }));
+    const image = path.join(dir, 'ocfs2.img');
+    const r = await run(t, rng, 'unsafe', image);
+    mismatches = r.mismatches;
+    t.comment(`unsafe, round ${round}: ${r.mismatches} bytes differ from the model`);
+    await assertFsckClean(t, image, `volume after round ${round}`);
+  }
+  t.ok(mismatches > 0, 'corruption observed: the stress test can fail');
 });
