@@ -600,33 +600,30 @@ export class Volume implements Engine, VolumeContext, NameiHost, IoHost {
 
   async unmount(): Promise<void> {
     if (this.closed) return;
-    if (!this.readOnly) {
-      await this.flusher.stop();
-      await this.syncAll();
-      await this.setSlot(null);
-      if (this.journal) {
-        // A clean journal: everything home, the log empty, the inode's dirty flag cleared. If that fails the
-        // journal stays dirty on disk and the next mount replays it.
-        const journal = this.journal;
-        try {
-          await journal.close();
-          await setJournalDirty(this, journal.space.ino, false);
-        } catch (err) {
-          journal.halt();
-          this.closed = true;
-          await this.device.close().catch(() => {});
-          throw err;
+    try {
+      if (!this.readOnly) {
+        await this.flusher.stop();
+        await this.syncAll();
+        await this.setSlot(null);
+        if (this.journal) {
+          // A clean journal: everything home, the log empty, the inode's dirty flag cleared.
+          await this.journal.close();
+          await setJournalDirty(this, this.journal.space.ino, false);
+          this.journal = null;
         }
-        this.journal = null;
+        await this.device.flush();
       }
-      await this.device.flush();
+    } finally {
+      // Whatever failed above (an aborted journal, a dead device), the volume is closed: what the journal
+      // committed is replayed by the next mount, which sees its dirty flag.
+      this.journal?.halt();
+      this.closed = true;
+      this.handles.clear();
+      this.pinned.clear();
+      this.inodes.clear();
+      this.cache.clear();
+      await this.device.close().catch(() => {});
     }
-    this.closed = true;
-    this.handles.clear();
-    this.pinned.clear();
-    this.inodes.clear();
-    this.cache.clear();
-    await this.device.close();
   }
 }
 

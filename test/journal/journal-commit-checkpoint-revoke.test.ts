@@ -244,3 +244,35 @@ t.test('a clean unmount leaves the journal empty and clean; the sequence continu
   await vol.unmount();
   await assertFsckClean(t, image);
 });
+
+t.test('a log write that fails aborts the journal: fsync and later changes fail, the next mount replays to a consistent volume', async (t) => {
+  const { FaultyDevice } = await import('../../io/faultyDevice');
+  const image = await writableImage(t, { sizeBytes: 64 * MiB });
+  const dev = new FaultyDevice(await FileDevice.open(image), { cache: 'writethrough' });
+  const vol = await Volume.mount(dev, QUIET);
+  const keep = await vol.create(vol.rootIno, B('kept'), 0o644, O_RDWR, ROOT);
+  await vol.write(keep.attr.ino, keep.fh, 0, B('synced before the failure'));
+  await vol.fsync(keep.attr.ino, keep.fh, false);
+  await vol.release(keep.attr.ino, keep.fh);
+
+  const space = vol.journal!.space;
+  const bs = vol.geo.blockSize;
+  const logStart = space.physical(1) * bs;
+  const logEnd = (space.physical(space.blocks - 1) + 1) * bs;
+  const rule = dev.fail({ op: 'write', startByte: logStart, endByte: logEnd });
+  const f = await vol.create(vol.rootIno, B('lost'), 0o644, O_RDWR, ROOT);
+  let err = '';
+  await vol.fsync(f.attr.ino, f.fh, false).catch((e: Error) => (err = e.message));
+  t.match(err, /EIO|abort/, `fsync reports the failed log write: ${err}`);
+  t.ok(rule.hits > 0, 'a log write was failed');
+  let later = '';
+  await vol.mkdir(vol.rootIno, B('after'), 0o755, ROOT).catch((e: Error) => (later = e.message));
+  t.match(later, /aborted/, 'a later change is refused: the journal is aborted');
+  t.ok((await vol.read(keep.attr.ino, 0, 0, 100)).equals(B('synced before the failure')), 'reads still work');
+  await vol.unmount().catch(() => undefined);
+
+  const again = await mount(image);
+  t.ok((await readAll(again, 'kept')).equals(B('synced before the failure')), 'after remount (replay) the synced file is there');
+  await again.unmount();
+  await assertFsckClean(t, image, 'the volume after the aborted journal was replayed');
+});
