@@ -122,8 +122,7 @@ async function preallocate(host: IoHost, inode: Inode, offset: number, end: numb
   const c0 = Math.floor(offset / cs);
   const c1 = Math.ceil(end / cs);
   await host.metaLock.run(async () => {
-    const tx = host.begin(`fallocate inode ${inode.ino} clusters ${c0}..${c1}`);
-    try {
+    await withTransaction(host, `fallocate inode ${inode.ino} clusters ${c0}..${c1}`, async (tx) => {
       const di = await editInode(tx, inode, { extentsChanged: true });
       const tree = new ExtentTree(host, tx, dinodeExtentRoot(di, { sparse: host.features.sparse }));
       const extents = await dataExtents(host, inode);
@@ -153,12 +152,8 @@ async function preallocate(host: IoHost, inode: Inode, offset: number, end: numb
       const now = nowTimespec();
       stamp(di, 'ctime', now);
       if (!keepSize) stamp(di, 'mtime', now);
-      await tx.commit();
       trace('inode %d: preallocated %d hole(s) in clusters %d..%d', inode.ino, holes.length, c0, c1);
-    } catch (err) {
-      tx.abort();
-      throw err;
-    }
+    });
   });
 }
 

@@ -373,23 +373,16 @@ async function fillRange(host: WriteHost, inode: Inode, from: number, to: number
 // ---- inline data ----
 
 async function writeInline(host: WriteHost, inode: Inode, offset: number, data: Buffer): Promise<number> {
-  const tx = host.begin(`write inline inode ${inode.ino}`);
-  try {
+  await withTransaction(host, `write inline inode ${inode.ino}`, async (tx) => {
     const di = await editInode(tx, inode);
     const id = di.data!;
     // Bytes between the old end and the write read as zeros.
     if (offset > di.i_size) id.id_data.fill(0, di.i_size, offset);
     data.copy(id.id_data, offset);
     di.i_size = Math.max(di.i_size, offset + data.length);
-    const now = nowTimespec();
-    stamp(di, 'mtime', now);
-    stamp(di, 'ctime', now);
-    await tx.commit();
-    return data.length;
-  } catch (err) {
-    tx.abort();
-    throw err;
-  }
+    stampModified(di);
+  });
+  return data.length;
 }
 
 /**
@@ -401,8 +394,7 @@ export async function convertInlineToExtents(host: WriteHost, inode: Inode): Pro
   if (!inode.inline) return;
   if (!inode.isReg) throw new FsError('EOPNOTSUPP', `inode ${inode.ino}: only regular files are converted from inline data here`);
   const { geo } = host;
-  const tx = host.begin(`inline to extents inode ${inode.ino}`);
-  try {
+  await withTransaction(host, `inline to extents inode ${inode.ino}`, async (tx) => {
     const di = await editInode(tx, inode, { extentsChanged: true });
     const size = di.i_size;
     const bytes = Buffer.from(di.data!.id_data.subarray(0, size));
@@ -419,12 +411,8 @@ export async function convertInlineToExtents(host: WriteHost, inode: Inode): Pro
       bytes.copy(cluster);
       await host.device.write(cluster, run.cluster * geo.clusterSize);
     }
-    await tx.commit();
     trace('inode %d: inline data (%d bytes) moved to extents', inode.ino, size);
-  } catch (err) {
-    tx.abort();
-    throw err;
-  }
+  });
 }
 
 // ---- the operations ----
@@ -472,17 +460,11 @@ export async function writeFileData(host: WriteHost, inode: Inode, offset: numbe
 /** Frees clusters past max(keepClusters, what i_size needs), in as many transactions as it takes. */
 async function trimAllocation(host: WriteHost, inode: Inode, keepClusters: number): Promise<void> {
   const keep = Math.max(keepClusters, Math.ceil(inode.size / host.geo.clusterSize));
-  for (;;) {
-    const tx = host.begin(`trim inode ${inode.ino} to ${keep} clusters`);
-    try {
+  for (let done = false; !done;) {
+    done = await withTransaction(host, `trim inode ${inode.ino} to ${keep} clusters`, async (tx) => {
       const di = await editInode(tx, inode);
-      const { done } = await truncateClustersStep(host, tx, inode, di, keep, TRUNCATE_LEAVES_PER_TX);
-      await tx.commit();
-      if (done) return;
-    } catch (err) {
-      tx.abort();
-      throw err;
-    }
+      return (await truncateClustersStep(host, tx, inode, di, keep, TRUNCATE_LEAVES_PER_TX)).done;
+    });
   }
 }
 
@@ -511,24 +493,16 @@ export async function truncateFile(host: WriteHost, inode: Inode, newSize: numbe
     const keep = Math.ceil(newSize / cs);
     // A later extension must read zeros here, not what the file held before.
     if (newSize % cs) await zeroWrittenRange(host, inode, newSize, keep * cs);
-    for (let first = true; ; first = false) {
-      const tx = host.begin(`truncate inode ${inode.ino} to ${newSize}`);
-      try {
+    for (let first = true, done = false; !done; first = false) {
+      done = await withTransaction(host, `truncate inode ${inode.ino} to ${newSize}`, async (tx) => {
         const di = await editInode(tx, inode);
         if (first) {
           // Size first, then the clusters (what ocfs2_truncate_file does): a reader never sees freed clusters inside i_size.
           di.i_size = newSize;
-          const now = nowTimespec();
-          stamp(di, 'mtime', now);
-          stamp(di, 'ctime', now);
+          stampModified(di);
         }
-        const { done } = await truncateClustersStep(host, tx, inode, di, keep, TRUNCATE_LEAVES_PER_TX);
-        await tx.commit();
-        if (done) break;
-      } catch (err) {
-        tx.abort();
-        throw err;
-      }
+        return (await truncateClustersStep(host, tx, inode, di, keep, TRUNCATE_LEAVES_PER_TX)).done;
+      });
     }
     return;
   }

@@ -14,7 +14,7 @@ import type { NameiHost, OrphanHandling } from './nameiHost';
 import type { Inode } from './inode';
 import type { Transaction } from './transaction';
 import type { Dinode } from './format/dinode';
-import { editInode } from './transaction';
+import { editInode, withTransaction } from './transaction';
 import { addEntry, removeEntry } from './dirUpdate';
 import { readDirSlots } from './dir';
 import { deleteInode, trimToSize } from './inodeFree';
@@ -58,17 +58,12 @@ export class Orphans implements OrphanHandling {
 
   async reapIfUnused(inode: Inode): Promise<void> {
     if (inode.openCount > 0 || inode.nlink > 0 || !(inode.di.i_flags & OCFS2_ORPHANED_FL)) return;
-    const tx = this.host.begin(`reap orphan ${inode.ino}`);
-    try {
+    await withTransaction(this.host, `reap orphan ${inode.ino}`, async (tx) => {
       await this.removeOrphanEntry(tx, inode, orphanName(inode.ino));
       const di = await editInode(tx, inode);
       await deleteInode(this.host, tx, inode, di);
-      await tx.commit();
-      trace('orphan %d freed at last close', inode.ino);
-    } catch (err) {
-      tx.abort();
-      throw err;
-    }
+    });
+    trace('orphan %d freed at last close', inode.ino);
   }
 
   private async removeOrphanEntry(tx: Transaction, inode: Inode, name: Buffer): Promise<void> {
