@@ -349,7 +349,10 @@ export class Volume implements Engine, VolumeContext, NameiHost, IoHost {
       await writeSlot(this, tx, slotMap, slot, node);
       await tx.commit();
     });
-    await this.syncMetadata();
+    // The kernel writes the slot map in place: tools that do not replay journals (debugfs.ocfs2, fsck -n,
+    // mounted.ocfs2, another node) must see the slot taken while the volume is mounted, so it goes home now.
+    if (this.journal) await this.checkpoint();
+    else await this.device.flush();
   }
 
   // ---- inodes ----
