@@ -17,6 +17,7 @@
  */
 import { FaultyDevice } from '../../io/faultyDevice';
 import { MemoryDevice } from '../../io/memoryDevice';
+import { FileDevice } from '../../io/fileDevice';
 import type { Device } from '../../io/device';
 import { BlockCache } from '../../cache/blockCache';
 import { probeSuper } from '../../fs/super';
@@ -164,6 +165,16 @@ export async function crashState(device: Device): Promise<CrashState> {
     if (node !== null) state.slotsInUse.push(slot);
   });
   return state;
+}
+
+/** crashState of an image file (opened read-only for the look). */
+export async function crashStateOfImage(image: string): Promise<CrashState> {
+  const dev = await FileDevice.open(image, { readOnly: true });
+  try {
+    return await crashState(borrow(dev));
+  } finally {
+    await dev.close();
+  }
 }
 
 export function describeState(s: CrashState): string {

@@ -23,14 +23,13 @@
 import t, { type Test } from 'tap';
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
-import { FileDevice } from '../../io/fileDevice';
 import { assertFsckClean } from '../lib/fsck';
 import { forceUnmount, mountO2fuse, waitForExit } from '../lib/mount';
 import { run } from '../lib/exec';
 import { rngFrom } from '../lib/seed';
 import { writableImage } from '../rw/helpers';
 import { o2fuseMountAt } from '../../fs/fuse/mountinfo';
-import { borrow, crashState, describeState, uncleanBecause, firstDifference, MiB, type DurableModel } from './crashHelpers';
+import { crashStateOfImage, describeState, uncleanBecause, firstDifference, MiB, type DurableModel } from './crashHelpers';
 import { Workload, VfsDriver, type WorkloadResult } from './crashWorkload';
 
 const KILL_POINTS = 8;
@@ -38,14 +37,7 @@ const BLOCK_SIZE = 4096;
 const CLUSTER_SIZE = 4096;
 const STEPS = 320;
 
-async function stateOf(image: string) {
-  const dev = await FileDevice.open(image, { readOnly: true });
-  try {
-    return await crashState(borrow(dev));
-  } finally {
-    await dev.close();
-  }
-}
+const stateOf = crashStateOfImage;
 
 /** The durable model checked through a mounted directory. */
 async function checkThroughMount(dir: string, model: DurableModel): Promise<string[]> {

@@ -39,7 +39,7 @@ import { rngFrom } from '../lib/seed';
 import { copyImage } from '../lib/volume';
 import { writableImage } from '../rw/helpers';
 import {
-  borrow, crashState, describeState, engineEntries, linesByPath, treeDiff, settleWithin, resolvePath,
+  crashStateOfImage, describeState, engineEntries, linesByPath, treeDiff, settleWithin, resolvePath,
   MiB, O_RDWR, ROOT,
 } from './crashHelpers';
 import { Workload, EngineDriver } from './crashWorkload';
@@ -62,14 +62,7 @@ const scenarios: Scenario[] = [
   { name: 'the log wrapped (4 MiB log)', sizeBytes: 128 * MiB, journalBytes: 4 * MiB, steps: 700, fallbackSeed: 0x3e92, wraps: true },
 ];
 
-async function stateOf(image: string) {
-  const dev = await FileDevice.open(image, { readOnly: true });
-  try {
-    return await crashState(borrow(dev));
-  } finally {
-    await dev.close();
-  }
-}
+const stateOf = crashStateOfImage;
 
 /** o2fuse leaves the image crashed with committed, uncheckpointed transactions; returns the committed tree. */
 async function crashedByO2fuse(t: Test, image: string, s: Scenario, seed: number): Promise<Map<string, string>> {
