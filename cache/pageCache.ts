@@ -11,6 +11,12 @@
  * The cache is bounded as a whole: when clean plus dirty bytes would pass the
  * limit, clean pages go first; writers that find dirty bytes over the dirty
  * limit wait for write-back (see fs/writeback.ts) before dirtying more.
+ *
+ * A streaming reader moves hundreds of pages per MiB through here, so the
+ * LRU (lru-cache) is keyed by the page objects themselves, found through a
+ * map per inode keyed by page index (no key strings), and read-ins can take a run
+ * of pages that are adjacent in memory (runBuffer/adoptClean): the device
+ * reads straight into the pages, and a reader copies a run out in one call.
  */
 import { LRUCache } from 'lru-cache';
 import createDebug from 'debug';
@@ -19,6 +25,15 @@ const trace = createDebug('o2fuse:cache');
 
 export const PAGE_BYTES = 4096;
 const SLAB_BYTES = 1024 * 1024;
+const PAGES_PER_SLAB = SLAB_BYTES / PAGE_BYTES;
+/**
+ * Slabs are carved from chunks of up to this size. Every new buffer's full
+ * size counts as external memory to V8, which runs a full collection each
+ * time enough of it has been added: a cold stream filling the cache one 1 MiB
+ * slab at a time paid for a mark-compact every ~10 MiB read. Chunks (not
+ * touched until carved, so not resident either) grow with the cache.
+ */
+const CHUNK_BYTES_MAX = 64 * 1024 * 1024;
 
 export interface Page {
   ino: number;
@@ -31,6 +46,9 @@ export interface Page {
   dirtiedAtMs: number;
 }
 
+/** A clean page (in the LRU). */
+type CleanPage = Page;
+
 export interface PageCacheStats {
   hits: number;
   misses: number;
@@ -42,12 +60,29 @@ export interface PageCacheStats {
   slabBytes: number;
 }
 
-function key(ino: number, index: number): string {
-  return `${ino}:${index}`;
+/**
+ * One 1 MiB slab of page buffers: never-used pages from `bump` on (adjacent
+ * in memory, what runBuffer hands out), and a stack of recycled ones. A slab
+ * whose pages have all come back starts over as one contiguous run.
+ */
+interface Slab {
+  buf: Buffer;
+  bump: number;
+  free: Buffer[];
+  /** Pages handed out and not recycled. */
+  live: number;
 }
 
 export class PageCache {
-  private readonly clean: LRUCache<string, Page>;
+  /** Clean pages per inode, by page index. */
+  private readonly clean = new Map<number, Map<number, CleanPage>>();
+  private cleanPages = 0;
+  /**
+   * Recency of the clean pages. Eviction is driven from here (evictOldest),
+   * so the map above and the counts stay in step; the LRU's own bound is a
+   * backstop that should never trigger.
+   */
+  private readonly lru: LRUCache<CleanPage, true>;
   /** Dirty pages per inode, by page index. */
   private readonly dirty = new Map<number, Map<number, Page>>();
   private dirtyPages = 0;
@@ -57,24 +92,24 @@ export class PageCache {
    * per page through the garbage collector (which let RSS climb far above the
    * cache size before the collector caught up).
    */
-  private readonly freeBuffers: Buffer[] = [];
-  /** Clean page indexes per inode, so dropping one file's pages does not scan the whole cache. */
-  private readonly cleanIndex = new Map<number, Set<number>>();
+  /** Slabs by the chunk they were carved from, by position in it. */
+  private readonly slabs = new Map<ArrayBufferLike, Slab[]>();
+  /** The chunk new slabs come from, and how much of it is carved. */
+  private chunk: Buffer | undefined;
+  private chunkUsed = 0;
+  /** Slabs with a recycled page to give (single pages come from here first, keeping bump runs whole). */
+  private readonly slabsWithFree = new Set<Slab>();
+  /** Slabs with never-used pages left at their end. */
+  private readonly slabsWithRoom = new Set<Slab>();
+  private freePages = 0;
   readonly stats: PageCacheStats = { hits: 0, misses: 0, evictions: 0, cleanBytes: 0, dirtyBytes: 0, readIns: 0, slabBytes: 0 };
 
   constructor(readonly maxBytes: number) {
     if (maxBytes < PAGE_BYTES * 16) throw new RangeError(`cache of ${maxBytes} bytes is too small (min ${PAGE_BYTES * 16})`);
-    this.clean = new LRUCache<string, Page>({
-      maxSize: maxBytes,
-      sizeCalculation: () => PAGE_BYTES,
-      dispose: (p, _k, reason) => {
-        if (reason === 'evict') this.stats.evictions++;
-        if (reason === 'set') return;
-        // A page leaving the LRU clean is unreferenced unless it went dirty (markDirty removes it from the LRU).
-        if (p.dirtyEnd <= p.dirtyStart) this.recycle(p.data);
-        const set = this.cleanIndex.get(p.ino);
-        set?.delete(p.index);
-        if (set && set.size === 0) this.cleanIndex.delete(p.ino);
+    this.lru = new LRUCache<CleanPage, true>({
+      max: Math.floor(maxBytes / PAGE_BYTES) + 1,
+      dispose: (_v, p, reason) => {
+        if (reason === 'evict') this.forgetClean(p, true);
       },
     });
   }
@@ -88,37 +123,151 @@ export class PageCache {
     return Math.floor(this.maxBytes / 2);
   }
 
+  private get maxCleanPages(): number {
+    return Math.floor(this.maxBytes / PAGE_BYTES);
+  }
+
+  // ---- the clean LRU ----
+
+  private lruUnlink(p: CleanPage): void {
+    this.lru.delete(p);
+  }
+
+  /** Inserts or makes `p` the most recently used. */
+  private lruPushHead(p: CleanPage): void {
+    this.lru.set(p, true);
+  }
+
+  private cleanGet(ino: number, index: number): CleanPage | undefined {
+    return this.clean.get(ino)?.get(index);
+  }
+
+  /** Takes a clean page out of the LRU; its buffer is recycled unless the page went dirty. */
+  private cleanRemove(p: CleanPage, recycle: boolean): void {
+    if (this.forgetClean(p, recycle)) this.lruUnlink(p);
+  }
+
+  /** Drops `p` from the per-inode map and the counts (not from the LRU); false if it was not there. */
+  private forgetClean(p: CleanPage, recycle: boolean): boolean {
+    const m = this.clean.get(p.ino);
+    if (!m || m.get(p.index) !== p) return false;
+    m.delete(p.index);
+    if (m.size === 0) this.clean.delete(p.ino);
+    this.cleanPages--;
+    if (recycle && p.dirtyEnd <= p.dirtyStart) this.recycle(p.data);
+    return true;
+  }
+
+  private evictOldest(): boolean {
+    const p = this.lru.rkeys().next().value;
+    if (!p) return false;
+    this.cleanRemove(p, true);
+    this.stats.evictions++;
+    return true;
+  }
+
   private shrinkClean(): void {
     // Clean pages make room for dirty ones: the total stays within maxBytes.
-    const room = this.maxBytes - this.dirtyBytes;
-    while (this.clean.calculatedSize > Math.max(0, room) && this.clean.size > 0) {
-      const k = this.clean.rkeys().next().value as string | undefined;
-      if (k === undefined) break;
-      this.clean.delete(k);
-      this.stats.evictions++;
-    }
+    const room = Math.max(0, this.maxBytes - this.dirtyBytes);
+    while (this.cleanPages * PAGE_BYTES > room && this.evictOldest()) { /* evicted one */ }
   }
 
   lookup(ino: number, index: number): Page | undefined {
     const d = this.dirty.get(ino)?.get(index);
-    const p = d ?? this.clean.get(key(ino, index));
-    if (p) this.stats.hits++;
-    else this.stats.misses++;
+    if (d) {
+      this.stats.hits++;
+      return d;
+    }
+    const p = this.cleanGet(ino, index);
+    if (!p) {
+      this.stats.misses++;
+      return undefined;
+    }
+    this.stats.hits++;
+    this.lru.get(p);
     return p;
   }
 
-  private pageBuffer(): Buffer {
-    const b = this.freeBuffers.pop();
-    if (b) return b;
-    const slab = Buffer.allocUnsafeSlow(SLAB_BYTES);
+  // ---- page memory ----
+
+  private newSlab(): Slab {
+    if (!this.chunk || this.chunkUsed + SLAB_BYTES > this.chunk.length) {
+      // Double what the cache holds, within what it may hold (one slab at least).
+      const cap = this.maxBytes + 2 * SLAB_BYTES - this.stats.slabBytes;
+      const want = Math.min(CHUNK_BYTES_MAX, Math.max(SLAB_BYTES, this.stats.slabBytes), cap);
+      this.chunk = Buffer.allocUnsafeSlow(Math.max(SLAB_BYTES, Math.floor(want / SLAB_BYTES) * SLAB_BYTES));
+      this.chunkUsed = 0;
+      this.slabs.set(this.chunk.buffer, []);
+    }
+    const buf = this.chunk.subarray(this.chunkUsed, this.chunkUsed + SLAB_BYTES);
+    this.chunkUsed += SLAB_BYTES;
+    const slab: Slab = { buf, bump: 0, free: [], live: 0 };
+    this.slabs.get(buf.buffer)![Math.floor(buf.byteOffset / SLAB_BYTES)] = slab;
+    this.slabsWithRoom.add(slab);
     this.stats.slabBytes += SLAB_BYTES;
-    for (let off = PAGE_BYTES; off < SLAB_BYTES; off += PAGE_BYTES) this.freeBuffers.push(slab.subarray(off, off + PAGE_BYTES));
-    return slab.subarray(0, PAGE_BYTES);
+    return slab;
+  }
+
+  private pageBuffer(): Buffer {
+    for (const slab of this.slabsWithFree) {
+      const b = slab.free.pop()!;
+      if (slab.free.length === 0) this.slabsWithFree.delete(slab);
+      this.freePages--;
+      slab.live++;
+      return b;
+    }
+    const slab = this.slabsWithRoom.values().next().value ?? this.newSlab();
+    return this.takeRun(slab, 1);
+  }
+
+  /** `count` never-used pages from the end of `slab`'s used part. */
+  private takeRun(slab: Slab, count: number): Buffer {
+    const start = slab.bump * PAGE_BYTES;
+    slab.bump += count;
+    slab.live += count;
+    if (slab.bump >= PAGES_PER_SLAB) this.slabsWithRoom.delete(slab);
+    return slab.buf.subarray(start, start + count * PAGE_BYTES);
   }
 
   private recycle(buf: Buffer): void {
-    if (buf.length === PAGE_BYTES && this.freeBuffers.length * PAGE_BYTES < this.maxBytes) this.freeBuffers.push(buf);
+    if (buf.length !== PAGE_BYTES) return;
+    const slab = this.slabs.get(buf.buffer)?.[Math.floor(buf.byteOffset / SLAB_BYTES)];
+    if (!slab) return;
+    slab.live--;
+    if (slab.live === 0) {
+      // Every page is back: the whole slab is one free run again.
+      this.freePages -= slab.free.length;
+      slab.free.length = 0;
+      slab.bump = 0;
+      this.slabsWithFree.delete(slab);
+      this.slabsWithRoom.add(slab);
+      return;
+    }
+    if (this.freePages * PAGE_BYTES >= this.maxBytes) return; // as before: the pool is bounded; the rest is garbage
+    slab.free.push(buf);
+    this.freePages++;
+    this.slabsWithFree.add(slab);
   }
+
+  /**
+   * Memory for `count` pages adjacent in memory, to read a run into and then
+   * hand to adoptClean page by page; undefined when no such run is at hand
+   * without growing the slabs past the cache size (the caller then reads into
+   * a buffer of its own and lets insertClean copy).
+   */
+  runBuffer(count: number): Buffer | undefined {
+    if (count < 1 || count > PAGES_PER_SLAB) return undefined;
+    for (const slab of this.slabsWithRoom) if (PAGES_PER_SLAB - slab.bump >= count) return this.takeRun(slab, count);
+    if (this.stats.slabBytes + SLAB_BYTES > this.maxBytes + 2 * SLAB_BYTES) return undefined;
+    return this.takeRun(this.newSlab(), count);
+  }
+
+  /** Returns pages of a runBuffer that were not adopted (the caller keeps no reference to them). */
+  releaseRun(buf: Buffer): void {
+    for (let off = 0; off < buf.length; off += PAGE_BYTES) this.recycle(buf.subarray(off, off + PAGE_BYTES));
+  }
+
+  // ---- entering and leaving ----
 
   /**
    * Caches a copy of `src` (PAGE_BYTES read from the device, or zeros) as a
@@ -126,7 +275,7 @@ export class PageCache {
    * and `src` ignored. Callers use the returned page's data synchronously.
    */
   insertClean(ino: number, index: number, src: Buffer): Page {
-    const existing = this.dirty.get(ino)?.get(index) ?? this.clean.peek(key(ino, index));
+    const existing = this.dirty.get(ino)?.get(index) ?? this.cleanGet(ino, index);
     if (existing) return existing;
     if (this.dirtyBytes + PAGE_BYTES > this.maxBytes) {
       // No room while dirty pages fill the cache: an uncached page the caller can still dirty.
@@ -135,6 +284,24 @@ export class PageCache {
     const data = this.pageBuffer();
     src.copy(data, 0, 0, PAGE_BYTES);
     if (src.length < PAGE_BYTES) data.fill(0, src.length);
+    const page: Page = { ino, index, data, dirtyStart: 0, dirtyEnd: 0, dirtiedAtMs: 0 };
+    this.setClean(page);
+    return page;
+  }
+
+  /**
+   * insertClean without the copy, for a page of a runBuffer: `data` (exactly
+   * PAGE_BYTES of it) becomes the page. When the page is cached already, that
+   * page is returned and `data` goes back to the pool: the caller must not
+   * keep it.
+   */
+  adoptClean(ino: number, index: number, data: Buffer): Page {
+    const existing = this.dirty.get(ino)?.get(index) ?? this.cleanGet(ino, index);
+    if (existing || this.dirtyBytes + PAGE_BYTES > this.maxBytes) {
+      const page = existing ?? { ino, index, data: Buffer.from(data), dirtyStart: 0, dirtyEnd: 0, dirtiedAtMs: 0 };
+      this.recycle(data);
+      return page;
+    }
     const page: Page = { ino, index, data, dirtyStart: 0, dirtyEnd: 0, dirtiedAtMs: 0 };
     this.setClean(page);
     return page;
@@ -150,7 +317,8 @@ export class PageCache {
     page.dirtyStart = start;
     page.dirtyEnd = end;
     page.dirtiedAtMs = Date.now();
-    this.clean.delete(key(page.ino, page.index));
+    const c = this.cleanGet(page.ino, page.index);
+    if (c) this.cleanRemove(c, true);
     let m = this.dirty.get(page.ino);
     if (!m) this.dirty.set(page.ino, (m = new Map()));
     if (!m.has(page.index)) {
@@ -173,10 +341,26 @@ export class PageCache {
   }
 
   private setClean(page: Page): void {
-    this.clean.set(key(page.ino, page.index), page);
-    let set = this.cleanIndex.get(page.ino);
-    if (!set) this.cleanIndex.set(page.ino, (set = new Set()));
-    set.add(page.index);
+    let m = this.clean.get(page.ino);
+    if (!m) this.clean.set(page.ino, (m = new Map()));
+    const old = m.get(page.index);
+    if (old === page) {
+      this.lruPushHead(page);
+      return;
+    }
+    if (old) {
+      // Replaced: the old page leaves without its buffer being reused (someone may still hold it).
+      this.cleanRemove(old, false);
+      m = this.clean.get(page.ino);
+      if (!m) this.clean.set(page.ino, (m = new Map()));
+    }
+    // Make room first, as a bounded LRU does on insert.
+    while (this.cleanPages >= this.maxCleanPages && this.evictOldest()) { /* evicted one */ }
+    m = this.clean.get(page.ino);
+    if (!m) this.clean.set(page.ino, (m = new Map()));
+    m.set(page.index, page);
+    this.lruPushHead(page);
+    this.cleanPages++;
   }
 
   /** Dirty pages of one inode (snapshot), in index order, optionally only those in [first, last]. */
@@ -216,13 +400,13 @@ export class PageCache {
       }
       if (m.size === 0) this.dirty.delete(ino);
     }
-    const set = this.cleanIndex.get(ino);
-    if (set) for (const idx of [...set]) if (idx >= first && idx <= last) this.clean.delete(key(ino, idx));
+    const c = this.clean.get(ino);
+    if (c) for (const [idx, p] of [...c]) if (idx >= first && idx <= last) this.cleanRemove(p, true);
     trace('dropped pages %d..%s of inode %d', first, last === Infinity ? 'end' : String(last), ino);
   }
 
   snapshotStats(): PageCacheStats {
-    this.stats.cleanBytes = this.clean.calculatedSize;
+    this.stats.cleanBytes = this.cleanPages * PAGE_BYTES;
     this.stats.dirtyBytes = this.dirtyBytes;
     return { ...this.stats };
   }

@@ -10,7 +10,7 @@
  */
 import type { VolumeContext } from './context';
 import type { Inode, DirIndexEntry } from './inode';
-import { iterateDirEntries } from './format/dirent';
+import { iterateDirEntries, type DirBlock } from './format/dirent';
 import { FormatError } from './format/layout';
 import { OCFS2_MAX_FILENAME_LEN, OCFS2_FT_REG_FILE, OCFS2_FT_DIR, OCFS2_FT_CHRDEV, OCFS2_FT_BLKDEV,
   OCFS2_FT_FIFO, OCFS2_FT_SOCK, OCFS2_FT_SYMLINK, S_IFREG, S_IFDIR, S_IFCHR, S_IFBLK, S_IFIFO, S_IFSOCK, S_IFLNK,
@@ -54,9 +54,30 @@ export async function dirBlockNumber(ctx: VolumeContext, dir: Inode, lblk: numbe
   return e.blkno + (cpos - e.cpos) * ctx.geo.bpc + (lblk % ctx.geo.bpc);
 }
 
-/** Every live entry of a directory in on-disk order (including "." and ".."). */
+/**
+ * The last full listing of a directory, for the dinode it was read under.
+ * Every change to a directory's entries commits a new dinode (its mtime
+ * moves), so a listing whose dinode is still Inode.di is current; repeated
+ * listings (ls in a loop, a reader's rewinddir) then decode nothing.
+ */
+/** Directory blocks a listing reads at once. */
+const SCAN_AHEAD_BLOCKS = 32;
+
+const listings = new WeakMap<Inode, { di: Inode['di']; slots: DirSlot[] }>();
+
+/** Every live entry of a directory in on-disk order (including "." and ".."). Callers must not modify the slots. */
 export async function readDirSlots(ctx: VolumeContext, dir: Inode): Promise<DirSlot[]> {
   if (!dir.isDir) throw new FsError('ENOTDIR', `inode ${dir.ino} is not a directory`);
+  const cached = listings.get(dir);
+  if (cached && cached.di === dir.di) return cached.slots.slice();
+  const before = dir.di;
+  const slots = await scanDirSlots(ctx, dir);
+  // Install the listing only if no change landed while it was read.
+  if (dir.di === before) listings.set(dir, { di: before, slots: slots.slice() });
+  return slots;
+}
+
+async function scanDirSlots(ctx: VolumeContext, dir: Inode): Promise<DirSlot[]> {
   const out: DirSlot[] = [];
   const di = dir.di;
   try {
@@ -75,11 +96,23 @@ export async function readDirSlots(ctx: VolumeContext, dir: Inode): Promise<DirS
     throw err;
   }
   const blocks = Math.ceil(di.i_size / ctx.geo.blockSize);
-  for (let lblk = 0; lblk < blocks; lblk++) {
-    const blkno = await dirBlockNumber(ctx, dir, lblk);
-    const { db } = await readDirBlock(ctx, blkno, dir.ino);
-    for (const de of db.entries) {
-      if (de.inode !== 0) out.push({ name: de.name, ino: de.inode, fileType: de.file_type, lblk, offset: de.offset });
+  // Blocks are read SCAN_AHEAD_BLOCKS at a time (a cold directory costs one device round trip per batch, not per
+  // block) and taken in order: the first bad block, in directory order, is the error reported.
+  for (let first = 0; first < blocks; first += SCAN_AHEAD_BLOCKS) {
+    const batch: Promise<{ db: DirBlock } | { err: unknown }>[] = [];
+    for (let lblk = first; lblk < Math.min(blocks, first + SCAN_AHEAD_BLOCKS); lblk++) {
+      batch.push(dirBlockNumber(ctx, dir, lblk)
+        .then((blkno) => readDirBlock(ctx, blkno, dir.ino))
+        .then(({ db }) => ({ db }), (err: unknown) => ({ err })));
+    }
+    const got = await Promise.all(batch);
+    for (let k = 0; k < got.length; k++) {
+      const r = got[k];
+      if ('err' in r) throw r.err;
+      const lblk = first + k;
+      for (const de of r.db.entries) {
+        if (de.inode !== 0) out.push({ name: de.name, ino: de.inode, fileType: de.file_type, lblk, offset: de.offset });
+      }
     }
   }
   return out;

@@ -172,8 +172,11 @@ async function baseOf(ctx: VolumeContext, view: DirView): Promise<PlacementMap> 
   const di = dir.di;
   const map: PlacementMap = { di, where: new Map(), maxHole: [] };
   if (di.data) {
-    for (const de of records(di.data.id_data, 0, inlineEnd(di), `inline directory ${dir.ino}`)) {
-      if (de.inode !== 0) map.where.set(nameKey(de.name), INLINE);
+    const buf = di.data.id_data;
+    const end = inlineEnd(di);
+    checkRecords(buf, 0, end, `inline directory ${dir.ino}`);
+    for (let off = 0; off < end; off += recLenAt(buf, off)) {
+      if (isLiveAt(buf, off)) map.where.set(nameKeyAt(buf, off), INLINE);
     }
   } else {
     const blocks = blockCount(ctx, di);
@@ -181,10 +184,11 @@ async function baseOf(ctx: VolumeContext, view: DirView): Promise<PlacementMap> 
     for (let lblk = 0; lblk < blocks; lblk++) {
       const blkno = await dirBlockNumber(ctx, dir, lblk);
       const buf = await dirBlockBytes(ctx, blkno, dir.ino);
+      checkRecords(buf, 0, end, `directory ${dir.ino} block ${blkno}`);
       let hole = 0;
-      for (const de of records(buf, 0, end, `directory ${dir.ino} block ${blkno}`)) {
-        if (de.inode !== 0) map.where.set(nameKey(de.name), lblk);
-        hole = Math.max(hole, holeOf(de));
+      for (let off = 0; off < end; off += recLenAt(buf, off)) {
+        if (isLiveAt(buf, off)) map.where.set(nameKeyAt(buf, off), lblk);
+        hole = Math.max(hole, holeAt(buf, off));
       }
       map.maxHole[lblk] = hole;
     }
@@ -212,12 +216,6 @@ function holeOf(de: DirEntry): number {
   return de.inode === 0 ? de.rec_len : de.rec_len - OCFS2_DIR_REC_LEN(de.name_len);
 }
 
-/** ocfs2_dirent_would_fit */
-function wouldFit(de: DirEntry, recLen: number): boolean {
-  if (de.inode === 0 && de.rec_len >= recLen) return true;
-  return de.rec_len >= OCFS2_DIR_REC_LEN(de.name_len) + recLen;
-}
-
 /**
  * The records tiling buf[start, end), checked as ocfs2_check_dir_entry checks
  * them. A directory change scans its block several times, so this is the
@@ -226,7 +224,18 @@ function wouldFit(de: DirEntry, recLen: number): boolean {
  * bytes after a name (tail) are not kept: every encode here zeros them.
  */
 function records(buf: Buffer, start: number, end: number, what: string): DirEntry[] {
+  checkRecords(buf, start, end, what);
   const out: DirEntry[] = [];
+  for (let off = start; off < end; off += recLenAt(buf, off)) out.push(entryAt(buf, off));
+  return out;
+}
+
+/**
+ * Checks every record of buf[start, end) as records() promises, allocating
+ * nothing: the scans below (which run on every insert and removal, over
+ * blocks of ~200 names) then walk the checked bytes in place.
+ */
+function checkRecords(buf: Buffer, start: number, end: number, what: string): void {
   let off = start;
   try {
     while (off < end) {
@@ -238,22 +247,69 @@ function records(buf: Buffer, start: number, end: number, what: string): DirEntr
         [...iterateDirEntries(buf, off, end, what)]; // throws the precise FormatError
         throw new FormatError(`${what}: dirent at offset ${off} is invalid`);
       }
-      const nameStart = off + OCFS2_DIR_MEMBER_LEN;
-      out.push({
-        inode: high * 0x1_0000_0000 + buf.readUInt32LE(off),
-        rec_len: recLen,
-        name_len: nameLen,
-        file_type: buf[off + 11],
-        name: Buffer.from(buf.subarray(nameStart, nameStart + nameLen)),
-        offset: off,
-      });
       off += recLen;
     }
   } catch (err) {
     if (err instanceof FormatError) throw new FsError('EIO', err.message);
     throw err;
   }
-  return out;
+}
+
+// Field readers for records already checked by checkRecords.
+function recLenAt(buf: Buffer, off: number): number {
+  return buf.readUInt16LE(off + 8);
+}
+function isLiveAt(buf: Buffer, off: number): boolean {
+  return buf.readUInt32LE(off) !== 0 || buf.readUInt32LE(off + 4) !== 0;
+}
+/** ocfs2_figure_dirent_hole, for the record at `off`. */
+function holeAt(buf: Buffer, off: number): number {
+  const recLen = buf.readUInt16LE(off + 8);
+  return isLiveAt(buf, off) ? recLen - OCFS2_DIR_REC_LEN(buf[off + 10]) : recLen;
+}
+/** ocfs2_dirent_would_fit, for the record at `off`. */
+function fitsAt(buf: Buffer, off: number, recLen: number): boolean {
+  const have = buf.readUInt16LE(off + 8);
+  if (!isLiveAt(buf, off) && have >= recLen) return true;
+  return have >= OCFS2_DIR_REC_LEN(buf[off + 10]) + recLen;
+}
+function nameKeyAt(buf: Buffer, off: number): string {
+  const nameStart = off + OCFS2_DIR_MEMBER_LEN;
+  return buf.toString('latin1', nameStart, nameStart + buf[off + 10]);
+}
+/** The record at `off` as records() returns it (the name copied, no tail). */
+function entryAt(buf: Buffer, off: number): DirEntry {
+  const nameStart = off + OCFS2_DIR_MEMBER_LEN;
+  const nameLen = buf[off + 10];
+  return {
+    inode: buf.readUInt32LE(off + 4) * 0x1_0000_0000 + buf.readUInt32LE(off),
+    rec_len: buf.readUInt16LE(off + 8),
+    name_len: nameLen,
+    file_type: buf[off + 11],
+    name: Buffer.from(buf.subarray(nameStart, nameStart + nameLen)),
+    offset: off,
+  };
+}
+/** Whether the live record at `off` is named `name`. */
+function nameIsAt(buf: Buffer, off: number, name: Buffer): boolean {
+  const n = name.length;
+  if (buf[off + 10] !== n || !isLiveAt(buf, off)) return false;
+  const nameStart = off + OCFS2_DIR_MEMBER_LEN;
+  for (let i = 0; i < n; i++) if (buf[nameStart + i] !== name[i]) return false;
+  return true;
+}
+
+/** Offset of the first record of a checked area that takes `need` bytes, or -1. */
+function firstFit(buf: Buffer, start: number, end: number, need: number): number {
+  for (let off = start; off < end; off += recLenAt(buf, off)) if (fitsAt(buf, off, need)) return off;
+  return -1;
+}
+
+/** Largest hole of a checked area (ocfs2_find_max_rec_len). */
+function largestHoleIn(buf: Buffer, start: number, end: number): number {
+  let hole = 0;
+  for (let off = start; off < end; off += recLenAt(buf, off)) hole = Math.max(hole, holeAt(buf, off));
+  return hole;
 }
 
 /**
@@ -286,11 +342,6 @@ function newTxDirBlock(tx: Transaction, blkno: number): Buffer {
   return buf;
 }
 
-function largestHole(entries: readonly DirEntry[]): number {
-  let hole = 0;
-  for (const de of entries) hole = Math.max(hole, holeOf(de));
-  return hole;
-}
 
 function inlineEnd(di: Dinode): number {
   const data = di.data!;
@@ -357,15 +408,20 @@ function inlineArea(view: DirView): Area {
   return { lblk: INLINE, blkno: 0, buf: data.id_data, end: inlineEnd(view.di), writable: true };
 }
 
-function areaRecords(view: DirView, area: Area): DirEntry[] {
-  const what = area.lblk === INLINE ? `inline directory ${view.dir.ino}` : `directory ${view.dir.ino} block ${area.blkno}`;
-  return records(area.buf, 0, area.end, what);
+function areaWhat(view: DirView, area: Area): string {
+  return area.lblk === INLINE ? `inline directory ${view.dir.ino}` : `directory ${view.dir.ino} block ${area.blkno}`;
+}
+
+/** Checks an area's records (as records() does); the in-place scanners may then walk it. */
+function checkArea(view: DirView, area: Area): void {
+  checkRecords(area.buf, 0, area.end, areaWhat(view, area));
 }
 
 /** After a change to a block: the hole hint, and the trailer's db_free_rec_len (as ocfs2_find_max_rec_len). */
 function noteHoles(ctx: VolumeContext, view: DirView, area: Area): void {
   if (area.lblk === INLINE) return;
-  const hole = largestHole(areaRecords(view, area));
+  checkArea(view, area);
+  const hole = largestHoleIn(area.buf, 0, area.end);
   view.maxHole.set(area.lblk, hole);
   if (hasTrailer(ctx)) {
     const t = decodeDirTrailer(area.buf, area.blkno, view.dir.ino);
@@ -587,14 +643,16 @@ export async function addEntry(ctx: VolumeContext, tx: Transaction, dir: Inode, 
   let lblk: number | undefined;
   if (view.di.data) {
     const area = inlineArea(view);
-    const recs = areaRecords(view, area);
-    const de = recs.find((r) => wouldFit(r, need));
-    if (de) {
-      placeEntry(area, de, name, ino, fileType);
+    checkArea(view, area);
+    const at = firstFit(area.buf, 0, area.end, need);
+    if (at >= 0) {
+      placeEntry(area, entryAt(area.buf, at), name, ino, fileType);
       lblk = INLINE;
     } else {
       // ocfs2_find_dir_space_id: will the stretched last record of block 0 take the name, or is a second block needed?
-      const last = recs[recs.length - 1];
+      let lastAt = 0;
+      for (let off = 0; off < area.end; off += recLenAt(area.buf, off)) lastAt = off;
+      const last = entryAt(area.buf, lastAt);
       const stretched = last.rec_len + (recordsEnd(ctx) - area.end);
       lblk = await expandInline(ctx, tx, view, stretched < need + OCFS2_DIR_REC_LEN(last.name_len) ? 2 : 1);
     }
@@ -604,9 +662,10 @@ export async function addEntry(ctx: VolumeContext, tx: Transaction, dir: Inode, 
   }
   if (lblk !== INLINE) {
     const area = await writeArea(ctx, tx, view, lblk);
-    const de = areaRecords(view, area).find((r) => wouldFit(r, need));
-    if (!de) throw new Error(`directory ${dir.ino}: block ${lblk} was chosen for ${need} bytes but has no room`);
-    placeEntry(area, de, name, ino, fileType);
+    checkArea(view, area);
+    const at = firstFit(area.buf, 0, area.end, need);
+    if (at < 0) throw new Error(`directory ${dir.ino}: block ${lblk} was chosen for ${need} bytes but has no room`);
+    placeEntry(area, entryAt(area.buf, at), name, ino, fileType);
     noteHoles(ctx, view, area);
   }
   view.where.set(key, lblk);
@@ -621,25 +680,31 @@ async function findSpace(ctx: VolumeContext, tx: Transaction, view: DirView, nee
   for (let lblk = 0; lblk < blocks; lblk++) {
     if (holeHint(view, base, lblk) < need) continue;
     const area = await readArea(ctx, tx, view, lblk);
-    const recs = areaRecords(view, area);
-    if (recs.some((r) => wouldFit(r, need))) return lblk;
+    checkArea(view, area);
+    if (firstFit(area.buf, 0, area.end, need) >= 0) return lblk;
     // A hint that promised too much: correct it and go on.
-    view.maxHole.set(lblk, largestHole(recs));
+    view.maxHole.set(lblk, largestHoleIn(area.buf, 0, area.end));
   }
   return undefined;
 }
 
 /** Where `name` lives: the record and its area (writable), found through the map and checked, else by a full scan. */
 async function locate(ctx: VolumeContext, tx: Transaction, view: DirView, name: Buffer):
-  Promise<{ area: Area; recs: DirEntry[]; index: number } | null> {
-  const match = (recs: DirEntry[]) => recs.findIndex((r) => r.inode !== 0 && r.name.equals(name));
+  Promise<{ area: Area; de: DirEntry; prev: DirEntry | null } | null> {
   const tryBlock = async (lblk: number) => {
     const area = lblk === INLINE ? inlineArea(view) : await readArea(ctx, tx, view, lblk);
-    const recs = areaRecords(view, area);
-    const index = match(recs);
-    if (index < 0) return null;
+    checkArea(view, area);
+    let prevAt = -1;
+    let at = 0;
+    for (; at < area.end; at += recLenAt(area.buf, at)) {
+      if (nameIsAt(area.buf, at, name)) break;
+      prevAt = at;
+    }
+    if (at >= area.end) return null;
+    const de = entryAt(area.buf, at);
+    const prev = prevAt >= 0 ? entryAt(area.buf, prevAt) : null;
     const w = area.writable ? area : await writeArea(ctx, tx, view, lblk);
-    return { area: w, recs, index };
+    return { area: w, de, prev };
   };
   // "." and ".." are always in the first block: no need for the map (a moved directory's ".." is fixed this way).
   const first = view.di.data ? INLINE : 0;
@@ -677,10 +742,8 @@ export async function removeEntry(ctx: VolumeContext, tx: Transaction, dir: Inod
   const view = await viewOf(tx, dir);
   const found = await locate(ctx, tx, view, name);
   if (!found) throw new FsError('ENOENT');
-  const { area, recs, index } = found;
-  const de = recs[index];
-  if (index > 0) {
-    const prev = recs[index - 1];
+  const { area, de, prev } = found;
+  if (prev) {
     // The merged record's stale bytes are zeroed rather than left as a ghost name.
     encodeDirEntry({ ...prev, rec_len: prev.rec_len + de.rec_len, tail: undefined }, area.buf, prev.offset);
   } else {
@@ -707,7 +770,7 @@ export async function setEntryInode(ctx: VolumeContext, tx: Transaction, dir: In
   const view = await viewOf(tx, dir);
   const found = await locate(ctx, tx, view, name);
   if (!found) throw new FsError('ENOENT');
-  const de = found.recs[found.index];
+  const { de } = found;
   encodeDirEntry({ ...de, inode: newIno, file_type: newFileType }, found.area.buf, de.offset);
   view.index.set(nameKey(name), { ino: newIno, fileType: newFileType });
 }

@@ -66,7 +66,8 @@ const scratchFree: Buffer[] = [];
 function takeScratch(length: number): Buffer {
   if (length > SCRATCH_BYTES) return Buffer.alloc(length);
   const b = scratchFree.pop() ?? Buffer.allocUnsafeSlow(SCRATCH_BYTES);
-  return b.subarray(0, length).fill(0);
+  // No clearing: readDevice writes every byte (zeros for holes).
+  return b.subarray(0, length);
 }
 
 function giveScratch(b: Buffer): void {
@@ -75,12 +76,15 @@ function giveScratch(b: Buffer): void {
   }
 }
 
-/** Reads [offset, offset+length) of the file from the device, not clamped, holes as zeros. */
+/** Reads [offset, offset+length) of the file from the device, not clamped, holes as zeros (`into` need not be clear). */
 async function readDevice(host: IoHost, inode: Inode, offset: number, length: number, into?: Buffer): Promise<Buffer> {
   const out = into ?? Buffer.alloc(length);
   const segs = await mapRange(host, inode, offset, length);
   await Promise.all(segs.map(async (s) => {
-    if (s.deviceOffset === null) return;
+    if (s.deviceOffset === null) {
+      if (into) out.fill(0, s.fileOffset - offset, s.fileOffset - offset + s.length);
+      return;
+    }
     // Straight into the result: a bounce buffer per read doubles the garbage of a streaming reader.
     await host.device.readInto(out.subarray(s.fileOffset - offset, s.fileOffset - offset + s.length), s.deviceOffset);
   }));
@@ -92,22 +96,59 @@ async function readInPages(host: IoHost, inode: Inode, first: number, last: numb
   const gen = inode.gen;
   const size = inode.size;
   const start = first * PAGE_BYTES;
-  const scratch = takeScratch((last - first + 1) * PAGE_BYTES);
+  const count = last - first + 1;
+  // Straight into cache pages adjacent in memory when the cache has such a run: no copy on the way in.
+  const run = host.pages.runBuffer(count);
+  const scratch = run ?? takeScratch(count * PAGE_BYTES);
+  let adopted = false;
   try {
     const data = await readDevice(host, inode, start, scratch.length, scratch);
     // Bytes past i_size read as zeros whatever the block holds.
     if (size < start + data.length) data.fill(0, Math.max(0, size - start));
-    host.pages.stats.readIns += last - first + 1;
+    host.pages.stats.readIns += count;
     const out: Buffer[] = [];
+    const current = inode.gen === gen;
     for (let i = first; i <= last; i++) {
       const pageData = data.subarray((i - first) * PAGE_BYTES, (i - first + 1) * PAGE_BYTES);
       // The scratch goes back to the pool: what leaves here must be a cache page or a copy.
-      out.push(inode.gen === gen ? host.pages.insertClean(inode.ino, i, pageData).data : Buffer.from(pageData));
+      if (!current) out.push(Buffer.from(pageData));
+      else out.push((run ? host.pages.adoptClean(inode.ino, i, pageData) : host.pages.insertClean(inode.ino, i, pageData)).data);
     }
+    adopted = current;
     return out;
   } finally {
-    giveScratch(scratch);
+    if (!run) giveScratch(scratch);
+    else if (!adopted) host.pages.releaseRun(run);
   }
+}
+
+/**
+ * Read-ins in flight per inode. A sequential reader's next request usually
+ * lands on the range read-ahead is still reading: it waits for that read-in
+ * instead of reading the same blocks a second time.
+ */
+interface ReadIn {
+  first: number;
+  last: number;
+  done: Promise<unknown>;
+}
+const readInsInFlight = new WeakMap<Inode, Set<ReadIn>>();
+
+function trackedReadIn(host: IoHost, inode: Inode, first: number, last: number): Promise<Buffer[]> {
+  const done = readInPages(host, inode, first, last);
+  let set = readInsInFlight.get(inode);
+  if (!set) readInsInFlight.set(inode, (set = new Set()));
+  const r: ReadIn = { first, last, done };
+  set.add(r);
+  const forget = () => void set!.delete(r);
+  done.then(forget, forget);
+  return done;
+}
+
+function readInCovering(inode: Inode, index: number): ReadIn | undefined {
+  const set = readInsInFlight.get(inode);
+  if (set) for (const r of set) if (r.first <= index && index <= r.last) return r;
+  return undefined;
 }
 
 export async function bufferedRead(host: IoHost, inode: Inode, offset: number, length: number, into?: Buffer): Promise<Buffer> {
@@ -127,28 +168,98 @@ export async function bufferedRead(host: IoHost, inode: Inode, offset: number, l
   };
   let i = first;
   const reads: Promise<void>[] = [];
+  /** The lookup of page i already made while extending a run (null: not looked up yet). */
+  let carried: Page | undefined | null = null;
   while (i <= last) {
-    const p = host.pages.lookup(inode.ino, i);
+    const p = carried !== null ? carried : host.pages.lookup(inode.ino, i);
+    carried = null;
     if (p) {
-      copyPage(i, p.data);
-      i++;
+      // Cached pages that sit one after another in memory (read in as one run) are copied out in one call.
+      let j = i;
+      let prev = p;
+      while (j + 1 <= last) {
+        const q = host.pages.lookup(inode.ino, j + 1);
+        if (!q || q.data.buffer !== prev.data.buffer || q.data.byteOffset !== prev.data.byteOffset + PAGE_BYTES) {
+          carried = q;
+          break;
+        }
+        prev = q;
+        j++;
+      }
+      copyRun(i, j, p.data);
+      i = j + 1;
+      continue;
+    }
+    const inFlight = readInCovering(inode, i);
+    if (inFlight) {
+      // Once that read-in has landed, its pages are in the cache (the ones that are not get read here).
+      const from = i;
+      const upto = Math.min(last, inFlight.last);
+      reads.push(inFlight.done.then(() => undefined, () => undefined).then(() => copyCached(from, upto)));
+      i = upto + 1;
       continue;
     }
     let j = i;
     while (j + 1 <= last && !host.pages.lookup(inode.ino, j + 1)) j++;
     const runFirst = i;
-    reads.push(readInPages(host, inode, runFirst, j).then((bufs) => bufs.forEach((b, k) => copyPage(runFirst + k, b))));
+    reads.push(trackedReadIn(host, inode, runFirst, j).then((bufs) => copyBuffers(runFirst, bufs)));
     i = j + 1;
   }
   await Promise.all(reads);
   readAhead(host, inode, offset, n);
   return out;
+
+  /** Copies out pages [runFirst, ...] given as buffers, a run of them adjacent in memory in one call. */
+  function copyBuffers(runFirst: number, bufs: Buffer[]): void {
+    let k = 0;
+    while (k < bufs.length) {
+      let m = k;
+      while (m + 1 < bufs.length && bufs[m + 1].buffer === bufs[k].buffer &&
+        bufs[m + 1].byteOffset === bufs[m].byteOffset + PAGE_BYTES) m++;
+      copyRun(runFirst + k, runFirst + m, bufs[k]);
+      k = m + 1;
+    }
+  }
+
+  /** Copies out pages [from, upto] from the cache, reading in the ones it does not hold. */
+  async function copyCached(from: number, upto: number): Promise<void> {
+    const missing: Promise<void>[] = [];
+    let k = from;
+    while (k <= upto) {
+      const p = host.pages.lookup(inode.ino, k);
+      if (p) {
+        copyPage(k, p.data);
+        k++;
+        continue;
+      }
+      let m = k;
+      while (m + 1 <= upto && !host.pages.lookup(inode.ino, m + 1)) m++;
+      const runFirst = k;
+      missing.push(trackedReadIn(host, inode, runFirst, m).then((bufs) => copyBuffers(runFirst, bufs)));
+      k = m + 1;
+    }
+    await Promise.all(missing);
+  }
+
+  /** Pages [from, to] whose data lie one after another in memory from `firstData` on. */
+  function copyRun(from: number, to: number, firstData: Buffer): void {
+    if (from === to) return copyPage(from, firstData);
+    const runStart = from * PAGE_BYTES;
+    const a = Math.max(offset, runStart);
+    const b = Math.min(offset + n, (to + 1) * PAGE_BYTES);
+    const mem = Buffer.from(firstData.buffer, firstData.byteOffset, (to - from + 1) * PAGE_BYTES);
+    mem.copy(out, a - offset, a - runStart, b - runStart);
+  }
 }
 
 /** Sequential readers get the next window read in the background, doubling up to the maximum. */
 function readAhead(host: IoHost, inode: Inode, offset: number, n: number): void {
-  const sequential = offset === inode.lastReadEnd;
-  inode.lastReadEnd = offset + n;
+  // The kernel keeps several READs of a sequential reader in flight (its own read-ahead), and they may finish out
+  // of order: a read that starts a little behind the furthest end seen is still part of the stream.
+  const behind = inode.lastReadEnd - offset;
+  const sequential = offset === inode.lastReadEnd ||
+    (inode.lastReadEnd > 0 && behind > 0 && behind <= 2 * host.readAheadMaxBytes + n);
+  inode.lastReadEnd = sequential ? Math.max(inode.lastReadEnd, offset + n) : offset + n;
   if (!sequential) {
     inode.readAheadBytes = 0;
     inode.readAheadEnd = 0;
@@ -161,11 +272,20 @@ function readAhead(host: IoHost, inode: Inode, offset: number, n: number): void 
   if (end <= start) return;
   let first = pageOf(start);
   const last = pageOf(end - 1);
-  while (first <= last && host.pages.lookup(inode.ino, first)) first++;
-  if (first > last) return;
+  // Nor what is cached or being read in already (a READ of the kernel's that got here first).
+  for (;;) {
+    if (first > last) return;
+    if (host.pages.lookup(inode.ino, first)) {
+      first++;
+      continue;
+    }
+    const r = readInCovering(inode, first);
+    if (!r) break;
+    first = r.last + 1;
+  }
   inode.readAheadEnd = (last + 1) * PAGE_BYTES;
   cacheTrace('read-ahead inode %d pages %d..%d', inode.ino, first, last);
-  readInPages(host, inode, first, last).catch((err) => cacheTrace('read-ahead of inode %d failed: %s', inode.ino, err.message));
+  trackedReadIn(host, inode, first, last).catch((err) => cacheTrace('read-ahead of inode %d failed: %s', inode.ino, err.message));
 }
 
 export async function directRead(host: IoHost, inode: Inode, offset: number, length: number): Promise<Buffer> {

@@ -38,7 +38,9 @@ function isDotName(name: Buffer): boolean {
 /** A fresh dinode for a new inode of `mode` (ocfs2_mknod_locked). */
 async function newInode(host: NameiHost, tx: Transaction, mode: number, caller: Caller, parentDir: Inode): Promise<Dinode> {
   const claim = await host.alloc.claimMetaBlock(tx, 'inode');
-  const di = emptyDinode(host.geo.blockSize, claim.blkno);
+  const type = mode & S_IFMT;
+  const inline = host.features.inlineData && (type === S_IFREG || type === S_IFDIR);
+  const di = emptyDinode(host.geo.blockSize, claim.blkno, !inline);
   di.i_generation = host.nextGeneration();
   di.i_fs_generation = host.fsGeneration;
   di.i_suballoc_slot = claim.slot;
@@ -60,10 +62,8 @@ async function newInode(host: NameiHost, tx: Transaction, mode: number, caller: 
   stamp(di, 'atime', now);
   stamp(di, 'mtime', now);
   stamp(di, 'ctime', now);
-  const type = mode & S_IFMT;
-  if (host.features.inlineData && (type === S_IFREG || type === S_IFDIR)) {
+  if (inline) {
     di.i_dyn_features |= OCFS2_INLINE_DATA_FL;
-    di.list = undefined;
     di.data = { id_count: maxInlineDataWithXattr(host.geo.blockSize, di), id_reserved0: 0, id_reserved1: 0, id_data: Buffer.alloc(0) };
   }
   return tx.newInode(claim.blkno, di);

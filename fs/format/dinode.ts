@@ -256,7 +256,7 @@ export function decodeDinode(block: Buffer, expectedBlkno?: number, opts: Dinode
       used = room;
       break;
     case 'list':
-      d.list = decodeExtentList(block, base, extentRecsInBytes(room), `${where}: id2.i_list`);
+      d.list = decodeExtentList(block, base, extentRecsInBytes(room), `${where}: id2.i_list`, true);
       used = 0x10 + d.list.l_count * 0x10;
       break;
   }
@@ -296,7 +296,8 @@ export function encodeDinode(d: Dinode, block: Buffer): void {
       used = encodeLocalAlloc(need(d.lab), block, base, `${where}: id2.i_lab`);
       break;
     case 'chain':
-      used = encodeChainList(need(d.chain), block, base, `${where}: id2.i_chain`);
+      // block.fill(0) above: unused records need no writing.
+      used = encodeChainList(need(d.chain), block, base, `${where}: id2.i_chain`, true);
       break;
     case 'dealloc':
       used = encodeTruncateLog(need(d.dealloc), block, base, `${where}: id2.i_dealloc`);
@@ -317,7 +318,7 @@ export function encodeDinode(d: Dinode, block: Buffer): void {
       break;
     }
     case 'list':
-      used = encodeExtentList(need(d.list), block, base, `${where}: id2.i_list`);
+      used = encodeExtentList(need(d.list), block, base, `${where}: id2.i_list`, true);
       break;
   }
   if (used > room) throw new RangeError(`${where}: id2 '${kind}' needs ${used} bytes, ${room} available`);
@@ -333,8 +334,12 @@ export function encodeDinode(d: Dinode, block: Buffer): void {
   }
 }
 
-/** A zeroed inode with the signature and an empty extent list sized for the block; callers fill in the rest. */
-export function emptyDinode(blockSizeBytes: number, blkno = 0): Dinode {
+/**
+ * A zeroed inode with the signature and an empty extent list sized for the
+ * block; callers fill in the rest. `withList` false leaves id2 to the caller
+ * (an inline-data inode has no use for l_count empty records).
+ */
+export function emptyDinode(blockSizeBytes: number, blkno = 0, withList = true): Dinode {
   const d: Dinode = {
     i_signature: signatureBytes(OCFS2_INODE_SIGNATURE), i_generation: 0, i_suballoc_slot: 0, i_suballoc_bit: 0,
     i_links_count_hi: 0, i_xattr_inline_size: 0, i_clusters: 0, i_uid: 0, i_gid: 0, i_size: 0, i_mode: 0,
@@ -344,7 +349,7 @@ export function emptyDinode(blockSizeBytes: number, blkno = 0): Dinode {
     i_dio_orphaned_slot: 0, i_reserved1: [0, 0, 0], i_reserved2: Buffer.alloc(16), i_rdev: 0, i_used: 0, i_total: 0,
     ij_flags: 0, ij_recovery_generation: 0,
   };
-  d.list = emptyExtentList(extentRecsPerInode(blockSizeBytes));
+  if (withList) d.list = emptyExtentList(extentRecsPerInode(blockSizeBytes));
   return d;
 }
 

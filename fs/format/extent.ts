@@ -8,7 +8,8 @@
  */
 import { OCFS2_EXTENT_BLOCK_SIGNATURE } from './constants';
 import {
-  checkSignature, decodeFields, Decoded, encodeFields, FormatError, omitFields, signatureBytes, writeSignature,
+  checkSignature, decodeFields, decodeRecords, Decoded, encodeFields, encodeRecords, FormatError, omitFields, signatureBytes,
+  writeSignature,
 } from './layout';
 
 /** struct ocfs2_extent_rec: e_int_clusters (interior) and the leaf view share offset 4. */
@@ -94,11 +95,49 @@ export function emptyExtentRec(): ExtentRec {
 }
 
 /**
+ * Lists whose l_recs have not been read since decoding, with the raw bytes of
+ * their l_count records. An inode's list is decoded whenever a transaction
+ * edits the inode, mostly to change times or counts (a directory taking a new
+ * name): its l_count records (243 in a 4 KiB block) are then neither read nor
+ * changed, and are copied back as bytes instead of being turned into objects
+ * and encoded again. Reading l_recs decodes them (see lazyRecords).
+ */
+const rawRecords = new WeakMap<ExtentList, Buffer>();
+
+function checkRecordsDecode(buf: Buffer, base: number, count: number, what: string): void {
+  // The only field of a record that can fail to decode is e_blkno (a u64 past 2^53): check them all now, as an
+  // eager decode would, so a corrupt list still fails where it is read.
+  for (let i = 0; i < count; i++) {
+    if (buf.readUInt32LE(base + i * EXTENT_REC_SIZE + 0x0c) > 0x1fffff) {
+      decodeRecords(EXTENT_REC, buf, base, EXTENT_REC_SIZE, count, what, 'l_recs');
+    }
+  }
+}
+
+/** Makes `list.l_recs` decode from `raw` on first use (read or replaced), after which it is a plain array. */
+function lazyRecords(list: ExtentList, raw: Buffer, count: number, what: string): void {
+  const settle = (recs: ExtentRec[]) => {
+    Object.defineProperty(list, 'l_recs', { value: recs, writable: true, enumerable: true, configurable: true });
+    rawRecords.delete(list);
+    return recs;
+  };
+  Object.defineProperty(list, 'l_recs', {
+    enumerable: true,
+    configurable: true,
+    get: () => settle(decodeRecords(EXTENT_REC, raw, 0, EXTENT_REC_SIZE, count, what, 'l_recs')),
+    set: (recs: ExtentRec[]) => void settle(recs),
+  });
+  rawRecords.set(list, raw);
+}
+
+/**
  * Decodes a list at `base` where at most `maxRecs` records fit. Checks the
  * counts so that nothing past the space is read: l_count > maxRecs and
  * l_next_free_rec > l_count are FormatErrors naming `what` and the field.
+ * `lazy`: l_recs is decoded when first used (for lists that are often only
+ * carried along: an inode's).
  */
-export function decodeExtentList(buf: Buffer, base: number, maxRecs: number, what: string): ExtentList {
+export function decodeExtentList(buf: Buffer, base: number, maxRecs: number, what: string, lazy = false): ExtentList {
   const hdr = decodeFields(EXTENT_LIST, buf, base, what);
   if (hdr.l_count > maxRecs) {
     throw new FormatError(`${what}: l_count ${hdr.l_count} > ${maxRecs} records that fit`);
@@ -106,26 +145,42 @@ export function decodeExtentList(buf: Buffer, base: number, maxRecs: number, wha
   if (hdr.l_next_free_rec > hdr.l_count) {
     throw new FormatError(`${what}: l_next_free_rec ${hdr.l_next_free_rec} > l_count ${hdr.l_count}`);
   }
-  const l_recs: ExtentRec[] = [];
-  for (let i = 0; i < hdr.l_count; i++) {
-    l_recs.push(decodeFields(EXTENT_REC, buf, base + EXTENT_LIST_RECS_OFFSET + i * EXTENT_REC_SIZE, `${what}.l_recs[${i}]`));
+  const recsBase = base + EXTENT_LIST_RECS_OFFSET;
+  if (lazy) {
+    checkRecordsDecode(buf, recsBase, hdr.l_count, what);
+    const list = {
+      l_tree_depth: hdr.l_tree_depth, l_count: hdr.l_count, l_next_free_rec: hdr.l_next_free_rec, l_reserved1: hdr.l_reserved1,
+      l_reserved2: hdr.l_reserved2,
+    } as ExtentList;
+    lazyRecords(list, Buffer.from(buf.subarray(recsBase, recsBase + hdr.l_count * EXTENT_REC_SIZE)), hdr.l_count, what);
+    return list;
   }
-  return { ...hdr, l_recs };
+  const l_recs = decodeRecords(EXTENT_REC, buf, recsBase, EXTENT_REC_SIZE, hdr.l_count, what, 'l_recs');
+  return {
+    l_tree_depth: hdr.l_tree_depth, l_count: hdr.l_count, l_next_free_rec: hdr.l_next_free_rec, l_reserved1: hdr.l_reserved1,
+    l_reserved2: hdr.l_reserved2, l_recs,
+  };
 }
 
-/** Writes the header and l_count records (records missing from l_recs are zeroed). Returns bytes written. */
-export function encodeExtentList(list: ExtentList, buf: Buffer, base: number, what = 'extent list'): number {
+/**
+ * Writes the header and l_count records (records missing from l_recs are
+ * zeroed). Returns bytes written. `zeroed`: the area is all zeros already.
+ */
+export function encodeExtentList(list: ExtentList, buf: Buffer, base: number, what = 'extent list', zeroed = false): number {
+  const raw = rawRecords.get(list);
+  if (raw && raw.length === list.l_count * EXTENT_REC_SIZE && list.l_next_free_rec <= list.l_count) {
+    // l_recs untouched since decoding: the records are their own bytes (decode then encode of a record, in either
+    // view, gives back the same 16 bytes).
+    encodeFields(EXTENT_LIST, list, buf, base, what);
+    raw.copy(buf, base + EXTENT_LIST_RECS_OFFSET);
+    return EXTENT_LIST_RECS_OFFSET + list.l_count * EXTENT_REC_SIZE;
+  }
   if (list.l_next_free_rec > list.l_count || list.l_recs.length > list.l_count) {
     throw new RangeError(`${what}: l_next_free_rec ${list.l_next_free_rec} / ${list.l_recs.length} recs > l_count ${list.l_count}`);
   }
   encodeFields(EXTENT_LIST, list, buf, base, what);
   const view = list.l_tree_depth > 0 ? EXTENT_REC_INTERIOR : EXTENT_REC_LEAF;
-  for (let i = 0; i < list.l_count; i++) {
-    const off = base + EXTENT_LIST_RECS_OFFSET + i * EXTENT_REC_SIZE;
-    const rec = list.l_recs[i];
-    if (rec) encodeFields(view, rec, buf, off, `${what}.l_recs[${i}]`);
-    else buf.fill(0, off, off + EXTENT_REC_SIZE);
-  }
+  encodeRecords(view, list.l_recs, buf, base + EXTENT_LIST_RECS_OFFSET, EXTENT_REC_SIZE, list.l_count, what, 'l_recs', zeroed);
   return EXTENT_LIST_RECS_OFFSET + list.l_count * EXTENT_REC_SIZE;
 }
 

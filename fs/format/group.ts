@@ -7,7 +7,8 @@
 import { OCFS2_FEATURE_INCOMPAT_DISCONTIG_BG, OCFS2_GROUP_DESC_SIGNATURE } from './constants';
 import { decodeExtentList, encodeExtentList, ExtentList, extentRecsInBytes } from './extent';
 import {
-  checkSignature, decodeFields, Decoded, encodeFields, FormatError, isZero, signatureBytes, writeSignature,
+  checkSignature, decodeFields, decodeRecords, Decoded, encodeFields, encodeRecords, FormatError, isZero, signatureBytes,
+  writeSignature,
 } from './layout';
 
 /** struct ocfs2_chain_rec */
@@ -79,25 +80,20 @@ export function decodeChainList(buf: Buffer, base: number, maxRecs: number, what
   if (hdr.cl_next_free_rec > hdr.cl_count) {
     throw new FormatError(`${what}: cl_next_free_rec ${hdr.cl_next_free_rec} > cl_count ${hdr.cl_count}`);
   }
-  const cl_recs: ChainRec[] = [];
-  for (let i = 0; i < hdr.cl_count; i++) {
-    cl_recs.push(decodeFields(CHAIN_REC, buf, base + CHAIN_LIST_RECS_OFFSET + i * CHAIN_REC_SIZE, `${what}.cl_recs[${i}]`));
-  }
-  return { ...hdr, cl_recs };
+  const cl_recs = decodeRecords(CHAIN_REC, buf, base + CHAIN_LIST_RECS_OFFSET, CHAIN_REC_SIZE, hdr.cl_count, what, 'cl_recs');
+  return {
+    cl_cpg: hdr.cl_cpg, cl_bpc: hdr.cl_bpc, cl_count: hdr.cl_count, cl_next_free_rec: hdr.cl_next_free_rec,
+    cl_reserved1: hdr.cl_reserved1, cl_recs,
+  };
 }
 
-/** Writes header + cl_count records (missing ones zeroed); returns bytes written. */
-export function encodeChainList(cl: ChainList, buf: Buffer, base: number, what = 'chain list'): number {
+/** Writes header + cl_count records (missing ones zeroed); returns bytes written. `zeroed`: the area is all zeros already. */
+export function encodeChainList(cl: ChainList, buf: Buffer, base: number, what = 'chain list', zeroed = false): number {
   if (cl.cl_next_free_rec > cl.cl_count || cl.cl_recs.length > cl.cl_count) {
     throw new RangeError(`${what}: cl_next_free_rec ${cl.cl_next_free_rec} / ${cl.cl_recs.length} recs > cl_count ${cl.cl_count}`);
   }
   encodeFields(CHAIN_LIST, cl, buf, base, what);
-  for (let i = 0; i < cl.cl_count; i++) {
-    const off = base + CHAIN_LIST_RECS_OFFSET + i * CHAIN_REC_SIZE;
-    const rec = cl.cl_recs[i];
-    if (rec) encodeFields(CHAIN_REC, rec, buf, off, `${what}.cl_recs[${i}]`);
-    else buf.fill(0, off, off + CHAIN_REC_SIZE);
-  }
+  encodeRecords(CHAIN_REC, cl.cl_recs, buf, base + CHAIN_LIST_RECS_OFFSET, CHAIN_REC_SIZE, cl.cl_count, what, 'cl_recs', zeroed);
   return CHAIN_LIST_RECS_OFFSET + cl.cl_count * CHAIN_REC_SIZE;
 }
 

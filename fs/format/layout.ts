@@ -117,7 +117,7 @@ function writeInt(buf: Buffer, off: number, kind: IntKind, v: number, what: stri
   }
 }
 
-export function decodeFields<L extends Layout>(layout: L, buf: Buffer, base = 0, what = 'structure'): Decoded<L> {
+function decodeFieldsGeneric(layout: Layout, buf: Buffer, base: number, what: string): Record<string, number | number[] | Buffer> {
   const out: Record<string, number | number[] | Buffer> = {};
   for (const name of Object.keys(layout)) {
     const f = layout[name];
@@ -133,14 +133,14 @@ export function decodeFields<L extends Layout>(layout: L, buf: Buffer, base = 0,
       out[name] = readInt(buf, off, f[1], `${what}.${name}`);
     }
   }
-  return out as Decoded<L>;
+  return out;
 }
 
-export function encodeFields<L extends Layout>(layout: L, obj: Decoded<L>, buf: Buffer, base = 0, what = 'structure'): void {
+function encodeFieldsGeneric(layout: Layout, obj: Record<string, unknown>, buf: Buffer, base: number, what: string): void {
   for (const name of Object.keys(layout)) {
     const f = layout[name];
     const off = base + f[0];
-    const v = (obj as Record<string, number | number[] | Buffer>)[name];
+    const v = obj[name];
     if (f[1] === 'bytes') {
       const len = f[2] as number;
       const src = v as Buffer;
@@ -157,6 +157,230 @@ export function encodeFields<L extends Layout>(layout: L, obj: Decoded<L>, buf: 
       writeInt(buf, off, f[1], v as number, `${what}.${name}`);
     }
   }
+}
+
+// ---- compiled codecs ----
+//
+// Metadata operations decode and encode the same few tables (dinode, extent
+// record, chain record, dirent, FUSE structs) thousands of times a second, and
+// the generic loops above spend most of that on the table walk and on building
+// a "what.field" message string for every field. A table used more than once
+// is therefore compiled into straight-line code that reads and writes each
+// field at its offset and builds messages only when a value is out of range:
+// the slow path then reruns the generic code, which throws exactly as before.
+// The table stays the one description of the layout.
+
+type WhatArg = string | (() => string);
+type FastDecode = (buf: Buffer, base: number, what: WhatArg) => Record<string, unknown>;
+type FastEncode = (obj: Record<string, unknown>, buf: Buffer, base: number, what: WhatArg) => void;
+
+interface Compiled {
+  /** Bytes from offset 0 to the end of the last field. */
+  extent: number;
+  decode: FastDecode;
+  encode: FastEncode;
+}
+
+/** Uses of a table not compiled yet (tables made on the fly are used once and never pay for a compile). */
+const useCounts = new WeakMap<Layout, number>();
+const compiledTables = new WeakMap<Layout, Compiled | null>();
+const IDENT = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
+
+function whatOf(what: WhatArg): string {
+  return typeof what === 'function' ? what() : what;
+}
+
+function compiledFor(layout: Layout): Compiled | null {
+  const have = compiledTables.get(layout);
+  if (have !== undefined) return have;
+  const n = (useCounts.get(layout) ?? 0) + 1;
+  if (n < 2) {
+    useCounts.set(layout, n);
+    return null;
+  }
+  let c: Compiled | null;
+  try {
+    c = compileLayout(layout);
+  } catch {
+    c = null;
+  }
+  compiledTables.set(layout, c);
+  return c;
+}
+
+/** Code reading one integer of `kind` at byte expression `at` into a value; `bad` runs when it does not fit a number. */
+function readExpr(kind: IntKind, at: string, tmp: string, bad: string): { pre: string; value: string } {
+  switch (kind) {
+    case 'u8': return { pre: '', value: `buf[${at}]` };
+    case 'u16': return { pre: '', value: `buf.readUInt16LE(${at})` };
+    case 'u32': return { pre: '', value: `buf.readUInt32LE(${at})` };
+    case 's16': return { pre: '', value: `buf.readInt16LE(${at})` };
+    case 's32': return { pre: '', value: `buf.readInt32LE(${at})` };
+    case 'be16': return { pre: '', value: `buf.readUInt16BE(${at})` };
+    case 'be32': return { pre: '', value: `buf.readUInt32BE(${at})` };
+    case 'u64':
+      return { pre: `const ${tmp} = buf.readUInt32LE(${at} + 4); if (${tmp} > 0x1fffff) ${bad};\n`,
+        value: `${tmp} * 4294967296 + buf.readUInt32LE(${at})` };
+    case 'be64':
+      return { pre: `const ${tmp} = buf.readUInt32BE(${at}); if (${tmp} > 0x1fffff) ${bad};\n`,
+        value: `${tmp} * 4294967296 + buf.readUInt32BE(${at} + 4)` };
+    case 's64':
+      // |hi| < 2^21 keeps hi * 2^32 + lo exact and inside the safe range; anything else takes the generic path.
+      return { pre: `const ${tmp} = buf.readInt32LE(${at} + 4); if (${tmp} >= 0x200000 || ${tmp} <= -0x200000) ${bad};\n`,
+        value: `${tmp} * 4294967296 + buf.readUInt32LE(${at})` };
+  }
+}
+
+/** Code writing value expression `v` (a local) as `kind` at byte expression `at`; `bad` when it needs the generic path. */
+function writeStmt(kind: IntKind, at: string, v: string, bad: string): string {
+  switch (kind) {
+    case 'u8': return `buf.writeUInt8(${v}, ${at});\n`;
+    case 'u16': return `buf.writeUInt16LE(${v}, ${at});\n`;
+    case 'u32': return `buf.writeUInt32LE(${v}, ${at});\n`;
+    case 's16': return `buf.writeInt16LE(${v}, ${at});\n`;
+    case 's32': return `buf.writeInt32LE(${v}, ${at});\n`;
+    case 'be16': return `buf.writeUInt16BE(${v}, ${at});\n`;
+    case 'be32': return `buf.writeUInt32BE(${v}, ${at});\n`;
+    case 'u64':
+      return `if (!Number.isSafeInteger(${v}) || ${v} < 0) ${bad};\n` +
+        `buf.writeUInt32LE(${v} >>> 0, ${at}); buf.writeUInt32LE((${v} - (${v} >>> 0)) / 4294967296, ${at} + 4);\n`;
+    case 'be64':
+      return `if (!Number.isSafeInteger(${v}) || ${v} < 0) ${bad};\n` +
+        `buf.writeUInt32BE((${v} - (${v} >>> 0)) / 4294967296, ${at}); buf.writeUInt32BE(${v} >>> 0, ${at} + 4);\n`;
+    case 's64':
+      return `if (!Number.isSafeInteger(${v})) ${bad};\n` +
+        `buf.writeUInt32LE(${v} >>> 0, ${at}); buf.writeInt32LE(Math.floor(${v} / 4294967296), ${at} + 4);\n`;
+  }
+}
+
+function compileLayout(layout: Layout): Compiled | null {
+  const names = Object.keys(layout);
+  if (!names.every((n) => IDENT.test(n))) return null;
+  const extent = layoutSize(layout);
+  // Decoder: every field read into a local, then one object literal (one hidden class per table, keys in table order).
+  let dec = `if ((base >>> 0) !== base || base + ${extent} > buf.length) return slow(buf, base, what);\n`;
+  const props: string[] = [];
+  names.forEach((name, k) => {
+    const f = layout[name];
+    const at = `base + ${f[0]}`;
+    const bad = 'return slow(buf, base, what)';
+    if (f[1] === 'bytes') {
+      dec += `const v${k} = Buffer.from(buf.subarray(${at}, ${at} + ${f[2] as number}));\n`;
+    } else if (f.length === 3) {
+      const size = kindSize(f[1]);
+      const elems: string[] = [];
+      for (let i = 0; i < (f[2] as number); i++) {
+        const r = readExpr(f[1], `${at} + ${i * size}`, `h${k}_${i}`, bad);
+        dec += `${r.pre}const v${k}_${i} = ${r.value};\n`;
+        elems.push(`v${k}_${i}`);
+      }
+      dec += `const v${k} = [${elems.join(', ')}];\n`;
+    } else {
+      const r = readExpr(f[1], at, `h${k}`, bad);
+      dec += `${r.pre}const v${k} = ${r.value};\n`;
+    }
+    props.push(`${name}: v${k}`);
+  });
+  dec += `return { ${props.join(', ')} };\n`;
+
+  // Encoder: anything unusual (a missing or oversized member, a value out of range) reruns the generic encoder,
+  // which throws the same error it always did; values it accepts are written identically here.
+  let enc = `if ((base >>> 0) !== base || base + ${extent} > buf.length) return slow(obj, buf, base, what);\n`;
+  names.forEach((name, k) => {
+    const f = layout[name];
+    const at = `base + ${f[0]}`;
+    const bad = 'return slow(obj, buf, base, what)';
+    if (f[1] === 'bytes') {
+      const len = f[2] as number;
+      enc += `const v${k} = obj.${name};\n` +
+        `if (!(v${k} instanceof Buffer) || v${k}.length > ${len}) ${bad};\n` +
+        `buf.set(v${k}, ${at}); if (v${k}.length < ${len}) buf.fill(0, ${at} + v${k}.length, ${at} + ${len});\n`;
+    } else if (f.length === 3) {
+      const size = kindSize(f[1]);
+      const count = f[2] as number;
+      enc += `const v${k} = obj.${name};\nif (!Array.isArray(v${k}) || v${k}.length > ${count}) ${bad};\n`;
+      for (let i = 0; i < count; i++) {
+        enc += `{ const e = v${k}[${i}] ?? 0; if (typeof e !== 'number') ${bad};\n${writeStmt(f[1], `${at} + ${i * size}`, 'e', bad)}}\n`;
+      }
+    } else {
+      enc += `const v${k} = obj.${name};\nif (typeof v${k} !== 'number') ${bad};\n${writeStmt(f[1], at, `v${k}`, bad)}`;
+    }
+  });
+  // Unions: a later field at the same offset overwrites an earlier one, as in the generic loop (same order).
+  const slowDecode = (buf: Buffer, base: number, what: WhatArg) => decodeFieldsGeneric(layout, buf, base, whatOf(what));
+  const slowEncode = (obj: Record<string, unknown>, buf: Buffer, base: number, what: WhatArg) =>
+    encodeFieldsGeneric(layout, obj, buf, base, whatOf(what));
+  // eslint-disable-next-line @typescript-eslint/no-implied-eval
+  const decode = new Function('slow', 'Buffer', `return function decode(buf, base, what) {\n${dec}};`)(slowDecode, Buffer) as FastDecode;
+  // eslint-disable-next-line @typescript-eslint/no-implied-eval
+  const encode = new Function('slow', 'Buffer', `return function encode(obj, buf, base, what) {\n${enc}};`)(slowEncode, Buffer) as FastEncode;
+  return { extent, decode, encode };
+}
+
+export function decodeFields<L extends Layout>(layout: L, buf: Buffer, base = 0, what: string | (() => string) = 'structure'): Decoded<L> {
+  const c = compiledFor(layout);
+  if (c) return c.decode(buf, base, what) as Decoded<L>;
+  return decodeFieldsGeneric(layout, buf, base, whatOf(what)) as Decoded<L>;
+}
+
+export function encodeFields<L extends Layout>(layout: L, obj: Decoded<L>, buf: Buffer, base = 0,
+  what: string | (() => string) = 'structure'): void {
+  const c = compiledFor(layout);
+  if (c) return c.encode(obj as Record<string, unknown>, buf, base, what);
+  encodeFieldsGeneric(layout, obj as Record<string, unknown>, buf, base, whatOf(what));
+}
+
+/**
+ * `count` records of `layout`, `strideBytes` apart from `base` (an array member
+ * such as l_recs): errors name `what.member[i]`, a message built only on error.
+ */
+export function decodeRecords<L extends Layout>(layout: L, buf: Buffer, base: number, strideBytes: number, count: number,
+  what: string, member: string): Decoded<L>[] {
+  const out = new Array<Decoded<L>>(count);
+  let i = 0;
+  const whatRec = () => `${what}.${member}[${i}]`;
+  for (; i < count; i++) out[i] = decodeFields(layout, buf, base + i * strideBytes, whatRec);
+  return out;
+}
+
+/**
+ * Writes records as decodeRecords reads them; slots past `recs.length` (up to
+ * `count`) are zeroed. `zeroed`: the caller has cleared the whole area, so
+ * records whose integer fields are all 0 (the unused tail of a list, most of
+ * its l_count) need not be written.
+ */
+export function encodeRecords<L extends Layout>(layout: L, recs: readonly (Decoded<L> | undefined)[], buf: Buffer, base: number,
+  strideBytes: number, count: number, what: string, member: string, zeroed = false): void {
+  let i = 0;
+  const whatRec = () => `${what}.${member}[${i}]`;
+  const isZero = zeroed ? zeroCheckFor(layout) : null;
+  for (; i < count; i++) {
+    const off = base + i * strideBytes;
+    const rec = recs[i];
+    if (rec) {
+      if (isZero && isZero(rec as Record<string, unknown>)) continue;
+      encodeFields(layout, rec, buf, off, whatRec);
+    } else if (!zeroed) {
+      buf.fill(0, off, off + strideBytes);
+    }
+  }
+}
+
+const zeroChecks = new WeakMap<Layout, ((obj: Record<string, unknown>) => boolean) | null>();
+
+/** For tables of integers only: a test that every field of an object is the number 0 (what encodes to zero bytes). */
+function zeroCheckFor(layout: Layout): ((obj: Record<string, unknown>) => boolean) | null {
+  let check = zeroChecks.get(layout);
+  if (check !== undefined) return check;
+  const names = Object.keys(layout);
+  if (names.every((n) => IDENT.test(n) && layout[n][1] !== 'bytes' && layout[n].length === 2)) {
+    // eslint-disable-next-line @typescript-eslint/no-implied-eval
+    check = new Function('o', `return ${names.map((n) => `o.${n} === 0`).join(' && ')};`) as (obj: Record<string, unknown>) => boolean;
+  } else {
+    check = null;
+  }
+  zeroChecks.set(layout, check);
+  return check;
 }
 
 /** A zero-valued object for a layout: the starting point for encoding a new structure. */

@@ -113,6 +113,8 @@ export class Dispatcher {
       },
       (err) => this.finish(req, this.errnoFor(req, err)),
     ).finally(() => {
+      // The reply (if any) has been written: buffers it carried may be reused.
+      this.ops.settled(req);
       if (isWrite) this.stats.writeDone(writeIno);
       this.inFlight.delete(req.unique);
       this.interrupted.delete(req.unique);

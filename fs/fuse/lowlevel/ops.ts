@@ -19,13 +19,16 @@
  *   the kernel falls back to "all data, hole at EOF".
  * - open(O_TRUNC) truncates here: ATOMIC_O_TRUNC is negotiated, so the kernel
  *   sends no separate setattr.
+ * - OPENDIR answers FOPEN_CACHE_DIR | FOPEN_KEEP_CACHE: the kernel keeps a
+ *   directory's listing and serves repeated listings itself while the
+ *   directory's mtime and change counter stay the same (see DirHandles).
  */
 import { constants as fsConstants } from 'node:fs';
 import type { Attr, Caller, DirEntry, Engine, SetAttr } from '../../api';
 import { FsError } from '../../errors';
 import {
   FATTR_ATIME, FATTR_ATIME_NOW, FATTR_GID, FATTR_MODE, FATTR_MTIME, FATTR_MTIME_NOW, FATTR_SIZE, FATTR_UID,
-  FOPEN_DIRECT_IO, FOPEN_PARALLEL_DIRECT_WRITES, FUSE_FSYNC_FDATASYNC, FUSE_RELEASE_FLUSH, FUSE_ROOT_ID,
+  FOPEN_CACHE_DIR, FOPEN_DIRECT_IO, FOPEN_KEEP_CACHE, FOPEN_PARALLEL_DIRECT_WRITES, FUSE_FSYNC_FDATASYNC, FUSE_RELEASE_FLUSH, FUSE_ROOT_ID,
   FUSE_WRITE_KILL_SUIDGID, FuseOpcode, RENAME_EXCHANGE, RENAME_NOREPLACE, SEEK_DATA, SEEK_HOLE,
 } from './protocol';
 import {
@@ -52,6 +55,8 @@ const O_DIRECT = fsConstants.O_DIRECT ?? 0o40000;
 const S_ISUID = 0o4000;
 const S_ISGID = 0o2000;
 const S_IXGRP = 0o0010;
+const S_IFMT = 0o170000;
+const S_IFDIR = 0o040000;
 
 /** Hooks the handlers report to (the session's statistics and interrupt bookkeeping). */
 export interface OpsHooks {
@@ -64,15 +69,19 @@ export interface OpsHooks {
 
 interface DirHandle {
   ino: number;
-  entries: DirEntry[];
+  /** Read at the first READDIR (null until then). */
+  entries: DirEntry[] | null;
   /** True once a READDIR has been served: a later READDIR at offset 0 (rewinddir) reads the directory again. */
   served: boolean;
 }
 
 /**
- * Open directory handles: the entry list is read once at OPENDIR, so an
- * offset (index into it) means the same entry for the life of the handle,
- * whatever else changes the directory meanwhile.
+ * Open directory handles: the entry list is read once, at the first READDIR,
+ * so an offset (index into it) means the same entry for the life of the
+ * handle, whatever else changes the directory meanwhile. Not at OPENDIR:
+ * directories are opened with FOPEN_CACHE_DIR | FOPEN_KEEP_CACHE, and while
+ * the kernel's copy of the listing is valid (the directory's mtime and change
+ * counter unchanged) it serves getdents itself and sends no READDIR at all.
  */
 class DirHandles {
   private readonly byFh = new Map<number, DirHandle>();
@@ -97,8 +106,20 @@ class DirHandles {
 
 export type Handler = (req: Request) => Promise<HandlerResult>;
 
+/** READ reply buffers kept for reuse (each max_read bytes at most). */
+const READ_BUFFERS_KEPT = 8;
+const READ_BUFFER_BYTES = 1 << 20;
+
 export class LowLevelOps {
   private readonly dirs = new DirHandles();
+  /**
+   * Buffers READ replies are built in, reused once the reply is written: a
+   * streaming reader otherwise leaves one fresh 1 MiB buffer per request to
+   * the garbage collector, which then runs mostly for them.
+   */
+  private readonly freeReadBuffers: Buffer[] = [];
+  /** READ buffers lent out, by request. */
+  private readonly lentReadBuffers = new Map<number, Buffer>();
 
   constructor(
     private readonly engine: LowLevelEngine,
@@ -251,7 +272,7 @@ export class LowLevelOps {
     [FuseOpcode.FUSE_READ, async (req) => {
       const a = args(fuse_read_in, req, 'fuse_read_in');
       // The engine fills the reply payload directly (no second buffer per read for a streaming reader).
-      const data = await this.engine.read(this.ino(req.nodeid), a.fh, a.offset, a.size, Buffer.allocUnsafe(a.size));
+      const data = await this.engine.read(this.ino(req.nodeid), a.fh, a.offset, a.size, this.readBuffer(req.unique, a.size));
       const out = data.length > a.size ? data.subarray(0, a.size) : data;
       this.hooks.readDone(out.length);
       return [out];
@@ -292,8 +313,11 @@ export class LowLevelOps {
     [FuseOpcode.FUSE_OPENDIR, async (req) => {
       args(fuse_open_in, req, 'fuse_open_in');
       const ino = this.ino(req.nodeid);
-      const entries = await this.engine.readdir(ino);
-      return [openOut(this.dirs.add({ ino, entries, served: false }), 0)];
+      const { mode } = await this.engine.getattr(ino);
+      if ((mode & S_IFMT) !== S_IFDIR) throw new FsError('ENOTDIR', `inode ${ino} is not a directory`);
+      // The kernel keeps the listing in its page cache and checks it against mtime and its change counter (bumped by
+      // every change made through this mount) before each use: the same coherence as cached attributes.
+      return [openOut(this.dirs.add({ ino, entries: null, served: false }), FOPEN_CACHE_DIR | FOPEN_KEEP_CACHE)];
     }],
 
     [FuseOpcode.FUSE_READDIR, async (req) => this.readdir(req, false)],
@@ -342,6 +366,22 @@ export class LowLevelOps {
     }],
   ]);
 
+  /** A buffer of `size` bytes for the reply to READ `unique`, lent until settled(). */
+  private readBuffer(unique: number, size: number): Buffer {
+    if (size > READ_BUFFER_BYTES || this.lentReadBuffers.has(unique)) return Buffer.allocUnsafe(size);
+    const buf = this.freeReadBuffers.pop() ?? Buffer.allocUnsafeSlow(READ_BUFFER_BYTES);
+    this.lentReadBuffers.set(unique, buf);
+    return buf.subarray(0, size);
+  }
+
+  /** The request is over and its reply written (or never to be): what it borrowed comes back. */
+  settled(req: Request): void {
+    const buf = this.lentReadBuffers.get(req.unique);
+    if (!buf) return;
+    this.lentReadBuffers.delete(req.unique);
+    if (this.freeReadBuffers.length < READ_BUFFERS_KEPT) this.freeReadBuffers.push(buf);
+  }
+
   /** Clears set-user-id, and set-group-id on group-executable files, as a write by an unprivileged caller must. */
   private async killSuidGid(ino: number): Promise<void> {
     const { mode } = await this.engine.getattr(ino);
@@ -353,12 +393,13 @@ export class LowLevelOps {
   private async readdir(req: Request, plus: boolean): Promise<Buffer[]> {
     const a = args(fuse_read_in, req, 'fuse_read_in');
     const h = this.dirs.get(a.fh);
-    if (a.offset === 0 && h.served) h.entries = await this.engine.readdir(h.ino);
+    if (h.entries === null || (a.offset === 0 && h.served)) h.entries = await this.engine.readdir(h.ino);
     h.served = true;
+    const entries = h.entries;
     const picked: DirEntry[] = [];
     let bytes = 0;
-    for (let i = a.offset; i < h.entries.length; i++) {
-      const e = h.entries[i];
+    for (let i = a.offset; i < entries.length; i++) {
+      const e = entries[i];
       const size = plus ? direntPlusSize(e.name.length) : direntSize(e.name.length);
       if (bytes + size > a.size) break;
       picked.push(e);

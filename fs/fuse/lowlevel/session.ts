@@ -27,6 +27,7 @@
  *   attrTimeoutSec      how long the kernel caches attributes (default 1 s)
  *   readers             threads reading /dev/fuse, one read outstanding each (default 2, at most 16)
  *   maxBackground       background requests (async direct I/O, read-ahead) the kernel keeps in flight (default 64)
+ *   readAheadBytes      the kernel's read-ahead window for the mount (default maxWrite, so sequential READs are 1 MiB)
  *
  * Threads: reads of /dev/fuse block, so they run in worker threads of their
  * own (channel.ts), never in the libuv threadpool; the pool (UV_THREADPOOL_SIZE,
@@ -42,7 +43,7 @@ import { clampMaxWrite, MAX_BACKGROUND_DEFAULT } from './init';
 import { FuseChannel } from './channel';
 import { Dispatcher, traceRequests } from './dispatcher';
 import {
-  abortConnection, connectionOf, mountOptionList, newMountAt, runMount, runUmount,
+  abortConnection, connectionOf, mountOptionList, newMountAt, runMount, runUmount, setReadAheadKb,
 } from './kernelMount';
 import { mountsAt } from '../mountinfo';
 import { LowLevelOps, type LowLevelEngine } from './ops';
@@ -77,6 +78,8 @@ export interface LowLevelMountOptions {
   attrTimeoutSec?: number;
   readers?: number;
   maxBackground?: number;
+  /** The kernel's read-ahead window for this mount (default maxWrite: one full READ request). */
+  readAheadBytes?: number;
   /** Called once per request that failed for a reason that is not an errno (a bug). */
   onUnexpected?: (op: string, err: unknown) => void;
 }
@@ -193,6 +196,10 @@ export class LowLevelSession {
       throw new MountError(`mount ${options.fsname} on ${mountpoint}: ${(err as Error).message}`);
     } finally {
       clearTimeout(timer);
+    }
+    const readAheadKb = Math.floor((options.readAheadBytes ?? maxWriteBytes) / 1024);
+    if (session.mountId_ !== undefined && readAheadKb > 0 && !(await setReadAheadKb(session.mountId_, readAheadKb))) {
+      log('could not set read_ahead_kb %d for %s: sequential reads stay at the kernel default', readAheadKb, mountpoint);
     }
     return session;
   }
