@@ -12,7 +12,7 @@ import createDebug from 'debug';
 import type { Caller } from './api';
 import type { Inode } from './inode';
 import type { Transaction } from './transaction';
-import { editInode } from './transaction';
+import { editInode, withTransaction } from './transaction';
 import { FsError } from './errors';
 import { checkName, lookupEntry } from './dir';
 import { addEntry, removeEntry, setEntryInode, initDirectory, isEmptyDir } from './dirUpdate';
@@ -88,8 +88,7 @@ export async function makeNode(host: NameiHost, parent: number, name: Buffer, mo
       throw new FsError('EINVAL', `cannot create an inode of mode 0${mode.toString(8)}`);
     }
     if (type === S_IFDIR && dir.nlink >= OCFS2_LINK_MAX) throw new FsError('EMLINK');
-    const tx = host.begin(`${type === S_IFDIR ? 'mkdir' : 'create'} ${name.toString()}`);
-    try {
+    const di = await withTransaction(host, `${type === S_IFDIR ? 'mkdir' : 'create'} ${name.toString()}`, async (tx) => {
       const di = await newInode(host, tx, mode, caller, dir);
       if (type === S_IFCHR || type === S_IFBLK) di.i_rdev = rdev;
       if (type === S_IFDIR) await initDirectory(host, tx, di, dir.ino);
@@ -98,13 +97,10 @@ export async function makeNode(host: NameiHost, parent: number, name: Buffer, mo
       const pdi = await editInode(tx, dir);
       stampModified(pdi);
       if (type === S_IFDIR) setDinodeLinksCount(pdi, dir.nlink + 1);
-      await tx.commit();
-      trace('made %s in %d: inode %d mode 0%s', name.toString(), parent, di.i_blkno, mode.toString(8));
-      return host.adopt(di);
-    } catch (err) {
-      tx.abort();
-      throw err;
-    }
+      return di;
+    });
+    trace('made %s in %d: inode %d mode 0%s', name.toString(), parent, di.i_blkno, mode.toString(8));
+    return host.adopt(di);
   });
 }
 
@@ -143,19 +139,14 @@ export async function link(host: NameiHost, ino: number, newParent: number, newN
     if (inode.isDir) throw new FsError('EPERM', 'hard links to directories are not allowed');
     if (inode.nlink >= OCFS2_LINK_MAX) throw new FsError('EMLINK');
     if (inode.nlink === 0) throw new FsError('ENOENT', 'inode has been unlinked');
-    const tx = host.begin(`link ${newName.toString()}`);
-    try {
+    await withTransaction(host, `link ${newName.toString()}`, async (tx) => {
       await addEntry(host, tx, dir, newName, ino, ocfs2TypeByMode(inode.mode));
       stampModified(await editInode(tx, dir));
       const di = await editInode(tx, inode);
       setDinodeLinksCount(di, inode.nlink + 1);
       stamp(di, 'ctime', nowTimespec());
-      await tx.commit();
-      return inode;
-    } catch (err) {
-      tx.abort();
-      throw err;
-    }
+    });
+    return inode;
   });
 }
 
@@ -181,18 +172,13 @@ export async function unlink(host: NameiHost, parent: number, name: Buffer, want
     if (!wantDir && victim.isDir) throw new FsError('EISDIR');
     if (victim.ino === host.rootIno) throw new FsError('EBUSY');
     if (wantDir && !(await isEmptyDir(host, victim))) throw new FsError('ENOTEMPTY');
-    const tx = host.begin(`${wantDir ? 'rmdir' : 'unlink'} ${name.toString()}`);
-    try {
+    await withTransaction(host, `${wantDir ? 'rmdir' : 'unlink'} ${name.toString()}`, async (tx) => {
       await removeEntry(host, tx, dir, name);
       const pdi = await editInode(tx, dir);
       stampModified(pdi);
       if (wantDir) setDinodeLinksCount(pdi, dir.nlink - 1);
       await dropLink(host, tx, victim);
-      await tx.commit();
-    } catch (err) {
-      tx.abort();
-      throw err;
-    }
+    });
     await host.orphans.reapIfUnused(victim);
   });
 }
@@ -249,8 +235,7 @@ export async function rename(host: NameiHost, parent: number, name: Buffer, newP
     } else if (src.isDir && srcDir.ino !== dstDir.ino && dstDir.nlink >= OCFS2_LINK_MAX) {
       throw new FsError('EMLINK');
     }
-    const tx = host.begin(`rename ${name.toString()} -> ${newName.toString()}`);
-    try {
+    await withTransaction(host, `rename ${name.toString()} -> ${newName.toString()}`, async (tx) => {
       const now = nowTimespec();
       if (target) {
         await setEntryInode(host, tx, dstDir, newName, src.ino, ocfs2TypeByMode(src.mode));
@@ -272,11 +257,7 @@ export async function rename(host: NameiHost, parent: number, name: Buffer, newP
       stamp(sdi, 'ctime', now);
       stampModified(await editInode(tx, srcDir));
       stampModified(await editInode(tx, dstDir));
-      await tx.commit();
-    } catch (err) {
-      tx.abort();
-      throw err;
-    }
+    });
     if (target) await host.orphans.reapIfUnused(target);
   });
 }
@@ -288,8 +269,7 @@ async function exchange(host: NameiHost, srcDir: Inode, name: Buffer, src: Inode
     if (src.isDir && (await isAncestor(host, src.ino, dstDir))) throw new FsError('EINVAL');
     if (target.isDir && (await isAncestor(host, target.ino, srcDir))) throw new FsError('EINVAL');
   }
-  const tx = host.begin(`exchange ${name.toString()} <-> ${newName.toString()}`);
-  try {
+  await withTransaction(host, `exchange ${name.toString()} <-> ${newName.toString()}`, async (tx) => {
     await setEntryInode(host, tx, srcDir, name, target.ino, ocfs2TypeByMode(target.mode));
     await setEntryInode(host, tx, dstDir, newName, src.ino, ocfs2TypeByMode(src.mode));
     if (srcDir.ino !== dstDir.ino) {
@@ -306,9 +286,5 @@ async function exchange(host: NameiHost, srcDir: Inode, name: Buffer, src: Inode
     stamp(await editInode(tx, target), 'ctime', now);
     stampModified(await editInode(tx, srcDir));
     stampModified(await editInode(tx, dstDir));
-    await tx.commit();
-  } catch (err) {
-    tx.abort();
-    throw err;
-  }
+  });
 }

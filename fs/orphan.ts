@@ -84,32 +84,35 @@ export class Orphans implements OrphanHandling {
       const name = slot.name.toString('latin1');
       if (name === '.' || name === '..') continue;
       const inode = await this.host.iget(slot.ino).catch(() => null);
-      const tx = this.host.begin(`recover orphan ${name}`);
       try {
-        if (!inode) {
-          // An entry pointing at a freed inode: just drop the entry.
-          await removeEntry(this.host, tx, dir, slot.name);
-        } else if (name.startsWith(DIO_ORPHAN_PREFIX)) {
-          await removeEntry(this.host, tx, dir, slot.name);
-          const di = await editInode(tx, inode, { extentsChanged: true });
-          await trimToSize(this.host, tx, inode, di);
-          di.i_flags &= ~OCFS2_DIO_ORPHANED_FL;
-          trace('append-dio orphan %d trimmed to i_size %d', inode.ino, di.i_size);
-        } else {
-          await this.removeOrphanEntry(tx, inode, slot.name);
-          const di = await editInode(tx, inode);
-          if (inode.nlink === 0) await deleteInode(this.host, tx, inode, di);
-          else di.i_flags &= ~OCFS2_ORPHANED_FL;
-          trace('orphan %d recovered', inode.ino);
-        }
-        await tx.commit();
+        await withTransaction(this.host, `recover orphan ${name}`, async (tx) => this.recoverOne(tx, dir, slot.name, inode));
         n++;
       } catch (err) {
-        tx.abort();
         if (err instanceof FsError) throw new FsError(err.errno, `recovering orphan ${name}: ${err.message}`);
         throw err;
       }
     }
     return n;
   }
+
+  /** One orphan entry's resolution, inside `tx`: a stale entry dropped, a dio- orphan trimmed, an orphan freed. */
+  private async recoverOne(tx: Transaction, dir: Inode, entry: Buffer, inode: Inode | null): Promise<void> {
+    if (!inode) {
+      // An entry pointing at a freed inode: just drop the entry.
+      await removeEntry(this.host, tx, dir, entry);
+    } else if (entry.toString('latin1').startsWith(DIO_ORPHAN_PREFIX)) {
+      await removeEntry(this.host, tx, dir, entry);
+      const di = await editInode(tx, inode, { extentsChanged: true });
+      await trimToSize(this.host, tx, inode, di);
+      di.i_flags &= ~OCFS2_DIO_ORPHANED_FL;
+      trace('append-dio orphan %d trimmed to i_size %d', inode.ino, di.i_size);
+    } else {
+      await this.removeOrphanEntry(tx, inode, entry);
+      const di = await editInode(tx, inode);
+      if (inode.nlink === 0) await deleteInode(this.host, tx, inode, di);
+      else di.i_flags &= ~OCFS2_ORPHANED_FL;
+      trace('orphan %d recovered', inode.ino);
+    }
+  }
+
 }
