@@ -170,8 +170,7 @@ export class Transaction {
     if (journal) {
       journal.checkUsable();
       // Readers switch to the new state all at once: the journal pins the new copies in the cache.
-      journal.add({ blocks: list.map((b) => ({ blkno: b.blkno, buf: b.buf, kind: b.kind })), freedClusters: this.freed,
-        onDurable: this.durable });
+      journal.add({ blocks: list, freedClusters: this.freed, onDurable: this.durable });
       for (const fn of this.afterCommit) fn();
       trace('%s: %d blocks into journal transaction %d', this.label, list.length, journal.runningTid);
       if (journal.overfull) await journal.commit();

@@ -28,10 +28,6 @@
  * writes the inode before the group descriptors whose bits it frees: a crash
  * in between leaks clusters (fsck.ocfs2 gives them back), it never frees a
  * cluster twice.
- *
- * The slot map entry is read through the block cache (slotMapEntry), not with
- * readSlotMap, which reads the device: with the journal, a slot map change
- * committed to the log reaches its home block only at checkpoint.
  */
 import createDebug from 'debug';
 import type { Volume } from '../volume';
@@ -39,8 +35,7 @@ import type { Inode } from '../inode';
 import type { Transaction } from '../transaction';
 import { withTransaction, editInode } from '../transaction';
 import { readDirSlots } from '../dir';
-import { writeSlot } from '../slotMap';
-import { mapRange } from '../file';
+import { readSlotMap, writeSlot } from '../slotMap';
 import { testBit } from '../format/group';
 import {
   LOCAL_ALLOC_SYSTEM_INODE, ORPHAN_DIR_SYSTEM_INODE, SLOT_MAP_SYSTEM_INODE, TRUNCATE_LOG_SYSTEM_INODE,
@@ -182,31 +177,10 @@ async function orphanCount(vol: Volume, slot: number): Promise<number> {
   }).length;
 }
 
-/** sizeof(struct ocfs2_extended_slot) (es_valid, 3 reserved bytes, es_node_num); old maps hold an s16 per slot. */
-const EXTENDED_SLOT_BYTES = 8;
-
-/**
- * The node number in `slot`'s slot map entry, or null when free. Read
- * through the block cache, as writeSlot changes it: with the journal open,
- * a change committed to the log reaches the slot map's home block only at
- * checkpoint, so the device alone can be behind.
- */
+/** The node number in `slot`'s slot map entry, or null when free (readSlotMap reads through the block cache). */
 export async function slotMapEntry(vol: Volume, slot: number): Promise<number | null> {
   checkSlot(vol, slot);
-  const slotMap = await systemInode(vol, SLOT_MAP_SYSTEM_INODE);
-  const extended = vol.features.extendedSlotMap;
-  const offset = slot * (extended ? EXTENDED_SLOT_BYTES : 2);
-  if (offset + (extended ? EXTENDED_SLOT_BYTES : 2) > slotMap.size) {
-    throw new FsError('EIO', `slot_map: i_size ${slotMap.size} holds no entry for slot ${slot}`);
-  }
-  const { blockSize } = vol.geo;
-  const [seg] = await mapRange(vol, slotMap, offset - (offset % blockSize), blockSize);
-  if (!seg || seg.deviceOffset === null) throw new FsError('EIO', `slot_map: no block for slot ${slot}`);
-  const block = await vol.cache.read(seg.deviceOffset / blockSize);
-  const at = offset % blockSize;
-  if (extended) return block[at] !== 0 ? block.readUInt32LE(at + 4) : null;
-  const node = block.readInt16LE(at);
-  return node === -1 ? null : node;
+  return (await readSlotMap(vol, await systemInode(vol, SLOT_MAP_SYSTEM_INODE)))[slot];
 }
 
 /** Part 4: the slot map entry. Returns whether it was set. */
