@@ -41,7 +41,19 @@ export function socketPath(mountpoint: string): string {
   return path.join(runDirectory(), `mnt-${mountKey(mountpoint)}.sock`);
 }
 
-/** A zombie counts as gone: a detached daemon's exit is reaped by init, which may take its time. */
+/** The state letter of /proc/PID[/task/TID]/stat (R, S, D, Z, X, ...). */
+function procState(statPath: string): string {
+  const stat = fs.readFileSync(statPath, 'utf8');
+  return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+}
+
+/**
+ * A zombie counts as gone: a detached daemon's exit is reaped by init, which
+ * may take its time. But the thread-group leader turns zombie before its other
+ * threads have finished exiting, and the last of them is what closes the
+ * process's files (a FUSE daemon's /dev/fuse: until then the kernel still
+ * queues requests to it). So the process is alive while any thread is.
+ */
 export function pidAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
@@ -49,8 +61,20 @@ export function pidAlive(pid: number): boolean {
     if ((err as NodeJS.ErrnoException).code !== 'EPERM') return false;
   }
   try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+    const tids = fs.readdirSync(`/proc/${pid}/task`);
+    return tids.some((tid) => {
+      try {
+        const state = procState(`/proc/${pid}/task/${tid}/stat`);
+        return state !== 'Z' && state !== 'X';
+      } catch {
+        return false; // the thread is gone
+      }
+    });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+  }
+  try {
+    return procState(`/proc/${pid}/stat`) !== 'Z';
   } catch (err) {
     return (err as NodeJS.ErrnoException).code !== 'ENOENT';
   }
