@@ -424,6 +424,8 @@ async function main(): Promise<number> {
   say(`o2fuse transports: ${transports.join(', ') || '(none accepted by bin/options.ts)'}`);
   let targets: Target[] = [
     ...transports.map((tr) => o2fuseTarget(tcfg, tr)),
+    // The kernel's writeback cache is a mount option of the kernel transport, off by default: measured beside it.
+    ...(transports.includes('kernel') ? [o2fuseTarget(tcfg, 'kernel', 'writeback_cache')] : []),
     hostTarget(), passthroughTarget(tcfg), bindfsTarget(), fuse2fsTarget(tcfg),
   ];
   const unavailableFor: Record<string, string[]> = { bindfs: ['bindfs'], fuse2fs: ['fuse2fs', 'e2fsprogs'] };

@@ -110,14 +110,18 @@ async function makeSparseImage(image: string, bytes: number): Promise<void> {
   }
 }
 
-export function o2fuseTarget(cfg: TargetConfig, transport: string): Target {
+/**
+ * o2fuse over one transport; `extra` names a mount option this target adds
+ * (a variant measured beside the default, e.g. writeback_cache).
+ */
+export function o2fuseTarget(cfg: TargetConfig, transport: string, extra?: string): Target {
   const cli = () => ({ bin: cfg.o2fuseCli[0], lead: cfg.o2fuseCli.slice(1) });
   // With a unit: a bare number after the device is mkfs.ocfs2's blocks-count, not bytes.
   const size = `${Math.round(cfg.volumeBytes / (1 << 20))}M`;
-  const options = [`transport=${transport}`, ...(cfg.o2fuseOptions ? [cfg.o2fuseOptions] : [])].join(',');
+  const options = [`transport=${transport}`, ...(extra ? [extra] : []), ...(cfg.o2fuseOptions ? [cfg.o2fuseOptions] : [])].join(',');
   return {
-    id: `o2fuse-${transport}`,
-    label: `o2fuse (${transport})`,
+    id: `o2fuse-${transport}${extra ? `-${extra.replace(/[^a-z0-9]+/g, '-')}` : ''}`,
+    label: `o2fuse (${transport}${extra ? `, ${extra}` : ''})`,
     kind: 'image',
     isO2fuse: true,
     transport,

@@ -33,6 +33,11 @@ export interface MountOptions {
    * times; needs root). 'libfuse': fuse-native over libfuse 2.9 (works unprivileged, serializes writes per inode).
    */
   transport: 'kernel' | 'libfuse';
+  /**
+   * writeback_cache: the kernel's page cache absorbs buffered writes and sends them later, in runs (FUSE
+   * writeback cache; kernel transport only). Off by default: then every write(2) reaches the engine as it happens.
+   */
+  writebackCache: boolean;
   debug: boolean;
   /** `remount` was among the options: change a live mount, start nothing. */
   remount: boolean;
@@ -68,6 +73,7 @@ const FLAGS: Record<string, (o: MountOptions) => void> = {
   // Writes are asynchronous (write-back) unless the file asks otherwise; that is the default.
   async: () => {},
   debug: (o) => { o.debug = true; },
+  writeback_cache: (o) => { o.writebackCache = true; },
   remount: (o) => { o.remount = true; },
 };
 
@@ -135,6 +141,7 @@ export function defaultMountOptions(): MountOptions {
     defaultPermissions: false,
     // The protocol transport is the default where it can run: as root.
     transport: process.getuid?.() === 0 ? 'kernel' : 'libfuse',
+    writebackCache: false,
     debug: false,
     remount: false,
     ignored: [],
@@ -186,6 +193,9 @@ export function parseMountOptions(lists: string[]): MountOptions {
       }
       throw new OptionError(`unknown mount option "${item}" (known: ${knownOptionNames().join(', ')})`);
     }
+  }
+  if (o.writebackCache && o.transport !== 'kernel') {
+    throw new OptionError('writeback_cache needs transport=kernel (libfuse 2 cannot negotiate the FUSE writeback cache)');
   }
   return o;
 }

@@ -83,8 +83,11 @@ export interface Engine {
    * it: a streaming reader then leaves no garbage behind.
    */
   read(ino: number, fh: number, offset: number, length: number, into?: Buffer): Promise<Buffer>;
-  /** Writes `data`, which the engine reads only until the returned promise settles (it keeps no reference). */
-  write(ino: number, fh: number, offset: number, data: Buffer): Promise<number>;
+  /**
+   * Writes `data`, which the engine reads only until the returned promise settles (it keeps no reference).
+   * `cached`: the kernel writing back its page cache (FUSE writeback cache): buffered whatever the handle's flags.
+   */
+  write(ino: number, fh: number, offset: number, data: Buffer, opts?: { cached?: boolean }): Promise<number>;
   flush(ino: number, fh: number): Promise<void>;
   fsync(ino: number, fh: number, datasync: boolean): Promise<void>;
   release(ino: number, fh: number): Promise<void>;

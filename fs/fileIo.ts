@@ -46,6 +46,8 @@ export interface IoHost extends NameiHost {
   readonly readAheadMaxBytes: number;
   /** Called when dirty bytes pass the limit: write back until below it. */
   throttle(): Promise<void>;
+  /** Starts background write-back if dirty bytes are past its threshold (returns at once). */
+  kickWriteback(): void;
 }
 
 const pageOf = (byte: number): number => Math.floor(byte / PAGE_BYTES);
@@ -371,6 +373,7 @@ export async function bufferedWrite(host: IoHost, inode: Inode, offset: number, 
     release();
   }
   if (host.pages.dirtyBytes > host.pages.dirtyLimitBytes) await host.throttle();
+  else host.kickWriteback();
   return n;
 }
 
@@ -445,6 +448,23 @@ export async function directWrite(host: IoHost, inode: Inode, offset: number, da
 
 // ---------------------------------------------------------------- write-back
 
+/** Pages of one write-back device write at most (1 MiB). */
+const WRITEBACK_RUN_PAGES = 256;
+/** Write-back device writes of one inode in flight at once. */
+const WRITEBACK_RUNS_IN_FLIGHT = 8;
+
+/** Runs `fn` over `items`, at most `limit` at a time; rejects with the first failure after all have settled. */
+async function inParallel<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const lane = async () => {
+    while (next < items.length) await fn(items[next++]);
+  };
+  const lanes = Array.from({ length: Math.min(limit, items.length) }, lane);
+  const settled = await Promise.allSettled(lanes);
+  const failed = settled.find((r) => r.status === 'rejected');
+  if (failed) throw (failed as PromiseRejectedResult).reason;
+}
+
 /** Writes back the dirty pages [first, last] of an inode (all by default). Errors are kept for the next fsync. */
 export async function writebackInode(host: IoHost, inode: Inode, first = 0, last = Infinity): Promise<void> {
   // Always through the lock, even with nothing dirty: a write-back already in flight (the flusher's) may be
@@ -455,23 +475,24 @@ export async function writebackInode(host: IoHost, inode: Inode, first = 0, last
     const bs = host.geo.blockSize;
     const size = inode.size;
     const limit = Math.ceil(size / bs) * bs;
-    // Runs of consecutive pages become one device write each (split where the extents split).
+    // Runs of consecutive pages become one device write each (split where the extents split), of at most
+    // WRITEBACK_RUN_PAGES: each run is copied out of the cache, and a few at a time keep the copies small.
     const runs: Page[][] = [];
     for (const p of pages) {
       const run = runs[runs.length - 1];
-      if (run && run[run.length - 1].index + 1 === p.index) run.push(p);
+      if (run && run[run.length - 1].index + 1 === p.index && run.length < WRITEBACK_RUN_PAGES) run.push(p);
       else runs.push([p]);
     }
     let bytes = 0;
-    await Promise.all(runs.map(async (run) => {
+    await inParallel(runs, WRITEBACK_RUNS_IN_FLIGHT, async (run) => {
       const start = run[0].index * PAGE_BYTES;
       const stop = Math.min((run[run.length - 1].index + 1) * PAGE_BYTES, limit);
       if (stop <= start) {
         run.forEach((p) => host.pages.markClean(p));
         return;
       }
-      const buf = Buffer.concat(run.map((p) => p.data)).subarray(0, stop - start);
-      const copy = Buffer.from(buf);
+      // A copy (concat always allocates): the pages may be written again while this write is in flight.
+      const copy = Buffer.concat(run.map((p) => p.data)).subarray(0, stop - start);
       // Clean before the write: a write that dirties the page meanwhile makes it dirty again.
       run.forEach((p) => host.pages.markClean(p));
       const writes: DeviceWrite[] = [];
@@ -488,7 +509,7 @@ export async function writebackInode(host: IoHost, inode: Inode, first = 0, last
         host.pages.drop(inode.ino, run[0].index, run[run.length - 1].index);
         io('write-back of inode %d pages %d..%d failed: %s', inode.ino, run[0].index, run[run.length - 1].index, (err as Error).message);
       }
-    }));
+    });
     cacheTrace('write-back inode %d: %d pages in %d runs, %d bytes', inode.ino, pages.length, runs.length, bytes);
   });
 }

@@ -172,7 +172,15 @@ function applyChanges(list: readonly Extent[], changes: readonly Change[], bpc: 
         if (out[mid].cpos < ch.ext.cpos) lo = mid + 1;
         else hi = mid;
       }
-      out.splice(lo, 0, { ...ch.ext });
+      // Contiguous with the extent before it (an append, usually): one extent grows, as the tree's record
+      // does, so a file written in small appends keeps a short list.
+      const prev = out[lo - 1];
+      if (prev && prev.cpos + prev.clusters === ch.ext.cpos && prev.blkno + prev.clusters * bpc === ch.ext.blkno
+        && prev.flags === ch.ext.flags) {
+        out[lo - 1] = { ...prev, clusters: prev.clusters + ch.ext.clusters };
+      } else {
+        out.splice(lo, 0, { ...ch.ext });
+      }
       continue;
     }
     const a0 = ch.cpos;

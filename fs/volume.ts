@@ -202,6 +202,10 @@ export class Volume implements Engine, VolumeContext, NameiHost, IoHost {
     return this.flusher.throttle();
   }
 
+  kickWriteback(): void {
+    this.flusher.kick();
+  }
+
   /** Every in-memory inode (open ones and cached ones). */
   private allInodes(): Inode[] {
     return [...new Set([...this.pinned.values(), ...this.inodes.values()])];
@@ -568,12 +572,12 @@ export class Volume implements Engine, VolumeContext, NameiHost, IoHost {
       release();
     }
   }
-  async write(ino: number, fh: number, offset: number, data: Buffer): Promise<number> {
+  async write(ino: number, fh: number, offset: number, data: Buffer, opts: { cached?: boolean } = {}): Promise<number> {
     this.writable();
     const inode = await this.iget(ino);
     checkWritable(inode);
     if (offset < 0) throw new FsError('EINVAL');
-    const direct = ((this.handles.get(fh)?.flags ?? 0) & O_DIRECT) !== 0;
+    const direct = !opts.cached && ((this.handles.get(fh)?.flags ?? 0) & O_DIRECT) !== 0;
     return direct ? directWrite(this, inode, offset, data) : bufferedWrite(this, inode, offset, data);
   }
 

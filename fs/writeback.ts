@@ -3,6 +3,13 @@
  * of the oldest ones whenever dirty bytes pass the background threshold, go
  * to the device without anyone asking; writers over the dirty limit wait
  * here (throttle) until it is below again.
+ *
+ * As Linux's balance_dirty_pages: a writer that takes dirty bytes past the
+ * background threshold (a quarter of the cache) starts write-back and goes
+ * on (kick); only past the dirty limit (half the cache) does it wait, and
+ * only until write-back has brought dirty bytes below the limit, not until
+ * everything is written. Write-back goes in windows of FLUSH_WINDOW_PAGES,
+ * so a streaming writer and the write-back of its earlier pages overlap.
  */
 import createDebug from 'debug';
 import type { IoHost } from './fileIo';
@@ -14,6 +21,8 @@ const trace = createDebug('o2fuse:cache');
 export const DIRTY_EXPIRE_MS = 5000;
 /** How often the flusher looks. */
 export const FLUSH_INTERVAL_MS = 1000;
+/** Pages one step of background write-back writes (then it checks whether it is done): 4 MiB. */
+const FLUSH_WINDOW_PAGES = 1024;
 
 export class Flusher {
   private timer: NodeJS.Timeout | undefined;
@@ -43,36 +52,59 @@ export class Flusher {
     await this.run(new Set(expired.map((p) => p.ino)), this.backgroundBytes());
   }
 
+  /** Starts write-back in the background when dirty bytes are past the background threshold. */
+  kick(): void {
+    if (this.running || this.host.pages.dirtyBytes <= this.backgroundBytes()) return;
+    trace('background write-back started: %d dirty bytes', this.host.pages.dirtyBytes);
+    void this.run(new Set(), this.backgroundBytes());
+  }
+
   /** Writes back the given inodes, then others, until dirty bytes are at most `targetBytes`. */
   private run(inodes: Set<number>, targetBytes: number): Promise<void> {
     const job = (async () => {
       for (const ino of inodes) await this.writeback(ino);
       for (const ino of this.host.pages.dirtyInodes()) {
         if (this.host.pages.dirtyBytes <= targetBytes) break;
-        await this.writeback(ino);
+        await this.writeback(ino, targetBytes);
       }
     })().finally(() => {
       this.running = null;
+      this.wakeWriters();
     });
     this.running = job;
     return job;
   }
 
-  private async writeback(ino: number): Promise<void> {
+  /** Writes back an inode's dirty pages a window at a time: all of them, or until dirty bytes are at most `targetBytes`. */
+  private async writeback(ino: number, targetBytes = -1): Promise<void> {
     try {
       const inode = await this.host.iget(ino);
-      await writebackInode(this.host, inode);
+      // Bounded: pages a writer dirties meanwhile wait for the next run rather than keep this one going.
+      for (let windows = Math.ceil(this.host.pages.dirtyOf(ino).length / FLUSH_WINDOW_PAGES); windows > 0; windows--) {
+        const pages = this.host.pages.dirtyOf(ino);
+        if (!pages.length) break;
+        await writebackInode(this.host, inode, pages[0].index, pages[Math.min(pages.length, FLUSH_WINDOW_PAGES) - 1].index);
+        this.wakeWriters();
+        if (this.host.pages.dirtyBytes <= targetBytes) break;
+      }
       await commitTimes(this.host, inode);
     } catch (err) {
       trace('background write-back of inode %d: %s', ino, (err as Error).message);
     }
   }
 
-  /** For writers over the dirty limit: returns once dirty bytes are below the background threshold. */
+  private waiters: (() => void)[] = [];
+
+  private wakeWriters(): void {
+    for (const w of this.waiters.splice(0)) w();
+  }
+
+  /** For writers over the dirty limit: returns once write-back has brought dirty bytes to the limit or below. */
   async throttle(): Promise<void> {
     trace('throttling a writer: %d dirty bytes', this.host.pages.dirtyBytes);
     while (this.host.pages.dirtyBytes > this.host.pages.dirtyLimitBytes) {
-      await (this.running ?? this.run(new Set(), this.backgroundBytes()));
+      if (!this.running) void this.run(new Set(), this.backgroundBytes());
+      await new Promise<void>((resolve) => this.waiters.push(resolve));
     }
   }
 

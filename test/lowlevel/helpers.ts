@@ -86,9 +86,10 @@ export async function stopSession(session: LowLevelSession): Promise<string> {
   return 'still alive';
 }
 
-export async function mountLowLevel(t: TestLike, opts: { options?: Partial<LowLevelMountOptions> } = {}): Promise<LowLevelMount> {
+export async function mountLowLevel(t: TestLike,
+  opts: { options?: Partial<LowLevelMountOptions>; imageBytes?: number } = {}): Promise<LowLevelMount> {
   const dir = await tempDir(t, 'o2fuse-lowlevel-');
-  const image = await makeImage(t, { ...IMAGE, dir });
+  const image = await makeImage(t, { ...IMAGE, sizeBytes: opts.imageBytes ?? IMAGE.sizeBytes, dir });
   const mnt = path.join(dir, 'mnt');
   await fs.promises.mkdir(mnt);
   const engine = await Volume.mount(await FileDevice.open(image), { readOnly: false });

@@ -13,8 +13,17 @@
  *   size or mtime (libfuse's default; it matters once other nodes write);
  * - DIRECT_IO_ALLOW_MMAP (7.39): FOPEN_DIRECT_IO files may still be mmapped shared;
  * - INIT_EXT: needed to answer flags 32..63 at all.
- * Never asked: WRITEBACK_CACHE (the engine wants every write as it happens),
- * POSIX_LOCKS/FLOCK_LOCKS (the kernel keeps locks local), EXPORT_SUPPORT (no
+ * - WRITEBACK_CACHE only when the mount asks (`-o writeback_cache`): buffered
+ *   writes then complete in the kernel's page cache and reach the engine
+ *   later, as runs of pages (WRITE with FUSE_WRITE_CACHE, always buffered in
+ *   the engine, whatever handle carries them); the kernel keeps i_size and
+ *   mtime/ctime itself and sends them by SETATTR; O_APPEND is the kernel's;
+ *   it may READ pages of files opened write-only (the engine allows that).
+ *   What that costs: ENOSPC and write errors show at fsync or close, not at
+ *   write(2), and the engine's trace no longer sees each write. Off by
+ *   default, because the engine wants every write as it happens. Direct I/O
+ *   is unchanged either way (FOPEN_DIRECT_IO bypasses the kernel's cache).
+ * Never asked: POSIX_LOCKS/FLOCK_LOCKS (the kernel keeps locks local), EXPORT_SUPPORT (no
  * lookups of "." and ".."), DONT_MASK (the kernel applies the umask),
  * HANDLE_KILLPRIV (the kernel sends the setattr that clears suid), SPLICE_*,
  * ABORT_ERROR (an ended session reads as ENODEV), anything newer.
@@ -60,6 +69,8 @@ export interface InitPolicy {
   maxBackground: number;
   /** Upper bound for read-ahead; the kernel's offer is never exceeded. */
   maxReadaheadBytes?: number;
+  /** Ask for FUSE_WRITEBACK_CACHE too (when offered). */
+  writebackCache?: boolean;
 }
 
 export type InitIn = Decoded<typeof fuse_init_in>;
@@ -131,6 +142,7 @@ export function negotiateInit(init: InitIn, policy: InitPolicy): InitOutcome {
   const offered = joinFlags(init.flags, extended ? init.flags2 : 0);
   let flags = 0;
   for (const f of WANTED_INIT_FLAGS) if (hasFlag(offered, f)) flags += f;
+  if (policy.writebackCache && hasFlag(offered, InitFlag.FUSE_WRITEBACK_CACHE)) flags += InitFlag.FUSE_WRITEBACK_CACHE;
   if (extended) flags += InitFlag.FUSE_INIT_EXT;
   const { low, high } = splitFlags(flags);
 

@@ -29,7 +29,7 @@ import { FsError } from '../../errors';
 import {
   FATTR_ATIME, FATTR_ATIME_NOW, FATTR_GID, FATTR_MODE, FATTR_MTIME, FATTR_MTIME_NOW, FATTR_SIZE, FATTR_UID,
   FOPEN_CACHE_DIR, FOPEN_DIRECT_IO, FOPEN_KEEP_CACHE, FOPEN_PARALLEL_DIRECT_WRITES, FUSE_FSYNC_FDATASYNC, FUSE_RELEASE_FLUSH, FUSE_ROOT_ID,
-  FUSE_WRITE_KILL_SUIDGID, FuseOpcode, RENAME_EXCHANGE, RENAME_NOREPLACE, SEEK_DATA, SEEK_HOLE,
+  FUSE_WRITE_CACHE, FUSE_WRITE_KILL_SUIDGID, FuseOpcode, RENAME_EXCHANGE, RENAME_NOREPLACE, SEEK_DATA, SEEK_HOLE,
 } from './protocol';
 import {
   FUSE_FORGET_ONE_SIZE, FUSE_WRITE_IN_SIZE, fuse_access_in, fuse_batch_forget_in, fuse_create_in, fuse_fallocate_in,
@@ -188,7 +188,8 @@ export class LowLevelOps {
       if (a.valid & FATTR_SIZE) changes.size = a.size;
       if (a.valid & FATTR_ATIME) changes.atime = a.valid & FATTR_ATIME_NOW ? 'now' : { sec: a.atime, nsec: a.atimensec };
       if (a.valid & FATTR_MTIME) changes.mtime = a.valid & FATTR_MTIME_NOW ? 'now' : { sec: a.mtime, nsec: a.mtimensec };
-      // FATTR_FH / FATTR_LOCKOWNER only say which handle asked; FATTR_CTIME comes with writeback caching only.
+      // FATTR_FH / FATTR_LOCKOWNER only say which handle asked. FATTR_CTIME comes with writeback caching only: the
+      // engine sets ctime itself on every change, so the kernel's value is not taken.
       const attr = Object.keys(changes).length ? await this.engine.setattr(ino, changes) : await this.engine.getattr(ino);
       return [attrOut(attr, this.timeouts)];
     }],
@@ -283,7 +284,9 @@ export class LowLevelOps {
       const data = req.body.subarray(FUSE_WRITE_IN_SIZE, FUSE_WRITE_IN_SIZE + a.size);
       if (data.length !== a.size) throw new FsError('EINVAL', `WRITE of ${a.size} bytes carries ${data.length}`);
       const ino = this.ino(req.nodeid);
-      const written = await this.engine.write(ino, a.fh, a.offset, data);
+      // FUSE_WRITE_CACHE: the kernel writing back its page cache (writeback_cache mounts); buffered in the engine
+      // even when the handle it picked was opened O_DIRECT.
+      const written = await this.engine.write(ino, a.fh, a.offset, data, { cached: (a.write_flags & FUSE_WRITE_CACHE) !== 0 });
       if (a.write_flags & FUSE_WRITE_KILL_SUIDGID) await this.killSuidGid(ino);
       return [writeOut(written)];
     }],

@@ -28,6 +28,7 @@
  *   readers             threads reading /dev/fuse, one read outstanding each (default 2, at most 16)
  *   maxBackground       background requests (async direct I/O, read-ahead) the kernel keeps in flight (default 64)
  *   readAheadBytes      the kernel's read-ahead window for the mount (default maxWrite, so sequential READs are 1 MiB)
+ *   writebackCache      ask for FUSE_WRITEBACK_CACHE (default off; see init.ts for what it changes)
  *
  * Threads: reads of /dev/fuse block, so they run in worker threads of their
  * own (channel.ts), never in the libuv threadpool; the pool (UV_THREADPOOL_SIZE,
@@ -80,6 +81,8 @@ export interface LowLevelMountOptions {
   maxBackground?: number;
   /** The kernel's read-ahead window for this mount (default maxWrite: one full READ request). */
   readAheadBytes?: number;
+  /** Ask for the FUSE writeback cache (buffered writes land in the kernel's page cache, reach us later in runs). */
+  writebackCache?: boolean;
   /** Called once per request that failed for a reason that is not an errno (a bug). */
   onUnexpected?: (op: string, err: unknown) => void;
 }
@@ -135,7 +138,9 @@ export class LowLevelSession {
       onStopped: (err) => void this.channelStopped(err),
     });
     this.dispatcher = new Dispatcher(this.channel, this.ops, this.stats_, {
-      initPolicy: { maxWriteBytes, maxBackground: options.maxBackground ?? MAX_BACKGROUND_DEFAULT },
+      initPolicy: {
+        maxWriteBytes, maxBackground: options.maxBackground ?? MAX_BACKGROUND_DEFAULT, writebackCache: options.writebackCache ?? false,
+      },
       onUnexpected: options.onUnexpected,
     });
   }
