@@ -58,8 +58,12 @@ export async function mapRange(ctx: VolumeContext, inode: Inode, offset: number,
   return out;
 }
 
-/** Reads up to `length` bytes at `offset` straight from the device (no cache), clamped to i_size. */
-export async function readFileData(ctx: VolumeContext, inode: Inode, offset: number, length: number): Promise<Buffer> {
+/**
+ * Reads up to `length` bytes at `offset` straight from the device (no cache), clamped to i_size; into `into`
+ * (at least `length` bytes) when given, else into a new buffer.
+ */
+export async function readFileData(ctx: VolumeContext, inode: Inode, offset: number, length: number,
+  into?: Buffer): Promise<Buffer> {
   if (offset < 0 || length < 0) throw new FsError('EINVAL', 'negative offset or length');
   const size = inode.size;
   if (offset >= size || length === 0) return Buffer.alloc(0);
@@ -73,12 +77,16 @@ export async function readFileData(ctx: VolumeContext, inode: Inode, offset: num
     di.data.id_data.copy(out, 0, offset, Math.min(offset + n, di.data.id_data.length));
     return out;
   }
-  const out = Buffer.alloc(n);
+  const reuse = into !== undefined && into.length >= n;
+  const out = reuse ? into.subarray(0, n) : Buffer.alloc(n);
   const segments = await mapRange(ctx, inode, offset, n);
-  await Promise.all(segments.map(async (s) => {
-    if (s.deviceOffset === null) return; // zeros already
-    const data = await ctx.device.read(s.deviceOffset, s.length);
-    data.copy(out, s.fileOffset - offset);
+  await Promise.all(segments.map((s) => {
+    const part = out.subarray(s.fileOffset - offset, s.fileOffset - offset + s.length);
+    if (s.deviceOffset === null) {
+      if (reuse) part.fill(0); // a new buffer holds zeros already
+      return undefined;
+    }
+    return ctx.device.readInto(part, s.deviceOffset);
   }));
   return out;
 }

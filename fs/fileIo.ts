@@ -290,10 +290,11 @@ function readAhead(host: IoHost, inode: Inode, offset: number, n: number): void 
   trackedReadIn(host, inode, first, last).catch((err) => cacheTrace('read-ahead of inode %d failed: %s', inode.ino, err.message));
 }
 
-export async function directRead(host: IoHost, inode: Inode, offset: number, length: number): Promise<Buffer> {
+/** O_DIRECT read: from the device, into `into` when given (the transport's reply buffer: no copy on the way out). */
+export async function directRead(host: IoHost, inode: Inode, offset: number, length: number, into?: Buffer): Promise<Buffer> {
   // Dirty pages of the range must reach the device first, or the read would miss them.
   await writebackInode(host, inode, pageOf(offset), pageOf(offset + Math.max(length, 1) - 1));
-  return readFileData(host, inode, offset, length);
+  return readFileData(host, inode, offset, length, into);
 }
 
 // ---------------------------------------------------------------- writes
@@ -467,8 +468,10 @@ async function inParallel<T>(items: readonly T[], limit: number, fn: (item: T) =
 
 /** Writes back the dirty pages [first, last] of an inode (all by default). Errors are kept for the next fsync. */
 export async function writebackInode(host: IoHost, inode: Inode, first = 0, last = Infinity): Promise<void> {
-  // Always through the lock, even with nothing dirty: a write-back already in flight (the flusher's) may be
-  // carrying these pages to the device, and the caller must not read those blocks before it lands.
+  // Through the lock even with nothing dirty: a write-back already in flight (the flusher's) may be carrying
+  // these pages to the device, and the caller must not read those blocks before it lands. With the lock idle and
+  // nothing dirty there is nothing to wait for (the common case of a direct read or write: no promise, no queue).
+  if (inode.wbLock.idle && !host.pages.hasDirty(inode.ino)) return;
   await inode.wbLock.run(async () => {
     const pages = host.pages.dirtyOf(inode.ino, first, last);
     if (!pages.length) return;

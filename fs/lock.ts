@@ -67,6 +67,10 @@ export class Mutex {
   acquire(): Promise<() => void> {
     return this.lock.exclusive();
   }
+  /** Nobody holds it or waits for it. */
+  get idle(): boolean {
+    return this.lock.idle;
+  }
   /** Runs fn with the mutex held. */
   async run<T>(fn: () => Promise<T>): Promise<T> {
     const release = await this.acquire();

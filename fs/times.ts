@@ -59,8 +59,8 @@ function cmp(aSec: number, aNsec: number, bSec: number, bNsec: number): number {
  * relatime (the kernel's default): update atime on access only if it is not
  * newer than mtime or ctime, or is more than a day old.
  */
-export function relatimeNeedsUpdate(di: Dinode, now: Timespec): boolean {
-  if (cmp(di.i_atime, di.i_atime_nsec, di.i_mtime, di.i_mtime_nsec) <= 0) return true;
-  if (cmp(di.i_atime, di.i_atime_nsec, di.i_ctime, di.i_ctime_nsec) <= 0) return true;
-  return now.sec - di.i_atime >= 24 * 60 * 60;
+export function relatimeNeedsUpdate(di: Dinode, now: Timespec, atime: Timespec = { sec: di.i_atime, nsec: di.i_atime_nsec }): boolean {
+  if (cmp(atime.sec, atime.nsec, di.i_mtime, di.i_mtime_nsec) <= 0) return true;
+  if (cmp(atime.sec, atime.nsec, di.i_ctime, di.i_ctime_nsec) <= 0) return true;
+  return now.sec - atime.sec >= 24 * 60 * 60;
 }

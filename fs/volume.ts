@@ -471,7 +471,7 @@ export class Volume implements Engine, VolumeContext, NameiHost, IoHost {
     if (inode.isDir) throw new FsError('EISDIR');
     if (offset < 0 || length < 0) throw new FsError('EINVAL');
     const direct = ((this.handles.get(fh)?.flags ?? 0) & O_DIRECT) !== 0;
-    const data = direct ? await directRead(this, inode, offset, length) : await bufferedRead(this, inode, offset, length, into);
+    const data = direct ? await directRead(this, inode, offset, length, into) : await bufferedRead(this, inode, offset, length, into);
     this.touchAtime(inode);
     if (!into || data.length === 0 || (data.buffer === into.buffer && data.byteOffset === into.byteOffset)) return data;
     data.copy(into);
@@ -483,9 +483,8 @@ export class Volume implements Engine, VolumeContext, NameiHost, IoHost {
     if (this.readOnly || this.atimePolicy === 'noatime') return;
     const now = nowTimespec();
     const di = inode.di;
-    const current = inode.pendingAtime ?? { sec: di.i_atime, nsec: di.i_atime_nsec };
-    const view = { ...di, i_atime: current.sec, i_atime_nsec: current.nsec };
-    if (this.atimePolicy === 'strictatime' || relatimeNeedsUpdate(view, now)) inode.pendingAtime = now;
+    // The atime that counts is the one not yet committed, when there is one.
+    if (this.atimePolicy === 'strictatime' || relatimeNeedsUpdate(di, now, inode.pendingAtime)) inode.pendingAtime = now;
   }
 
   async release(ino: number, fh: number): Promise<void> {

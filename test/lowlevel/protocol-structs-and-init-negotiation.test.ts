@@ -9,7 +9,7 @@ import t from 'tap';
 import { decodeFields, layoutSize } from '../../fs/format/layout';
 import { STRUCT_SIZES, fuse_init_out, FUSE_ENTRY_OUT_SIZE, FUSE_ATTR_OUT_SIZE } from '../../fs/fuse/lowlevel/structs';
 import { decodeInitIn, negotiateInit, describeNegotiated } from '../../fs/fuse/lowlevel/init';
-import { InitFlag, hasFlag, initFlagNames, joinFlags, FOPEN_DIRECT_IO, FOPEN_PARALLEL_DIRECT_WRITES } from '../../fs/fuse/lowlevel/protocol';
+import { InitFlag, hasFlag, initFlagNames, joinFlags, FOPEN_DIRECT_IO, FOPEN_NOFLUSH, FOPEN_PARALLEL_DIRECT_WRITES } from '../../fs/fuse/lowlevel/protocol';
 import { attrOut, entryOut, encodeDirent, direntSize, direntPlusSize } from '../../fs/fuse/lowlevel/reply';
 import { openFlagsFor } from '../../fs/fuse/lowlevel/ops';
 import { parseRequest } from '../../fs/fuse/lowlevel/request';
@@ -104,8 +104,9 @@ t.test('replies put attributes where the kernel reads them', async (t) => {
 
 t.test('O_DIRECT opens ask for direct I/O with parallel direct writes', async (t) => {
   t.equal(FOPEN_PARALLEL_DIRECT_WRITES, 1 << 6, 'FOPEN_PARALLEL_DIRECT_WRITES is bit 6 (7.38)');
-  t.equal(openFlagsFor(0o40000 | 2), FOPEN_DIRECT_IO | FOPEN_PARALLEL_DIRECT_WRITES);
-  t.equal(openFlagsFor(2), 0, 'buffered opens use the page cache');
+  t.equal(FOPEN_NOFLUSH, 1 << 5, 'FOPEN_NOFLUSH is bit 5 (7.31)');
+  t.equal(openFlagsFor(0o40000 | 2), FOPEN_NOFLUSH | FOPEN_DIRECT_IO | FOPEN_PARALLEL_DIRECT_WRITES);
+  t.equal(openFlagsFor(2), FOPEN_NOFLUSH, 'buffered opens use the page cache; no open asks for a FLUSH at close');
 });
 
 t.test('a request header is checked against the bytes read', async (t) => {
