@@ -197,3 +197,30 @@ t.test('a loop device opens as a block device with sysfs size and its logical se
   await ro.close();
   t.equal(await errnoOf(FileDevice.open(loop, { sizeBytes: 9 * MiB })), 'EINVAL', 'never larger than the device');
 });
+
+t.test('small writes land before the call returns, larger ones and those past the per-turn budget go to the threadpool', async (t) => {
+  const file = sparseImage(t, 16 * MiB);
+  const dev = await FileDevice.open(file);
+  const small = pattern(4096, 1);
+  const pending = dev.write(small, 8192);
+  // Synchronous on the calling thread: the bytes are in the file already, before anything is awaited.
+  const fd = fs.openSync(file, 'r');
+  const now = Buffer.alloc(4096);
+  fs.readSync(fd, now, 0, 4096, 8192);
+  fs.closeSync(fd);
+  t.ok(now.equals(small), 'a 4 KiB write is in the file when write() returns');
+  await pending;
+  // 200 small writes in one turn (more than the budget) and a large one: all land.
+  const many = Array.from({ length: 200 }, (_, i) => ({ offset: MiB + i * 8192, data: pattern(512 + i, i + 2) }));
+  const big = { offset: 8 * MiB, data: pattern(3 * MiB, 999) };
+  await Promise.all([...many, big].map((w) => dev.write(w.data, w.offset)));
+  for (const w of [...many, big]) {
+    if (!(await dev.read(w.offset, w.data.length)).equals(w.data)) t.fail(`write at ${w.offset} did not land`);
+  }
+  t.pass('every write of the burst reads back');
+  await dev.close();
+  // A failing synchronous write rejects like an asynchronous one (EBADF on a read-only descriptor).
+  const ro = fs.openSync(file, 'r');
+  await t.rejects(nodeFileSyscalls.write(ro, small, 0, 4096, 0), { code: 'EBADF' }, 'a failed small write rejects with its errno');
+  fs.closeSync(ro);
+});
