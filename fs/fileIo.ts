@@ -61,21 +61,22 @@ const ZERO_PAGE = Buffer.alloc(PAGE_BYTES);
  * (a streaming reader would otherwise leave megabytes of them behind per
  * second, and RSS follows the garbage, not the cache limit).
  */
-const SCRATCH_BYTES = 1024 * 1024;
+const SCRATCH_SIZES = [128 * 1024, 1024 * 1024];
 const SCRATCH_KEPT_MAX = 8;
-const scratchFree: Buffer[] = [];
+// Two sizes: a 128 KiB read-in (a libfuse reader's request, a read-ahead step) must not hold a 1 MiB buffer.
+const scratchFree = new Map<number, Buffer[]>(SCRATCH_SIZES.map((size) => [size, []]));
 
 function takeScratch(length: number): Buffer {
-  if (length > SCRATCH_BYTES) return Buffer.alloc(length);
-  const b = scratchFree.pop() ?? Buffer.allocUnsafeSlow(SCRATCH_BYTES);
+  const size = SCRATCH_SIZES.find((s) => length <= s);
+  if (size === undefined) return Buffer.alloc(length);
+  const b = scratchFree.get(size)!.pop() ?? Buffer.allocUnsafeSlow(size);
   // No clearing: readDevice writes every byte (zeros for holes).
   return b.subarray(0, length);
 }
 
 function giveScratch(b: Buffer): void {
-  if (b.buffer.byteLength === SCRATCH_BYTES && scratchFree.length < SCRATCH_KEPT_MAX) {
-    scratchFree.push(Buffer.from(b.buffer, b.byteOffset - b.byteOffset, SCRATCH_BYTES));
-  }
+  const free = scratchFree.get(b.buffer.byteLength);
+  if (free && free.length < SCRATCH_KEPT_MAX) free.push(Buffer.from(b.buffer, 0, b.buffer.byteLength));
 }
 
 /** Reads [offset, offset+length) of the file from the device, not clamped, holes as zeros (`into` need not be clear). */
