@@ -151,9 +151,7 @@ export async function runDaemon(config: DaemonConfig, deps: DaemonDeps, readines
     if (req.commitIntervalMs !== undefined && req.commitIntervalMs !== options.commitIntervalMs) fixed.push('commit');
     if (req.unalignedDio !== undefined && req.unalignedDio !== options.unalignedDio) fixed.push('unaligned_dio');
     if (req.inject !== undefined && req.inject !== options.inject) fixed.push('inject');
-    if (req.writebackCache !== options.writebackCache && lists.some((l) => /(^|,)writeback_cache(,|$)/.test(l))) {
-      fixed.push('writeback_cache');
-    }
+    if (req.writebackCache && !options.writebackCache) fixed.push('writeback_cache');
     if (fixed.length) return { ok: false, error: `${fixed.join(', ')} cannot change on a live mount: umount and mount again` };
     if (req.debug) createDebug.enable([process.env.DEBUG, 'o2fuse:*'].filter(Boolean).join(','));
 

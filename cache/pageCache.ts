@@ -373,9 +373,9 @@ export class PageCache {
     return [...m.values()].filter((p) => p.index >= first && p.index <= last).sort((a, b) => a.index - b.index);
   }
 
-  /** Whether an inode has a dirty page. */
-  hasDirty(ino: number): boolean {
-    return (this.dirty.get(ino)?.size ?? 0) > 0;
+  /** How many dirty pages an inode has. */
+  dirtyCount(ino: number): number {
+    return this.dirty.get(ino)?.size ?? 0;
   }
 
   /** Inodes with dirty pages. */

@@ -472,7 +472,7 @@ export async function writebackInode(host: IoHost, inode: Inode, first = 0, last
   // Through the lock even with nothing dirty: a write-back already in flight (the flusher's) may be carrying
   // these pages to the device, and the caller must not read those blocks before it lands. With the lock idle and
   // nothing dirty there is nothing to wait for (the common case of a direct read or write: no promise, no queue).
-  if (inode.wbLock.idle && !host.pages.hasDirty(inode.ino)) return;
+  if (inode.wbLock.idle && host.pages.dirtyCount(inode.ino) === 0) return;
   await inode.wbLock.run(async () => {
     const pages = host.pages.dirtyOf(inode.ino, first, last);
     if (!pages.length) return;

@@ -105,8 +105,6 @@ interface Handle {
 /** O_DIRECT as this platform numbers it (0o40000 on x86-64). */
 const O_DIRECT = fsConstants.O_DIRECT ?? 0o40000;
 const DEFAULT_CACHE_BYTES = 256 * 1024 * 1024;
-const READ_AHEAD_MIN_BYTES = 1024 * 1024;
-const READ_AHEAD_MAX_BYTES = 4 * 1024 * 1024;
 
 export class Volume implements Engine, VolumeContext, NameiHost, IoHost {
   readonly cache: BlockCache;
@@ -125,12 +123,7 @@ export class Volume implements Engine, VolumeContext, NameiHost, IoHost {
   private readonly commitIntervalMs: number;
   readonly pages: PageCache;
   readonly gate: UnalignedGate;
-  /**
-   * Largest read-ahead window: a 64th of the page cache, between 1 and 4 MiB (4 MiB with the default cache). Cold sequential reads through
-   * 128 KiB requests (libfuse) need the deep window to keep the device busy (334 -> 545 MB/s measured at 4 MiB);
-   * a small cache cannot hold it as well as what readers are using.
-   */
-  readonly readAheadMaxBytes: number;
+  readonly readAheadMaxBytes = 1024 * 1024;
   private readonly flusher: Flusher;
   private readonly atimePolicy: 'relatime' | 'noatime' | 'strictatime';
   private generation = randomBytes(4).readUInt32LE(0);
@@ -173,7 +166,6 @@ export class Volume implements Engine, VolumeContext, NameiHost, IoHost {
   ) {
     this.cache = new BlockCache(device, geo.blockSize);
     this.pages = new PageCache(options.cacheSizeBytes ?? DEFAULT_CACHE_BYTES);
-    this.readAheadMaxBytes = Math.min(READ_AHEAD_MAX_BYTES, Math.max(READ_AHEAD_MIN_BYTES, Math.floor(this.pages.maxBytes / 64 / 4096) * 4096));
     this.gate = new UnalignedGate({ mode: options.unalignedDio ?? 'range' });
     this.flusher = new Flusher(this);
     this.atimePolicy = options.atime ?? 'relatime';
@@ -490,9 +482,8 @@ export class Volume implements Engine, VolumeContext, NameiHost, IoHost {
   private touchAtime(inode: Inode): void {
     if (this.readOnly || this.atimePolicy === 'noatime') return;
     const now = nowTimespec();
-    const di = inode.di;
     // The atime that counts is the one not yet committed, when there is one.
-    if (this.atimePolicy === 'strictatime' || relatimeNeedsUpdate(di, now, inode.pendingAtime)) inode.pendingAtime = now;
+    if (this.atimePolicy === 'strictatime' || relatimeNeedsUpdate(inode.di, now, inode.pendingAtime)) inode.pendingAtime = now;
   }
 
   async release(ino: number, fh: number): Promise<void> {

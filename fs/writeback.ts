@@ -27,6 +27,8 @@ const FLUSH_WINDOW_PAGES = 1024;
 export class Flusher {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | null = null;
+  /** Writers over the dirty limit, woken after each window of write-back. */
+  private waiters: (() => void)[] = [];
 
   constructor(private readonly host: IoHost) {}
 
@@ -80,7 +82,7 @@ export class Flusher {
     try {
       const inode = await this.host.iget(ino);
       // Bounded: pages a writer dirties meanwhile wait for the next run rather than keep this one going.
-      for (let windows = Math.ceil(this.host.pages.dirtyOf(ino).length / FLUSH_WINDOW_PAGES); windows > 0; windows--) {
+      for (let windows = Math.ceil(this.host.pages.dirtyCount(ino) / FLUSH_WINDOW_PAGES); windows > 0; windows--) {
         const pages = this.host.pages.dirtyOf(ino);
         if (!pages.length) break;
         await writebackInode(this.host, inode, pages[0].index, pages[Math.min(pages.length, FLUSH_WINDOW_PAGES) - 1].index);
@@ -92,8 +94,6 @@ export class Flusher {
       trace('background write-back of inode %d: %s', ino, (err as Error).message);
     }
   }
-
-  private waiters: (() => void)[] = [];
 
   private wakeWriters(): void {
     for (const w of this.waiters.splice(0)) w();
