@@ -81,11 +81,12 @@ export class Flusher {
   private async writeback(ino: number, targetBytes = -1): Promise<void> {
     try {
       const inode = await this.host.iget(ino);
-      // Bounded: pages a writer dirties meanwhile wait for the next run rather than keep this one going.
-      for (let windows = Math.ceil(this.host.pages.dirtyCount(ino) / FLUSH_WINDOW_PAGES); windows > 0; windows--) {
-        const pages = this.host.pages.dirtyOf(ino);
-        if (!pages.length) break;
-        await writebackInode(this.host, inode, pages[0].index, pages[Math.min(pages.length, FLUSH_WINDOW_PAGES) - 1].index);
+      // Windows over the pages dirty now, listed (and sorted) once; each write-back takes what is dirty in its
+      // range when it runs. Bounded: pages a writer dirties past the list wait for the next run.
+      const pages = this.host.pages.dirtyOf(ino);
+      for (let k = 0; k < pages.length; k += FLUSH_WINDOW_PAGES) {
+        const last = pages[Math.min(pages.length, k + FLUSH_WINDOW_PAGES) - 1].index;
+        await writebackInode(this.host, inode, pages[k].index, last);
         this.wakeWriters();
         if (this.host.pages.dirtyBytes <= targetBytes) break;
       }

@@ -23,8 +23,8 @@
  *   write(2), and the engine's trace no longer sees each write. Off by
  *   default, because the engine wants every write as it happens. Direct I/O
  *   is unchanged either way (FOPEN_DIRECT_IO bypasses the kernel's cache).
- * Never asked: POSIX_LOCKS/FLOCK_LOCKS (the kernel keeps locks local), EXPORT_SUPPORT (no
- * lookups of "." and ".."), DONT_MASK (the kernel applies the umask),
+ * Never asked: POSIX_LOCKS/FLOCK_LOCKS (the kernel keeps locks local),
+ * EXPORT_SUPPORT (no lookups of "." and ".."), DONT_MASK (the kernel applies the umask),
  * HANDLE_KILLPRIV (the kernel sends the setattr that clears suid), SPLICE_*,
  * ABORT_ERROR (an ended session reads as ENODEV), anything newer.
  */
