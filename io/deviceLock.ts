@@ -16,8 +16,13 @@
  * (a loop device over an image, and the image itself).
  *
  * The lock file is created complete and atomically (written aside, then
- * link()ed into place), and a stale one is moved aside with rename() before it
- * is removed, so two daemons starting together cannot both take it.
+ * link()ed into place). A stale one is removed only by the holder of the
+ * takeover file (LOCK.takeover, also made with link()), after it has read the
+ * lock again: while a lock file exists nobody can link another in its place,
+ * so what the holder read is what it removes, and two daemons starting
+ * together cannot both take it. (Moving the lock aside with rename() and
+ * putting back a fresh one found there was not enough: a third taker could
+ * link its own into the gap, and two won.)
  */
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
@@ -32,6 +37,9 @@ const debug = createDebug('o2fuse:io');
 export const LOCK_DIR_DEFAULT = '/run/o2fuse';
 /** Rounds of "the lock is stale, move it aside, try again" before giving up. */
 export const LOCK_TAKEOVER_ATTEMPTS_MAX = 8;
+/** Rounds spent waiting while another taker holds the takeover file, and the pause between them. */
+const TAKEOVER_WAIT_ROUNDS_MAX = 200;
+const TAKEOVER_WAIT_MS = 5;
 
 export interface DeviceLockOptions {
   /** Directory for lock files (default O2FUSE_LOCK_DIR or /run/o2fuse). */
@@ -129,6 +137,7 @@ export async function lockDevice(devicePath: string, options: DeviceLockOptions 
     throw toDeviceError(err, `cannot write lock file in ${lockDir} (set O2FUSE_LOCK_DIR to use another)`);
   }
   try {
+    let waits = 0;
     for (let attempt = 0; attempt < LOCK_TAKEOVER_ATTEMPTS_MAX; attempt++) {
       try {
         await fs.promises.link(tmpPath, lockPath);
@@ -140,27 +149,44 @@ export async function lockDevice(devicePath: string, options: DeviceLockOptions 
       const owner = await readOwner(lockPath);
       if (owner === null) continue; // vanished meanwhile: try again
       if (await isAlive(owner)) throw new DeviceLockedError(devicePath, owner.pid, lockPath);
-      // Stale. Move it aside first: only one of several takers gets this very file.
-      const asidePath = `${lockPath}.stale.${process.pid}.${nonce}`;
-      try {
-        await fs.promises.rename(lockPath, asidePath);
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue;
-        throw toDeviceError(err, `take over stale lock ${lockPath}`);
+      // Stale: only the holder of the takeover file removes it, after reading it again.
+      if (!(await takeOver(lockPath, tmpPath, owner))) {
+        if (++waits > TAKEOVER_WAIT_ROUNDS_MAX) break;
+        attempt--; // waiting for another taker is not a failed attempt
+        await new Promise((resolve) => setTimeout(resolve, TAKEOVER_WAIT_MS));
       }
-      const moved = await readOwner(asidePath);
-      if (moved !== null && moved.raw !== owner.raw) {
-        // We moved a fresh lock someone took meanwhile: put it back; the next round sees its owner.
-        await fs.promises.link(asidePath, lockPath).catch(() => undefined);
-      } else {
-        debug('took over stale lock %s of dead pid %d', lockPath, owner.pid);
-      }
-      await fs.promises.unlink(asidePath).catch(() => undefined);
     }
     throw new DeviceError('EBUSY', `${devicePath}: lock ${lockPath} kept changing hands (LOCK_TAKEOVER_ATTEMPTS_MAX)`);
   } finally {
     await fs.promises.unlink(tmpPath).catch(() => undefined);
   }
+}
+
+/**
+ * Removes the stale lock at `lockPath` (owned by `stale`) if it is still that
+ * lock, holding `lockPath.takeover` meanwhile. False when another taker holds
+ * the takeover file (a dead holder's file is removed for the next round).
+ */
+async function takeOver(lockPath: string, tmpPath: string, stale: Owner): Promise<boolean> {
+  const takeoverPath = `${lockPath}.takeover`;
+  try {
+    await fs.promises.link(tmpPath, takeoverPath);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw toDeviceError(err, `take over stale lock ${lockPath}`);
+    const holder = await readOwner(takeoverPath);
+    if (holder !== null && !(await isAlive(holder))) await fs.promises.unlink(takeoverPath).catch(() => undefined);
+    return false;
+  }
+  try {
+    const again = await readOwner(lockPath);
+    if (again !== null && again.raw === stale.raw) {
+      await fs.promises.unlink(lockPath).catch(() => undefined);
+      debug('took over stale lock %s of dead pid %d', lockPath, stale.pid);
+    }
+  } finally {
+    await fs.promises.unlink(takeoverPath).catch(() => undefined);
+  }
+  return true;
 }
 
 async function readOwner(file: string): Promise<Owner | null> {
