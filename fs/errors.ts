@@ -7,9 +7,26 @@ import { constants } from 'node:os';
 
 export type ErrnoName = keyof typeof constants.errno;
 
+/**
+ * Errnos that answer a question rather than report a failure (no such name,
+ * the name exists, no such attribute, not empty): every create looks its name
+ * up first and is told ENOENT. They carry no stack trace, whose capture cost
+ * more than the lookup itself.
+ */
+const ANSWERS: ReadonlySet<string> = new Set(['ENOENT', 'EEXIST', 'ENODATA', 'ENOTEMPTY']);
+
 export class FsError extends Error {
-  constructor(readonly errno: ErrnoName, message?: string) {
-    super(message ? `${errno}: ${message}` : errno);
+  readonly errno: ErrnoName;
+
+  constructor(errno: ErrnoName, message?: string) {
+    const limit = Error.stackTraceLimit;
+    if (ANSWERS.has(errno)) Error.stackTraceLimit = 0;
+    try {
+      super(message ? `${errno}: ${message}` : errno);
+    } finally {
+      Error.stackTraceLimit = limit;
+    }
+    this.errno = errno;
     this.name = 'FsError';
   }
 }

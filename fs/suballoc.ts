@@ -241,8 +241,12 @@ class ChainAllocator {
     if (!got) throw new FsError('ENOSPC', `${this.name}: no ${cpg} contiguous free clusters for a new group`);
     const cluster = got.g.base + got.bit;
     const blkno = cluster * geo.bpc;
+    // The chain with the fewest bits (ocfs2_find_smallest_chain), over all cl_count records: an unused one
+    // (decoded lists leave zeroed records out, see ChainList) counts as empty.
+    const totalOf = (c: number) => cl.cl_recs[c]?.c_total ?? 0;
     let chain = 0;
-    for (let c = 0; c < cl.cl_count; c++) if (cl.cl_recs[c].c_total < cl.cl_recs[chain].c_total) chain = c;
+    for (let c = 0; c < cl.cl_count; c++) if (totalOf(c) < totalOf(chain)) chain = c;
+    for (let c = cl.cl_recs.length; c <= chain; c++) cl.cl_recs[c] = { c_free: 0, c_total: 0, c_blkno: 0 };
     const bits = cpg * geo.bpc;
     const gd = emptyGroupDesc(geo.blockSize, groupBitmapSize(geo.blockSize, true, sb.s_feature_incompat));
     if (bits > gd.bg_size * 8) throw new FsError('EIO', `${this.name}: ${bits} bits per group exceed the bitmap`);

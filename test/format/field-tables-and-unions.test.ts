@@ -83,7 +83,21 @@ t.test('dinode id1: the view its flags select is the one written', async (t) => 
   encodeDinode(g, raw);
   const gb = decodeDinode(raw, 11);
   t.same([gb.i_used, gb.i_total], [5, 0xffffffff], 'bitmap1');
-  t.equal(gb.chain!.cl_recs.length, chainRecsPerInode(bs), 'missing chain records are written as zeros and read back');
+  t.equal(gb.chain!.cl_recs.length, 0, 'zeroed unused chain records are left out when decoding');
+  t.ok(raw.subarray(dinodeId2Offset + 0x10, bs).every((b) => b === 0), 'missing chain records are written as zeros');
+
+  // Records in use are always decoded; unused ones only when they hold something, which is then kept byte for byte.
+  g.chain.cl_next_free_rec = 1;
+  g.chain.cl_recs = [{ c_free: 3, c_total: 7, c_blkno: 99 }];
+  encodeDinode(g, raw);
+  t.same(decodeDinode(raw, 11).chain!.cl_recs, [{ c_free: 3, c_total: 7, c_blkno: 99 }], 'the record in use, nothing more');
+  raw.writeUInt32LE(0xdead, dinodeId2Offset + 0x10 + 5 * 0x10 + 4); // c_total of unused record 5
+  const odd = decodeDinode(raw, 11);
+  t.equal(odd.chain!.cl_recs.length, chainRecsPerInode(bs), 'a non-zero unused record: all cl_count records decoded');
+  t.equal(odd.chain!.cl_recs[5].c_total, 0xdead);
+  const again = Buffer.alloc(bs);
+  encodeDinode(odd, again);
+  t.ok(again.equals(raw), 'and encoded back byte for byte');
 });
 
 t.test('bytes outside fields survive: id2 slack and stale dirent names', async (t) => {
