@@ -167,7 +167,7 @@ function rssSampler(pid: number | undefined): { stop(): number | undefined } {
 
 /**
  * A copy of o2fuse's CLI: its launcher (bin/o2fuse, which picks node's flags)
- * over a copy of the compiled code (dist/bin, fs, io, cache; package.json;
+ * over a copy of the compiled code (dist/bin, fs, io, cache, native; package.json;
  * node_modules linked). Every mount of the run then starts the same code, and
  * no launcher rebuild (bin/o2fuse runs tsc when a source is newer than dist/,
  * and the copy has no sources) lands inside a measurement. Checked by running
@@ -180,7 +180,9 @@ async function snapshotO2fuse(repoRoot: string, workDir: string): Promise<string
     // A fresh checkout: the launcher builds dist/ (and runs npm ci) once, before anything is timed.
     await runOk(path.join(repoRoot, 'bin', 'o2fuse'), ['status'], { timeoutMs: 600_000 });
   }
-  for (const dir of ['bin', 'fs', 'io', 'cache']) {
+  for (const dir of ['bin', 'fs', 'io', 'cache', 'native']) {
+    // native/: the /dev/fuse poll reader, when it could be built (the kernel transport uses threads otherwise).
+    if (dir === 'native' && !fs.existsSync(path.join(dist, dir))) continue;
     fs.cpSync(path.join(dist, dir), path.join(snap, 'dist', dir), { recursive: true });
   }
   fs.mkdirSync(path.join(snap, 'bin'));

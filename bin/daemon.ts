@@ -152,6 +152,7 @@ export async function runDaemon(config: DaemonConfig, deps: DaemonDeps, readines
     if (req.unalignedDio !== undefined && req.unalignedDio !== options.unalignedDio) fixed.push('unaligned_dio');
     if (req.inject !== undefined && req.inject !== options.inject) fixed.push('inject');
     if (req.writebackCache && !options.writebackCache) fixed.push('writeback_cache');
+    if (req.reader !== undefined && req.reader !== options.reader) fixed.push('reader');
     if (fixed.length) return { ok: false, error: `${fixed.join(', ')} cannot change on a live mount: umount and mount again` };
     if (req.debug) createDebug.enable([process.env.DEBUG, 'o2fuse:*'].filter(Boolean).join(','));
 
@@ -252,11 +253,14 @@ export async function runDaemon(config: DaemonConfig, deps: DaemonDeps, readines
     };
     if (options.transport === 'kernel') {
       const { LowLevelSession } = await import('../fs/fuse/lowlevel');
-      session = await LowLevelSession.mount(engine, config.mountpoint, {
+      const lowLevel = await LowLevelSession.mount(engine, config.mountpoint, {
         ...sessionOptions,
         writebackCache: options.writebackCache,
+        reader: options.reader,
         onUnexpected: (op, err) => console.error(`o2fuse: BUG: ${op}:`, err),
       });
+      session = lowLevel;
+      if (lowLevel.reader.fallback) warnings.push(`reading /dev/fuse with worker threads, slower per request: ${lowLevel.reader.fallback}`);
     } else {
       const { createNativeOps } = await import('../fs/fuse/nativeAdapter');
       const { NativeSession } = await import('../fs/fuse/nativeSession');
@@ -266,6 +270,7 @@ export async function runDaemon(config: DaemonConfig, deps: DaemonDeps, readines
       session = await NativeSession.mount(config.mountpoint, ops, sessionOptions);
     }
     log('mounted %s over the %s transport', config.mountpoint, options.transport);
+
     readySent = true;
     startMemoryTrace();
     readiness.ready({ readOnly: liveState.readOnly, warnings });

@@ -38,6 +38,11 @@ export interface MountOptions {
    * writeback cache; kernel transport only). Off by default: then every write(2) reaches the engine as it happens.
    */
   writebackCache: boolean;
+  /**
+   * reader=poll|threads (kernel transport): how /dev/fuse is read; undefined picks poll where its addon is built
+   * (fs/fuse/lowlevel/channel.ts explains both).
+   */
+  reader?: 'poll' | 'threads';
   debug: boolean;
   /** `remount` was among the options: change a live mount, start nothing. */
   remount: boolean;
@@ -113,6 +118,10 @@ const VALUED: Record<string, (o: MountOptions, value: string) => void> = {
       throw new OptionError(`inject=${v}: ${(err as Error).message}`);
     }
     o.inject = v;
+  },
+  reader: (o, v) => {
+    if (v !== 'poll' && v !== 'threads') throw new OptionError(`reader=${v}: expected poll or threads`);
+    o.reader = v;
   },
   transport: (o, v) => {
     if (v !== 'libfuse' && v !== 'kernel') throw new OptionError(`transport=${v}: expected kernel or libfuse`);
@@ -196,6 +205,9 @@ export function parseMountOptions(lists: string[]): MountOptions {
   }
   if (o.writebackCache && o.transport !== 'kernel') {
     throw new OptionError('writeback_cache needs transport=kernel (libfuse 2 cannot negotiate the FUSE writeback cache)');
+  }
+  if (o.reader && o.transport !== 'kernel') {
+    throw new OptionError(`reader=${o.reader} needs transport=kernel (libfuse reads /dev/fuse itself)`);
   }
   return o;
 }

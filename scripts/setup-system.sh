@@ -1,8 +1,9 @@
 #!/bin/bash
 # setup-system.sh [--test]: install from Debian (12, bookworm) what o2fuse needs, and only that.
-#   no flag   what a mount needs: libfuse2, fusermount + mount.fuse, the ocfs2-tools programs
-#   --test    also what the tests need: the libocfs2 oracle's build (ocfs2-tools-dev, comerr-dev,
-#             gcc), fio, e2fsprogs, util-linux
+#   no flag   what a mount needs: libfuse2, fusermount + mount.fuse, the ocfs2-tools programs,
+#             gcc (the kernel transport's /dev/fuse poll reader is C; without it, worker threads)
+#   --test    also what the tests need: the libocfs2 oracle's build (ocfs2-tools-dev, comerr-dev),
+#             fio, e2fsprogs, util-linux
 # Idempotent: asks dpkg once, and calls apt-get (update once, then install) only when a
 # package is missing. Also makes sure /dev/fuse exists. Exit 1 when something is missing and
 # cannot be installed (not root, apt failure).
@@ -23,14 +24,14 @@ say() { echo "o2fuse setup: $*"; }
 wanted=(
   "libfuse2|fuse-native's prebuilt addon needs libfuse.so.2"
   "ocfs2-tools|mkfs.ocfs2, fsck.ocfs2 and debugfs.ocfs2"
+  "gcc|to build the /dev/fuse poll reader (native/fusepoll.c) of the kernel transport"
+  "libc6-dev|C headers for the /dev/fuse poll reader"
 )
 if [ "$mode" = test ]; then
   wanted+=(
     "ocfs2-tools-dev|libocfs2.a and its headers, for the o2tool test oracle"
     "comerr-dev|et/com_err.h and libcom_err, which libocfs2.a needs to link"
     "libaio1|libaio.so.1, which libocfs2.a needs to link"
-    "gcc|to build the o2tool test oracle"
-    "libc6-dev|C headers for the o2tool test oracle"
     "fio|verified I/O workloads"
     "e2fsprogs|reference tools used by tests"
     "util-linux|losetup, mount and findmnt used by tests"

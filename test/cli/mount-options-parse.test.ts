@@ -67,7 +67,11 @@ t.test('each flag option has its meaning', async (t) => {
     ['inject=latency:1-20ms+seed=42', (o) => o.inject, 'latency:1-20ms+seed=42'],
     ['transport=libfuse', (o) => o.transport, 'libfuse'],
   ];
-  if (process.getuid?.() === 0) cases.push(['transport=kernel', (o) => o.transport, 'kernel']);
+  if (process.getuid?.() === 0) {
+    cases.push(['transport=kernel', (o) => o.transport, 'kernel']);
+    cases.push(['transport=kernel,reader=threads', (o) => o.reader, 'threads']);
+    cases.push(['transport=kernel,reader=poll', (o) => o.reader, 'poll']);
+  }
   for (const [text, get, want] of cases) t.same(get(parseMountOptions([text])), want, text);
 });
 
@@ -86,6 +90,8 @@ t.test('unknown and malformed options are refused, naming the option', async (t)
   t.throws(() => parseMountOptions(['cache_size=lots']), /cache_size "lots" is not a size/);
   t.throws(() => parseMountOptions(['cache_size=4K']), /below the minimum/);
   t.throws(() => parseMountOptions(['unaligned_dio=maybe']), /range, inode or unsafe/);
+  t.throws(() => parseMountOptions(['reader=fast']), /reader=fast: expected poll or threads/);
+  t.throws(() => parseMountOptions(['transport=libfuse,reader=poll']), /reader=poll needs transport=kernel/);
   t.throws(() => parseMountOptions(['transport=ioctl']), /expected kernel or libfuse/);
   t.throws(() => parseMountOptions(['inject=explode:now']), /inject=explode:now: inject:/);
   t.throws(() => parseMountOptions(['sync']), /refused: synchronous mounts/);

@@ -2,20 +2,31 @@
  * The /dev/fuse descriptor of one session: requests in, replies and
  * notifications out. No protocol knowledge beyond the out header.
  *
- * Reading: read(2) of /dev/fuse blocks until the kernel has a request, so
- * reads run in worker threads of their own (readerWorker.ts), `readers` of
- * them, each with one read outstanding. Not fs.read: that would hold libuv
- * threadpool threads, which the engine's device I/O needs; a pool filled
- * with waiting reads deadlocks the mount (the kernel waits for our reply,
- * the reply waits for a device read, the device read waits for a thread),
- * and UV_THREADPOOL_SIZE cannot be raised once anything (a test runner's
- * import hooks, say) has used the pool.
+ * Reading, two ways (`reader`):
+ *
+ * - 'poll' (the default where the addon is built, devPoll.ts): the
+ *   descriptor is non-blocking and watched by the main thread's event loop;
+ *   when the kernel queues requests the main thread reads them itself, up to
+ *   POLL_BATCH per wake-up. A request costs one thread wake-up (the kernel
+ *   waking our event loop), as in a single-threaded libfuse daemon.
+ * - 'threads': read(2) blocks until the kernel has a request, so reads run
+ *   in worker threads of their own (readerWorker.ts), `readers` of them, each
+ *   with one read outstanding, posting each request to the main thread. Two
+ *   wake-ups and a message-port hop per request: measured on 2 CPUs, a file
+ *   create took 637 us this way and 433 us polled, 4 KiB random direct reads
+ *   at queue depth 16 gave 27.7k IOPS against 55.8k.
+ *
+ * Not fs.read in either: that would hold libuv threadpool threads, which the
+ * engine's device I/O needs; a pool filled with waiting reads deadlocks the
+ * mount (the kernel waits for our reply, the reply waits for a device read,
+ * the device read waits for a thread), and UV_THREADPOOL_SIZE cannot be
+ * raised once anything (a test runner's import hooks, say) has used the pool.
  *
  * Buffers: every read gets a buffer big enough for the largest request
  * (max_write + headers). A message of up to COPY_LIMIT_BYTES is copied out
  * and the buffer is read into again at once; a bigger one (a large WRITE)
- * moves to this thread with its buffer, which the engine writes from without
- * another copy, and the reader takes a fresh one.
+ * is handed on with its buffer, which the engine writes from without another
+ * copy, and the reader takes a fresh one.
  *
  * Writing replies: one writev(2) of header + payload, synchronous. A reply
  * never waits for anything (the kernel copies it into the waiting request
@@ -24,16 +35,29 @@
  * that a request we are still serving may hold, so they go through the pool.
  */
 import * as fs from 'node:fs';
+import { constants } from 'node:os';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import createDebug from 'debug';
 import type { ReaderMessage, ReaderWorkerData } from './readerWorker';
+import type { DevPoll } from './devPoll';
 
 const log = createDebug('o2fuse:fuse');
 
 /** Messages up to this size are copied out of the read buffer; larger ones take it over. */
 export const COPY_LIMIT_BYTES = 64 * 1024;
 export const READERS_MAX = 16;
+/**
+ * Requests the poll reader takes per wake-up before letting the event loop
+ * run other callbacks (device I/O completions, timers); the watch fires
+ * again at once for what is left.
+ */
+export const POLL_BATCH = 64;
+
+const EAGAIN = constants.errno.EAGAIN;
+const EINTR = constants.errno.EINTR;
+const ENOENT = constants.errno.ENOENT;
+const ENODEV = constants.errno.ENODEV;
 
 export type ReplyOutcome = 'sent' | 'stale' | 'gone';
 
@@ -48,6 +72,9 @@ export interface ChannelCounters {
 }
 
 export interface ChannelOptions {
+  /** The poll reader (the addon, on the main thread), or undefined for worker-thread readers. */
+  poll?: DevPoll;
+  /** Worker-thread readers (without `poll`). */
   readers: number;
   bufferBytes: number;
   /** Called with a message the callee owns (its bytes are not reused). */
@@ -62,6 +89,7 @@ export class FuseChannel {
   private stopError: NodeJS.ErrnoException | undefined;
   private gone = false;
   private closed = false;
+  private watch: unknown;
 
   constructor(
     readonly fd: number,
@@ -69,6 +97,7 @@ export class FuseChannel {
   ) {}
 
   start(): void {
+    if (this.options.poll) return this.startPolling(this.options.poll);
     const readers = Math.max(1, Math.min(READERS_MAX, Math.floor(this.options.readers)));
     const workerData: ReaderWorkerData = { fd: this.fd, bufferBytes: this.options.bufferBytes, copyLimitBytes: COPY_LIMIT_BYTES };
     for (let i = 0; i < readers; i++) {
@@ -102,6 +131,50 @@ export class FuseChannel {
       });
       worker.on('exit', () => stop());
     }
+  }
+
+  private startPolling(poll: DevPoll): void {
+    const nb = poll.setNonblocking(this.fd);
+    if (nb < 0) throw Object.assign(new Error(`cannot make /dev/fuse non-blocking (errno ${-nb})`), { code: 'EIO' });
+    this.running = 1;
+    let buf = Buffer.allocUnsafeSlow(this.options.bufferBytes);
+    const stop = (err?: NodeJS.ErrnoException) => {
+      if (this.watch === undefined) return;
+      poll.unwatch(this.watch);
+      this.watch = undefined;
+      if (err) this.stopError ??= err;
+      this.readerStopped();
+    };
+    const onReadable = (status: number) => {
+      if (status < 0) {
+        log('polling /dev/fuse failed: libuv error %d', status);
+        return stop(Object.assign(new Error(`polling /dev/fuse failed (libuv error ${status})`), { code: 'EIO' }));
+      }
+      for (let taken = 0; taken < POLL_BATCH && this.watch !== undefined;) {
+        const n = poll.readInto(this.fd, buf);
+        if (n === -EAGAIN) return;
+        // A signal, or a request interrupted before we took it: read again.
+        if (n === -EINTR || n === -ENOENT) continue;
+        if (n === -ENODEV || n === 0) return stop();
+        if (n < 0) {
+          const code = Object.entries(constants.errno).find(([, v]) => v === -n)?.[0] ?? 'EIO';
+          log('reading /dev/fuse failed: %s', code);
+          return stop(Object.assign(new Error(`reading /dev/fuse failed: ${code}`), { code }));
+        }
+        taken++;
+        this.counters.reads++;
+        if (n <= COPY_LIMIT_BYTES) {
+          const msg = Buffer.allocUnsafe(n);
+          buf.copy(msg, 0, 0, n);
+          this.options.onMessage(msg);
+        } else {
+          const msg = buf.subarray(0, n);
+          buf = Buffer.allocUnsafeSlow(this.options.bufferBytes);
+          this.options.onMessage(msg);
+        }
+      }
+    };
+    this.watch = poll.watch(this.fd, onReadable);
   }
 
   /** True once a reader or a write saw the session end. */
@@ -177,6 +250,11 @@ export class FuseChannel {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    // The poll reader stops first: a watch on a closed (and perhaps reused) descriptor would fire for someone else.
+    if (this.watch !== undefined && this.options.poll) {
+      this.options.poll.unwatch(this.watch);
+      this.watch = undefined;
+    }
     try {
       fs.closeSync(this.fd);
     } catch {

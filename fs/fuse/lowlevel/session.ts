@@ -25,13 +25,15 @@
  *   maxWrite            largest WRITE/READ request in bytes (4 KiB .. 1 MiB, default 1 MiB)
  *   entryTimeoutSec     how long the kernel caches a name -> inode answer (default 1 s)
  *   attrTimeoutSec      how long the kernel caches attributes (default 1 s)
- *   readers             threads reading /dev/fuse, one read outstanding each (default 2, at most 16)
+ *   reader              'poll' (the main thread reads /dev/fuse when its event loop sees requests; needs the
+ *                       addon, devPoll.ts) or 'threads' (worker threads read it); default poll where built
+ *   readers             with reader 'threads': how many, one read outstanding each (default 2, at most 16)
  *   maxBackground       background requests (async direct I/O, read-ahead) the kernel keeps in flight (default 64)
  *   readAheadBytes      the kernel's read-ahead window for the mount (default maxWrite, so sequential READs are 1 MiB)
  *   writebackCache      ask for FUSE_WRITEBACK_CACHE (default off; see init.ts for what it changes)
  *
- * Threads: reads of /dev/fuse block, so they run in worker threads of their
- * own (channel.ts), never in the libuv threadpool; the pool (UV_THREADPOOL_SIZE,
+ * Threads: /dev/fuse is read on the main thread (polled) or in worker threads
+ * of its own (channel.ts), never in the libuv threadpool; the pool (UV_THREADPOOL_SIZE,
  * default 4) is left whole to the engine's device I/O. A bigger pool only
  * helps the engine overlap device requests; it must be in the environment
  * before node starts (set it in the launcher, bin/o2fuse), since the pool is
@@ -42,6 +44,7 @@ import createDebug from 'debug';
 import type { Negotiated } from './init';
 import { clampMaxWrite, MAX_BACKGROUND_DEFAULT } from './init';
 import { FuseChannel } from './channel';
+import { devPoll, unavailableReason, type DevPoll } from './devPoll';
 import { Dispatcher, traceRequests } from './dispatcher';
 import {
   abortConnection, connectionOf, mountOptionList, newMountAt, runMount, runUmount, setReadAheadKb,
@@ -77,6 +80,7 @@ export interface LowLevelMountOptions {
   maxWrite?: number;
   entryTimeoutSec?: number;
   attrTimeoutSec?: number;
+  reader?: 'poll' | 'threads';
   readers?: number;
   maxBackground?: number;
   /** The kernel's read-ahead window for this mount (default maxWrite: one full READ request). */
@@ -108,6 +112,8 @@ export class LowLevelSession {
   private readonly ops: LowLevelOps;
   private mountId_: number | undefined;
   private connection: number | undefined;
+  /** How /dev/fuse is read; `fallback` says why it is 'threads' when nobody asked for threads. */
+  readonly reader: { kind: 'poll' | 'threads'; fallback?: string };
 
   private constructor(
     readonly engine: LowLevelEngine,
@@ -116,7 +122,9 @@ export class LowLevelSession {
     options: LowLevelMountOptions,
     readers: number,
     maxWriteBytes: number,
+    reader: { kind: 'poll' | 'threads'; fallback?: string; poll?: DevPoll },
   ) {
+    this.reader = { kind: reader.kind, fallback: reader.fallback };
     this.ended = new Promise((resolve) => (this.endedResolve = resolve));
     const timeouts = { entry: validityOf(options.entryTimeoutSec ?? 1), attr: validityOf(options.attrTimeoutSec ?? 1) };
     this.ops = new LowLevelOps(engine, timeouts, {
@@ -132,6 +140,7 @@ export class LowLevelSession {
       destroy: () => engine.unmount(),
     });
     this.channel = new FuseChannel(fd, {
+      poll: reader.poll,
       readers,
       bufferBytes: maxWriteBytes + REQUEST_HEADROOM_BYTES,
       onMessage: (msg) => this.dispatcher.handle(msg),
@@ -149,6 +158,9 @@ export class LowLevelSession {
   static async mount(engine: LowLevelEngine, mountpoint: string, options: LowLevelMountOptions): Promise<LowLevelSession> {
     const maxWriteBytes = clampMaxWrite(options.maxWrite);
     const readers = options.readers ?? READERS_DEFAULT;
+    const poll = options.reader === 'threads' ? undefined : devPoll();
+    if (options.reader === 'poll' && !poll) throw new MountError(`reader=poll: ${unavailableReason()}`);
+    const reader = poll ? { kind: 'poll' as const, poll } : { kind: 'threads' as const, fallback: options.reader ? undefined : unavailableReason() };
     if (options.debug) traceRequests.enabled = true;
     const root = await engine.getattr(engine.rootIno);
     const readOnly = !!options.readOnly || engine.readOnly;
@@ -173,7 +185,8 @@ export class LowLevelSession {
       uid: process.getuid?.() ?? 0,
       gid: process.getgid?.() ?? 0,
     });
-    log('mounting %s on %s with %s (%d readers, max_write %d)', options.fsname, mountpoint, optionList.join(','), readers, maxWriteBytes);
+    log('mounting %s on %s with %s (%s, max_write %d)', options.fsname, mountpoint, optionList.join(','),
+      poll ? 'polled on the main thread' : `${readers} reader threads${reader.fallback ? `: ${reader.fallback}` : ''}`, maxWriteBytes);
     const made = await runMount(fd, options.fsname || 'o2fuse', mountpoint, optionList);
     if (!made.ok) {
       fs.closeSync(fd);
@@ -181,7 +194,7 @@ export class LowLevelSession {
     }
 
     // /dev/fuse refuses reads (EPERM) until mount(2) has attached it; the kernel's INIT is waiting now.
-    const session = new LowLevelSession(engine, mountpoint, fd, options, readers, maxWriteBytes);
+    const session = new LowLevelSession(engine, mountpoint, fd, options, readers, maxWriteBytes, reader);
     const ours = newMountAt(mountpoint, before);
     session.mountId_ = ours?.mountId;
     session.connection = ours ? connectionOf(ours.mountId) : undefined;
