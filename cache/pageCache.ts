@@ -370,7 +370,13 @@ export class PageCache {
   dirtyOf(ino: number, first = 0, last = Infinity): Page[] {
     const m = this.dirty.get(ino);
     if (!m) return [];
-    return [...m.values()].filter((p) => p.index >= first && p.index <= last).sort((a, b) => a.index - b.index);
+    const all = [...m.values()];
+    return (first === 0 && last === Infinity ? all : all.filter((p) => p.index >= first && p.index <= last)).sort((a, b) => a.index - b.index);
+  }
+
+  /** Whether `page` is still the dirty page of its index (not written back, not replaced). */
+  isDirty(page: Page): boolean {
+    return this.dirty.get(page.ino)?.get(page.index) === page;
   }
 
   /** How many dirty pages an inode has. */

@@ -467,14 +467,19 @@ async function inParallel<T>(items: readonly T[], limit: number, fn: (item: T) =
   if (failed) throw (failed as PromiseRejectedResult).reason;
 }
 
-/** Writes back the dirty pages [first, last] of an inode (all by default). Errors are kept for the next fsync. */
-export async function writebackInode(host: IoHost, inode: Inode, first = 0, last = Infinity): Promise<void> {
+/**
+ * Writes back the dirty pages [first, last] of an inode (all by default). Errors are kept for the next fsync.
+ * `listed`: the caller's list of those pages, in index order (the flusher lists an inode's dirty pages once and
+ * walks windows over them; listing them again for each window cost it time quadratic in the dirty pages); those
+ * still dirty when the write-back runs are written.
+ */
+export async function writebackInode(host: IoHost, inode: Inode, first = 0, last = Infinity, listed?: readonly Page[]): Promise<void> {
   // Through the lock even with nothing dirty: a write-back already in flight (the flusher's) may be carrying
   // these pages to the device, and the caller must not read those blocks before it lands. With the lock idle and
   // nothing dirty there is nothing to wait for (the common case of a direct read or write: no promise, no queue).
   if (inode.wbLock.idle && host.pages.dirtyCount(inode.ino) === 0) return;
   await inode.wbLock.run(async () => {
-    const pages = host.pages.dirtyOf(inode.ino, first, last);
+    const pages = listed ? listed.filter((p) => host.pages.isDirty(p)) : host.pages.dirtyOf(inode.ino, first, last);
     if (!pages.length) return;
     const bs = host.geo.blockSize;
     const size = inode.size;

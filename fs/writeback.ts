@@ -6,7 +6,7 @@
  *
  * As Linux's balance_dirty_pages: a writer that takes dirty bytes past the
  * background threshold (a quarter of the cache) starts write-back and goes
- * on (kick); only past the dirty limit (half the cache) does it wait, and
+ * on (kick: write-back down to half the threshold); only past the dirty limit (half the cache) does it wait, and
  * only until write-back has brought dirty bytes below the limit, not until
  * everything is written. Write-back goes in windows of FLUSH_WINDOW_PAGES,
  * so a streaming writer and the write-back of its earlier pages overlap.
@@ -58,7 +58,9 @@ export class Flusher {
   kick(): void {
     if (this.running || this.host.pages.dirtyBytes <= this.backgroundBytes()) return;
     trace('background write-back started: %d dirty bytes', this.host.pages.dirtyBytes);
-    void this.run(new Set(), this.backgroundBytes());
+    // Down to half the threshold, not just under it: each run lists (and sorts) an inode's dirty pages, and a
+    // random writer kept just above the threshold had a run, and a listing of every dirty page, per window written.
+    void this.run(new Set(), Math.floor(this.backgroundBytes() / 2));
   }
 
   /** Writes back the given inodes, then others, until dirty bytes are at most `targetBytes`. */
@@ -85,8 +87,8 @@ export class Flusher {
       // range when it runs. Bounded: pages a writer dirties past the list wait for the next run.
       const pages = this.host.pages.dirtyOf(ino);
       for (let k = 0; k < pages.length; k += FLUSH_WINDOW_PAGES) {
-        const last = pages[Math.min(pages.length, k + FLUSH_WINDOW_PAGES) - 1].index;
-        await writebackInode(this.host, inode, pages[k].index, last);
+        const window = pages.slice(k, k + FLUSH_WINDOW_PAGES);
+        await writebackInode(this.host, inode, window[0].index, window[window.length - 1].index, window);
         this.wakeWriters();
         if (this.host.pages.dirtyBytes <= targetBytes) break;
       }
