@@ -401,7 +401,8 @@ async function environment(cfg: Config, repoRoot: string): Promise<string[]> {
     `kernel ${os.release()}, ${os.cpus().length} CPUs (${cpu}), ${(os.totalmem() / GiB).toFixed(0)} GiB RAM`,
     `scratch ${cfg.scratch}: ${fsOf} (${sameAsWork})`,
     `node ${process.version}, ${await first('fio', ['--version'])}, ${await first('bindfs', ['--version'])}, fuse2fs ${await first('dpkg-query', ['-W', '-f=${Version}', 'fuse2fs'])}`,
-    `o2fuse commit ${head}${dirty}`,
+    `o2fuse commit ${head}${dirty}; kernel transport reads /dev/fuse ${
+      fs.existsSync(path.join(repoRoot, 'dist', 'native', 'fusepoll.node')) ? 'polled on the main thread (reader=poll: the addon is built)' : 'with worker threads (the poll reader addon is not built)'}`,
     `load average at start ${fs.readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`,
   ];
 }
