@@ -270,7 +270,6 @@ export async function runDaemon(config: DaemonConfig, deps: DaemonDeps, readines
       session = await NativeSession.mount(config.mountpoint, ops, sessionOptions);
     }
     log('mounted %s over the %s transport', config.mountpoint, options.transport);
-
     readySent = true;
     startMemoryTrace();
     readiness.ready({ readOnly: liveState.readOnly, warnings });
