@@ -8,7 +8,7 @@
  */
 import { OCFS2_EXTENT_BLOCK_SIGNATURE } from './constants';
 import {
-  checkSignature, decodeFields, decodeRecords, Decoded, encodeFields, encodeRecords, FormatError, omitFields, signatureBytes,
+  checkSignature, decodeFields, decodeRecords, Decoded, encodeFields, encodeRecords, FormatError, isZero, omitFields, signatureBytes,
   writeSignature,
 } from './layout';
 
@@ -96,11 +96,14 @@ export function emptyExtentRec(): ExtentRec {
 
 /**
  * Lists whose l_recs have not been read since decoding, with the raw bytes of
- * their l_count records. An inode's list is decoded whenever a transaction
- * edits the inode, mostly to change times or counts (a directory taking a new
- * name): its l_count records (243 in a 4 KiB block) are then neither read nor
+ * their records. An inode's list is decoded whenever a transaction edits the
+ * inode, mostly to change times or counts (a directory taking a new name):
+ * its l_count records (243 in a 4 KiB block) are then neither read nor
  * changed, and are copied back as bytes instead of being turned into objects
- * and encoded again. Reading l_recs decodes them (see lazyRecords).
+ * and encoded again. Reading l_recs decodes them (see lazyRecords). Only the
+ * records in use are kept when the unused ones are all zero (the usual case:
+ * copying 243 records to carry one or two was most of decoding a file's
+ * inode); the rest then encode as zeros.
  */
 const rawRecords = new WeakMap<ExtentList, Buffer>();
 
@@ -114,8 +117,12 @@ function checkRecordsDecode(buf: Buffer, base: number, count: number, what: stri
   }
 }
 
-/** Makes `list.l_recs` decode from `raw` on first use (read or replaced), after which it is a plain array. */
-function lazyRecords(list: ExtentList, raw: Buffer, count: number, what: string): void {
+/**
+ * Makes `list.l_recs` decode from `raw` on first use (read or replaced), after which it is a plain array of
+ * l_count records (zero ones past what `raw` holds).
+ */
+function lazyRecords(list: ExtentList, raw: Buffer, what: string): void {
+  const count = raw.length / EXTENT_REC_SIZE;
   const settle = (recs: ExtentRec[]) => {
     Object.defineProperty(list, 'l_recs', { value: recs, writable: true, enumerable: true, configurable: true });
     rawRecords.delete(list);
@@ -124,7 +131,11 @@ function lazyRecords(list: ExtentList, raw: Buffer, count: number, what: string)
   Object.defineProperty(list, 'l_recs', {
     enumerable: true,
     configurable: true,
-    get: () => settle(decodeRecords(EXTENT_REC, raw, 0, EXTENT_REC_SIZE, count, what, 'l_recs')),
+    get: () => {
+      const recs = decodeRecords(EXTENT_REC, raw, 0, EXTENT_REC_SIZE, count, what, 'l_recs');
+      for (let i = count; i < list.l_count; i++) recs.push(emptyExtentRec());
+      return settle(recs);
+    },
     set: (recs: ExtentRec[]) => void settle(recs),
   });
   rawRecords.set(list, raw);
@@ -147,12 +158,14 @@ export function decodeExtentList(buf: Buffer, base: number, maxRecs: number, wha
   }
   const recsBase = base + EXTENT_LIST_RECS_OFFSET;
   if (lazy) {
-    checkRecordsDecode(buf, recsBase, hdr.l_count, what);
+    const recsEnd = recsBase + hdr.l_count * EXTENT_REC_SIZE;
+    const keep = isZero(buf, recsBase + hdr.l_next_free_rec * EXTENT_REC_SIZE, recsEnd) ? hdr.l_next_free_rec : hdr.l_count;
+    checkRecordsDecode(buf, recsBase, keep, what);
     const list = {
       l_tree_depth: hdr.l_tree_depth, l_count: hdr.l_count, l_next_free_rec: hdr.l_next_free_rec, l_reserved1: hdr.l_reserved1,
       l_reserved2: hdr.l_reserved2,
     } as ExtentList;
-    lazyRecords(list, Buffer.from(buf.subarray(recsBase, recsBase + hdr.l_count * EXTENT_REC_SIZE)), hdr.l_count, what);
+    lazyRecords(list, Buffer.from(buf.subarray(recsBase, recsBase + keep * EXTENT_REC_SIZE)), what);
     return list;
   }
   const l_recs = decodeRecords(EXTENT_REC, buf, recsBase, EXTENT_REC_SIZE, hdr.l_count, what, 'l_recs');
@@ -168,11 +181,13 @@ export function decodeExtentList(buf: Buffer, base: number, maxRecs: number, wha
  */
 export function encodeExtentList(list: ExtentList, buf: Buffer, base: number, what = 'extent list', zeroed = false): number {
   const raw = rawRecords.get(list);
-  if (raw && raw.length === list.l_count * EXTENT_REC_SIZE && list.l_next_free_rec <= list.l_count) {
+  if (raw && raw.length <= list.l_count * EXTENT_REC_SIZE && list.l_next_free_rec <= list.l_count) {
     // l_recs untouched since decoding: the records are their own bytes (decode then encode of a record, in either
-    // view, gives back the same 16 bytes).
+    // view, gives back the same 16 bytes), and any not kept were zeros.
     encodeFields(EXTENT_LIST, list, buf, base, what);
-    raw.copy(buf, base + EXTENT_LIST_RECS_OFFSET);
+    const recsBase = base + EXTENT_LIST_RECS_OFFSET;
+    raw.copy(buf, recsBase);
+    if (!zeroed) buf.fill(0, recsBase + raw.length, recsBase + list.l_count * EXTENT_REC_SIZE);
     return EXTENT_LIST_RECS_OFFSET + list.l_count * EXTENT_REC_SIZE;
   }
   if (list.l_next_free_rec > list.l_count || list.l_recs.length > list.l_count) {

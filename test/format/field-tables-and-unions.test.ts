@@ -9,7 +9,7 @@
  */
 import t from 'tap';
 import {
-  decodeDinode, decodeDirBlock, decodeExtentList, decodeFields, emptyDinode, emptyExtentList, encodeDinode,
+  decodeDinode, decodeDirBlock, decodeExtentList, decodeFields, emptyDinode, emptyExtentList, emptyExtentRec, encodeDinode,
   encodeDirBlock, encodeExtentList, encodeFields, FormatError, layoutSize, newDirEntry, newDirTrailer, OCFS2_BITMAP_FL,
   OCFS2_CHAIN_FL, OCFS2_DIR_REC_LEN, OCFS2_FT_REG_FILE, OCFS2_JOURNAL_FL, omitFields, pickFields, readU64,
   setExtentRecClusters, writeU64, zeroFields, dinodeId2Offset, chainRecsPerInode, emptyGroupDesc, groupBitmapSize,
@@ -98,6 +98,39 @@ t.test('dinode id1: the view its flags select is the one written', async (t) => 
   const again = Buffer.alloc(bs);
   encodeDinode(odd, again);
   t.ok(again.equals(raw), 'and encoded back byte for byte');
+});
+
+t.test("an inode's extent list: records past l_next_free_rec, zero or not, round-trip", async (t) => {
+  const bs = 4096;
+  const d = emptyDinode(bs, 13);
+  const count = d.list!.l_count;
+  d.list!.l_next_free_rec = 1;
+  d.list!.l_recs[0] = { e_cpos: 0, e_int_clusters: 3, e_leaf_clusters: 3, e_reserved1: 0, e_flags: 0, e_blkno: 4096 };
+  const raw = Buffer.alloc(bs);
+  encodeDinode(d, raw);
+
+  // Unused records all zero: only the one in use is carried, yet l_recs reads as all l_count of them.
+  const zeroTail = Buffer.alloc(bs);
+  encodeDinode(decodeDinode(raw, 13), zeroTail);
+  t.ok(zeroTail.equals(raw), 'encoded back byte for byte without reading l_recs');
+  const read = decodeDinode(raw, 13);
+  t.equal(read.list!.l_recs.length, count, 'l_recs has l_count records');
+  t.same(read.list!.l_recs[0], d.list!.l_recs[0], 'the record in use');
+  t.same(read.list!.l_recs[count - 1], emptyExtentRec(), 'and zero ones after it');
+  const afterRead = Buffer.alloc(bs);
+  encodeDinode(read, afterRead);
+  t.ok(afterRead.equals(raw), 'encoded back byte for byte after reading l_recs');
+  const dirty = Buffer.alloc(bs, 0xee);
+  encodeDinode(decodeDinode(raw, 13), dirty);
+  t.ok(dirty.equals(raw), 'the unused records are written as zeros over whatever the buffer held');
+
+  // A non-zero byte in an unused record: kept.
+  raw[dinodeId2Offset + 16 + 7 * 16 + 2] = 0x5a;
+  const odd = Buffer.alloc(bs);
+  encodeDinode(decodeDinode(raw, 13), odd);
+  t.ok(odd.equals(raw), 'a non-zero unused record survives untouched');
+  const oddRead = decodeDinode(raw, 13);
+  t.equal(oddRead.list!.l_recs[7].e_cpos, 0x5a0000, 'and reads as what it holds');
 });
 
 t.test('bytes outside fields survive: id2 slack and stale dirent names', async (t) => {
