@@ -6,10 +6,11 @@
  *
  * As Linux's balance_dirty_pages: a writer that takes dirty bytes past the
  * background threshold (a quarter of the cache) starts write-back and goes
- * on (kick: write-back down to half the threshold); only past the dirty limit (half the cache) does it wait, and
- * only until write-back has brought dirty bytes below the limit, not until
- * everything is written. Write-back goes in windows of FLUSH_WINDOW_PAGES,
- * so a streaming writer and the write-back of its earlier pages overlap.
+ * on (kick: write-back down to half the threshold); only past the dirty
+ * limit (half the cache) does it wait, and only until write-back has brought
+ * dirty bytes below the limit, not until everything is written. Write-back
+ * goes in windows of FLUSH_WINDOW_PAGES, so a streaming writer and the
+ * write-back of its earlier pages overlap.
  */
 import createDebug from 'debug';
 import type { IoHost } from './fileIo';

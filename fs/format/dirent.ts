@@ -101,7 +101,7 @@ export function decodeDirEntry(buf: Buffer, offset: number, end: number, what: s
     inode: h.inode, rec_len: recLen, name_len: h.name_len, file_type: h.file_type,
     name: Buffer.from(buf.subarray(nameStart, nameStart + h.name_len)), offset,
   };
-  const recEnd = offset + h.rec_len;
+  const recEnd = offset + recLen;
   if (!isZero(buf, nameStart + h.name_len, recEnd)) de.tail = Buffer.from(buf.subarray(nameStart + h.name_len, recEnd));
   return de;
 }

@@ -8,7 +8,7 @@
  */
 import { OCFS2_EXTENT_BLOCK_SIGNATURE } from './constants';
 import {
-  checkSignature, decodeFields, decodeRecords, Decoded, encodeFields, encodeRecords, FormatError, isZero, omitFields, signatureBytes,
+  checkSignature, decodeFields, decodeRecords, Decoded, encodeFields, encodeRecords, FormatError, omitFields, recordsToKeep, signatureBytes,
   writeSignature,
 } from './layout';
 
@@ -158,8 +158,7 @@ export function decodeExtentList(buf: Buffer, base: number, maxRecs: number, wha
   }
   const recsBase = base + EXTENT_LIST_RECS_OFFSET;
   if (lazy) {
-    const recsEnd = recsBase + hdr.l_count * EXTENT_REC_SIZE;
-    const keep = isZero(buf, recsBase + hdr.l_next_free_rec * EXTENT_REC_SIZE, recsEnd) ? hdr.l_next_free_rec : hdr.l_count;
+    const keep = recordsToKeep(buf, recsBase, EXTENT_REC_SIZE, hdr.l_next_free_rec, hdr.l_count);
     checkRecordsDecode(buf, recsBase, keep, what);
     const list = {
       l_tree_depth: hdr.l_tree_depth, l_count: hdr.l_count, l_next_free_rec: hdr.l_next_free_rec, l_reserved1: hdr.l_reserved1,

@@ -7,7 +7,7 @@
 import { OCFS2_FEATURE_INCOMPAT_DISCONTIG_BG, OCFS2_GROUP_DESC_SIGNATURE } from './constants';
 import { decodeExtentList, encodeExtentList, ExtentList, extentRecsInBytes } from './extent';
 import {
-  checkSignature, decodeFields, decodeRecords, Decoded, encodeFields, encodeRecords, FormatError, isZero, signatureBytes,
+  checkSignature, decodeFields, decodeRecords, Decoded, encodeFields, encodeRecords, FormatError, isZero, recordsToKeep, signatureBytes,
   writeSignature,
 } from './layout';
 
@@ -88,9 +88,7 @@ export function decodeChainList(buf: Buffer, base: number, maxRecs: number, what
     throw new FormatError(`${what}: cl_next_free_rec ${hdr.cl_next_free_rec} > cl_count ${hdr.cl_count}`);
   }
   const recsAt = base + CHAIN_LIST_RECS_OFFSET;
-  // Unused records are left out when zero; anything else in them is kept, so encode(decode(b)) == b still.
-  const unusedZero = isZero(buf, recsAt + hdr.cl_next_free_rec * CHAIN_REC_SIZE, recsAt + hdr.cl_count * CHAIN_REC_SIZE);
-  const count = unusedZero ? hdr.cl_next_free_rec : hdr.cl_count;
+  const count = recordsToKeep(buf, recsAt, CHAIN_REC_SIZE, hdr.cl_next_free_rec, hdr.cl_count);
   const cl_recs = decodeRecords(CHAIN_REC, buf, recsAt, CHAIN_REC_SIZE, count, what, 'cl_recs');
   return {
     cl_cpg: hdr.cl_cpg, cl_bpc: hdr.cl_bpc, cl_count: hdr.cl_count, cl_next_free_rec: hdr.cl_next_free_rec,

@@ -441,9 +441,9 @@ export function signatureBytes(signature: string): Buffer {
   return b;
 }
 
-/** True when every byte of buf[start, end) is zero. */
 const ZEROS = Buffer.alloc(4096);
 
+/** True when every byte of buf[start, end) is zero. */
 export function isZero(buf: Buffer, start = 0, end = buf.length): boolean {
   // Short ranges byte by byte; long ones (a chain list's unused records, most of a block) by memcmp in native code.
   if (end - start < 64) {
@@ -455,4 +455,15 @@ export function isZero(buf: Buffer, start = 0, end = buf.length): boolean {
     if (buf.compare(ZEROS, 0, n, at, at + n) !== 0) return false;
   }
   return true;
+}
+
+/**
+ * How many of the `count` records at `base` (`stride` bytes apart) a decoder
+ * keeps: the first `used` when the rest are all zero (they then encode as
+ * zeros), else all of them, so that encoding what was decoded gives back the
+ * same bytes. For lists with room for hundreds of records of which a few are
+ * used (an inode's chain or extent list).
+ */
+export function recordsToKeep(buf: Buffer, base: number, stride: number, used: number, count: number): number {
+  return isZero(buf, base + used * stride, base + count * stride) ? used : count;
 }
