@@ -153,6 +153,7 @@ export async function runDaemon(config: DaemonConfig, deps: DaemonDeps, readines
     if (req.inject !== undefined && req.inject !== options.inject) fixed.push('inject');
     if (req.writebackCache && !options.writebackCache) fixed.push('writeback_cache');
     if (req.reader !== undefined && req.reader !== options.reader) fixed.push('reader');
+    if (req.spinUs !== undefined && req.spinUs !== options.spinUs) fixed.push('spin_us');
     if (fixed.length) return { ok: false, error: `${fixed.join(', ')} cannot change on a live mount: umount and mount again` };
     if (req.debug) createDebug.enable([process.env.DEBUG, 'o2fuse:*'].filter(Boolean).join(','));
 
@@ -257,6 +258,7 @@ export async function runDaemon(config: DaemonConfig, deps: DaemonDeps, readines
         ...sessionOptions,
         writebackCache: options.writebackCache,
         reader: options.reader,
+        spinUs: options.spinUs,
         onUnexpected: (op, err) => console.error(`o2fuse: BUG: ${op}:`, err),
       });
       session = lowLevel;

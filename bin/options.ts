@@ -8,6 +8,7 @@
  */
 import { parseInjectSpec } from '../io/injectSpec';
 import { parseSizeBytes, SizeError } from './size';
+import { SPIN_BUDGET_US_MAX } from '../fs/fuse/lowlevel/spin';
 
 export type AtimePolicy = 'relatime' | 'noatime' | 'strictatime';
 export type UnalignedDio = 'range' | 'inode' | 'unsafe';
@@ -43,6 +44,11 @@ export interface MountOptions {
    * (fs/fuse/lowlevel/channel.ts explains both).
    */
   reader?: 'poll' | 'threads';
+  /**
+   * spin_us=N (kernel transport, poll reader): how long the reader keeps reading an empty /dev/fuse queue
+   * once nothing is in flight, before sleeping; undefined is the default (fs/fuse/lowlevel/spin.ts).
+   */
+  spinUs?: number;
   debug: boolean;
   /** `remount` was among the options: change a live mount, start nothing. */
   remount: boolean;
@@ -122,6 +128,12 @@ const VALUED: Record<string, (o: MountOptions, value: string) => void> = {
   reader: (o, v) => {
     if (v !== 'poll' && v !== 'threads') throw new OptionError(`reader=${v}: expected poll or threads`);
     o.reader = v;
+  },
+  spin_us: (o, v) => {
+    if (!/^\d+$/.test(v) || Number(v) > SPIN_BUDGET_US_MAX) {
+      throw new OptionError(`spin_us=${v}: expected whole microseconds from 0 (never spin) to ${SPIN_BUDGET_US_MAX}`);
+    }
+    o.spinUs = Number(v);
   },
   transport: (o, v) => {
     if (v !== 'libfuse' && v !== 'kernel') throw new OptionError(`transport=${v}: expected kernel or libfuse`);
@@ -208,6 +220,9 @@ export function parseMountOptions(lists: string[]): MountOptions {
   }
   if (o.reader && o.transport !== 'kernel') {
     throw new OptionError(`reader=${o.reader} needs transport=kernel (libfuse reads /dev/fuse itself)`);
+  }
+  if (o.spinUs !== undefined && (o.transport !== 'kernel' || o.reader === 'threads')) {
+    throw new OptionError(`spin_us=${o.spinUs} needs transport=kernel with reader=poll (only the poll reader can spin)`);
   }
   return o;
 }

@@ -71,6 +71,9 @@ t.test('each flag option has its meaning', async (t) => {
     cases.push(['transport=kernel', (o) => o.transport, 'kernel']);
     cases.push(['transport=kernel,reader=threads', (o) => o.reader, 'threads']);
     cases.push(['transport=kernel,reader=poll', (o) => o.reader, 'poll']);
+    cases.push(['transport=kernel,spin_us=0', (o) => o.spinUs, 0]);
+    cases.push(['transport=kernel,reader=poll,spin_us=200', (o) => o.spinUs, 200]);
+    cases.push(['transport=kernel', (o) => o.spinUs, undefined]);
   }
   for (const [text, get, want] of cases) t.same(get(parseMountOptions([text])), want, text);
 });
@@ -93,6 +96,12 @@ t.test('unknown and malformed options are refused, naming the option', async (t)
   t.throws(() => parseMountOptions(['reader=fast']), /reader=fast: expected poll or threads/);
   t.throws(() => parseMountOptions(['transport=libfuse,reader=poll']), /reader=poll needs transport=kernel/);
   t.throws(() => parseMountOptions(['transport=ioctl']), /expected kernel or libfuse/);
+  t.throws(() => parseMountOptions(['spin_us=lots']), /spin_us=lots: expected whole microseconds from 0 \(never spin\) to 1000/);
+  t.throws(() => parseMountOptions(['spin_us=1001']), /spin_us=1001: expected whole microseconds/);
+  t.throws(() => parseMountOptions(['transport=libfuse,spin_us=50']), /spin_us=50 needs transport=kernel with reader=poll/);
+  if (process.getuid?.() === 0) {
+    t.throws(() => parseMountOptions(['transport=kernel,reader=threads,spin_us=50']), /spin_us=50 needs transport=kernel with reader=poll/);
+  }
   t.throws(() => parseMountOptions(['inject=explode:now']), /inject=explode:now: inject:/);
   t.throws(() => parseMountOptions(['sync']), /refused: synchronous mounts/);
   t.throws(() => parseMountOptions(['fsname=x']), /sets fsname to the device/);

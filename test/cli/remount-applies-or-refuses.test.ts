@@ -73,6 +73,10 @@ t.test('an engine that cannot change live refuses with a message and stays as it
   const fixed = await run(node, [cli, 'mount', '-o', 'remount,allow_other', image, m.dir]);
   t.not(fixed.code, 0, 'allow_other cannot change live');
   t.match(fixed.stderr, /allow_other cannot change on a live mount/);
+  if (process.getuid?.() === 0) {
+    const spin = await run(node, [cli, 'mount', '-o', 'remount,spin_us=200', image, m.dir]);
+    t.match(spin.stderr, /spin_us cannot change on a live mount/, 'nor can the poll reader\'s spin budget');
+  }
   const bad = await run(node, [cli, 'mount', '-o', 'remount,bogus', image, m.dir]);
   t.match(bad.stderr, /unknown mount option "bogus"/, 'unknown options are refused on remount too');
   t.equal(liveRecords().filter((rec) => rec.mountpoint === m.dir).length, 1, 'no second daemon');

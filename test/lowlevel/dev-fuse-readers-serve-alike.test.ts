@@ -11,7 +11,9 @@
  * Also: the addon is built on this machine (setup installs gcc; the test
  * command builds it) and is the default; without it (O2FUSE_NATIVE=0) a
  * mount falls back to threads and says so, and reader=poll is refused with
- * the reason.
+ * the reason. The poll reader spins on the empty queue between a client's
+ * back-to-back requests (spin.ts) and takes them without sleeping; spin_us=0
+ * turns that off; spin_us is refused where there is no poll reader.
  */
 import t from 'tap';
 import * as fs from 'node:fs';
@@ -86,6 +88,31 @@ for (const reader of ['poll', 'threads'] as const) {
     await assertFsckClean(t, m.image);
   });
 }
+
+/** A client calling the filesystem in a tight loop: open and close one file (OPEN + RELEASE each), in a child. */
+const openCloseLoop = (file: string, n: number) =>
+  `node -e 'const fs = require("fs"); for (let i = 0; i < ${n}; i++) fs.closeSync(fs.openSync("${file}", "r"))'`;
+
+t.test('the poll reader spins between back-to-back requests; spin_us=0 never spins', { skip }, async (t) => {
+  // The largest budget: a client descheduled now and then on a loaded machine still lands most requests in it.
+  const m = await mountLowLevel(t, { options: { spinUs: 1000 } });
+  await m.shOk(`echo spun > ${m.mnt}/f && ${openCloseLoop(`${m.mnt}/f`, 2000)}`);
+  const spin = m.session.stats().spin;
+  t.ok(spin.spinHits > 0, `requests were taken while spinning (${JSON.stringify(spin)})`);
+  t.equal((await m.shOk(`cat ${m.mnt}/f`)).trim(), 'spun', 'and answered right');
+  await m.close();
+  await assertFsckClean(t, m.image);
+
+  const off = await mountLowLevel(t, { options: { spinUs: 0 } });
+  await off.shOk(`echo still > ${off.mnt}/f && ${openCloseLoop(`${off.mnt}/f`, 500)}`);
+  t.same(off.session.stats().spin, { spinHits: 0, spinMisses: 0, spinPauses: 0, spinResumes: 0 }, 'spin_us=0: no spin at all');
+  t.ok(off.session.stats().byOpcode.OPEN >= 500, 'though the requests came the same way');
+  await off.close();
+  await assertFsckClean(t, off.image);
+
+  const threads = await mountLowLevel(t, { options: { reader: 'threads', spinUs: 50 } }).then(() => undefined, (err: unknown) => err);
+  t.match((threads as Error)?.message ?? '', /spin_us=50: only the poll reader spins, and it is not chosen/, 'spin_us with reader=threads is refused');
+});
 
 t.test('without the addon: a default mount falls back to threads and says why; reader=poll is refused', { skip }, async (t) => {
   const dir = await tempDir(t, 'o2fuse-readers-cli-');

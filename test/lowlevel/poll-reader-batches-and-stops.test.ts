@@ -3,13 +3,18 @@
  * for the addon, so every read result can be chosen: what a batch takes per
  * wake-up, which messages are copied and which keep the read buffer, which
  * errors are read again and which end the session (and how), and that the
- * watch is stopped before the descriptor is closed.
+ * watch is stopped before the descriptor is closed. And the spin (spin.ts):
+ * once nothing is in flight the reader reads the empty queue for its budget
+ * instead of sleeping, takes what arrives meanwhile, never spins while a
+ * request is being served, pauses after empty spins and resumes when requests
+ * come back to back.
  */
 import t from 'tap';
 import * as fs from 'node:fs';
 import { constants } from 'node:os';
 import { COPY_LIMIT_BYTES, FuseChannel, POLL_BATCH } from '../../fs/fuse/lowlevel/channel';
 import type { DevPoll } from '../../fs/fuse/lowlevel/devPoll';
+import { MISSES_TO_PAUSE, SpinPolicy } from '../../fs/fuse/lowlevel/spin';
 
 const { EAGAIN, EINTR, ENOENT, ENODEV, EIO } = constants.errno;
 const BUFFER_BYTES = 256 * 1024;
@@ -24,7 +29,7 @@ class ScriptedPoll implements DevPoll {
   private handle = {};
   private n = 0;
 
-  constructor(private readonly steps: Step[]) {}
+  constructor(readonly steps: Step[]) {}
 
   watch(_fd: number, onReadable: (status: number) => void): unknown {
     this.log.push('watch');
@@ -43,6 +48,17 @@ class ScriptedPoll implements DevPoll {
     return step;
   }
 
+  /** What spins find: a message size or -errno each, -EAGAIN (the budget ran out) when the list is empty. */
+  readonly spinSteps: Step[] = [];
+
+  spinRead(_fd: number, buf: Buffer, budgetNs: number): number {
+    this.log.push(`spin ${budgetNs}`);
+    this.buffers.push(buf);
+    const step = this.spinSteps.shift() ?? -EAGAIN;
+    if (step > 0) buf.fill(++this.n & 0xff, 0, step);
+    return step;
+  }
+
   setNonblocking(): number {
     this.log.push('nonblocking');
     return 0;
@@ -54,12 +70,13 @@ class ScriptedPoll implements DevPoll {
   }
 }
 
-function channel(poll: ScriptedPoll) {
-  const fd = fs.openSync('/dev/null', 'r');
+function channel(poll: ScriptedPoll, extra: { spin?: SpinPolicy; busy?: () => boolean } = {}) {
+  // Read and write: replies go to /dev/null.
+  const fd = fs.openSync('/dev/null', 'r+');
   const got: Buffer[] = [];
   const stopped: (NodeJS.ErrnoException | undefined)[] = [];
   const ch = new FuseChannel(fd, {
-    poll, readers: 2, bufferBytes: BUFFER_BYTES,
+    poll, readers: 2, bufferBytes: BUFFER_BYTES, ...extra,
     onMessage: (msg) => got.push(msg),
     onStopped: (err) => stopped.push(err),
   });
@@ -128,4 +145,97 @@ t.test('a read error or a poll error ends the session with that error', async (t
   t.equal(b.stopped[0]?.code, 'EIO');
   t.match(b.stopped[0]?.message ?? '', /polling \/dev\/fuse failed/);
   b.ch.close();
+});
+
+/** Lets the scheduled spin (setImmediate) run. */
+const turn = () => new Promise((resolve) => setImmediate(resolve));
+
+t.test('with nothing in flight the reader spins on the empty queue and takes what comes', async (t) => {
+  const poll = new ScriptedPoll([100]);
+  const spin = new SpinPolicy(50);
+  const { ch, got } = channel(poll, { spin, busy: () => false });
+  poll.fire();
+  t.equal(got.length, 1, 'the queued request is taken at once');
+  t.notOk(poll.log.some((l) => l.startsWith('spin')), 'no spin inside the wake-up itself');
+  poll.spinSteps.push(200);
+  await turn();
+  t.same(poll.log.filter((l) => l.startsWith('spin')), ['spin 50000'], 'then one spin of the 50 us budget');
+  t.same(got.map((m) => m.length), [100, 200], 'the request that came during the spin is taken');
+  t.equal(ch.counters.reads, 2);
+  await turn();
+  t.same(poll.log.filter((l) => l.startsWith('spin')), ['spin 50000', 'spin 50000'], 'after it, the reader spins again');
+  t.same(spin.counters, { spinHits: 1, spinMisses: 1, spinPauses: 0, spinResumes: 0 });
+  await turn();
+  t.equal(poll.log.filter((l) => l.startsWith('spin')).length, 2, 'an empty spin does not schedule another by itself');
+  ch.reply(7, 0, [Buffer.alloc(8)]);
+  await turn();
+  t.equal(poll.log.filter((l) => l.startsWith('spin')).length, 3, 'a reply does: the client may send its next request now');
+  ch.close();
+});
+
+t.test('no spin while a request is being served: its completion needs the event loop', async (t) => {
+  const poll = new ScriptedPoll([100]);
+  let busy = true;
+  const { ch, got } = channel(poll, { spin: new SpinPolicy(50), busy: () => busy });
+  poll.fire();
+  await turn();
+  t.equal(got.length, 1);
+  t.notOk(poll.log.some((l) => l.startsWith('spin')), 'busy: the reader goes back to the event loop');
+  busy = false;
+  ch.reply(1, 0);
+  await turn();
+  t.ok(poll.log.includes('spin 50000'), 'the reply that ends the work arms the spin');
+  ch.close();
+});
+
+t.test('empty spins pause spinning; requests back to back resume it', async (t) => {
+  let now = 0n;
+  const spin = new SpinPolicy(50, () => now);
+  const poll = new ScriptedPoll([]);
+  const { ch, got } = channel(poll, { spin, busy: () => false });
+  const spins = () => poll.log.filter((l) => l.startsWith('spin')).length;
+  for (let i = 0; i < MISSES_TO_PAUSE + 2; i++) {
+    ch.reply(i, 0);
+    await turn();
+  }
+  t.equal(spins(), MISSES_TO_PAUSE, `${MISSES_TO_PAUSE} empty spins, then none`);
+  t.equal(spin.counters.spinPauses, 1);
+  now += 1_000_000n; // a millisecond of quiet
+  poll.steps.push(100);
+  poll.fire();
+  ch.reply(10, 0);
+  await turn();
+  t.equal(spins(), MISSES_TO_PAUSE, 'a request after a long quiet spell does not resume spinning');
+  now += 20_000n; // the next one 20 us after the reader went idle
+  poll.steps.push(100);
+  poll.fire();
+  t.equal(spin.counters.spinResumes, 1, 'one within the budget does');
+  ch.reply(11, 0);
+  await turn();
+  t.equal(spins(), MISSES_TO_PAUSE + 1, 'and the reader spins again');
+  t.equal(got.length, 2);
+  ch.close();
+});
+
+t.test('a zero budget never spins', async (t) => {
+  const poll = new ScriptedPoll([100]);
+  const { ch } = channel(poll, { spin: new SpinPolicy(0), busy: () => false });
+  poll.fire();
+  ch.reply(1, 0);
+  await turn();
+  t.notOk(poll.log.some((l) => l.startsWith('spin')));
+  t.throws(() => new SpinPolicy(1001), /expected an integer from 0 to 1000/);
+  t.throws(() => new SpinPolicy(2.5), /expected an integer/);
+  ch.close();
+});
+
+t.test('what a spin reads is handled as any read: an error there ends the session', async (t) => {
+  const poll = new ScriptedPoll([]);
+  const { ch, stopped } = channel(poll, { spin: new SpinPolicy(50), busy: () => false });
+  poll.spinSteps.push(-ENODEV);
+  ch.reply(1, 0);
+  await turn();
+  t.same(stopped, [undefined], 'ENODEV during a spin: the session ended cleanly');
+  t.same(poll.log.slice(-1), ['unwatch']);
+  ch.close();
 });

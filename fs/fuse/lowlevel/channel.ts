@@ -41,6 +41,7 @@ import { Worker } from 'node:worker_threads';
 import createDebug from 'debug';
 import type { ReaderMessage, ReaderWorkerData } from './readerWorker';
 import type { DevPoll } from './devPoll';
+import type { SpinPolicy } from './spin';
 
 const log = createDebug('o2fuse:fuse');
 
@@ -74,6 +75,10 @@ export interface ChannelCounters {
 export interface ChannelOptions {
   /** The poll reader (the addon, on the main thread), or undefined for worker-thread readers. */
   poll?: DevPoll;
+  /** With `poll`: when to keep reading an empty queue instead of sleeping (spin.ts); none without it. */
+  spin?: SpinPolicy;
+  /** Whether a request is being served (read, not yet settled): the reader never spins then. */
+  busy?: () => boolean;
   /** Worker-thread readers (without `poll`). */
   readers: number;
   bufferBytes: number;
@@ -90,6 +95,9 @@ export class FuseChannel {
   private gone = false;
   private closed = false;
   private watch: unknown;
+  /** A spin is scheduled (setImmediate) and has not run yet. */
+  private spinArmed = false;
+  private spinOnce: (() => void) | undefined;
 
   constructor(
     readonly fd: number,
@@ -145,14 +153,12 @@ export class FuseChannel {
       if (err) this.stopError ??= err;
       this.readerStopped();
     };
-    const onReadable = (status: number) => {
-      if (status < 0) {
-        log('polling /dev/fuse failed: libuv error %d', status);
-        return stop(Object.assign(new Error(`polling /dev/fuse failed (libuv error ${status})`), { code: 'EIO' }));
-      }
+    /** Takes requests until the queue is empty or POLL_BATCH are taken; `first` is a read already done. */
+    const drain = (first?: number) => {
       for (let taken = 0; taken < POLL_BATCH && this.watch !== undefined;) {
-        const n = poll.readInto(this.fd, buf);
-        if (n === -EAGAIN) return;
+        const n = first ?? poll.readInto(this.fd, buf);
+        first = undefined;
+        if (n === -EAGAIN) return this.armSpin();
         // A signal, or a request interrupted before we took it: read again.
         if (n === -EINTR || n === -ENOENT) continue;
         if (n === -ENODEV || n === 0) return stop();
@@ -174,7 +180,36 @@ export class FuseChannel {
         }
       }
     };
+    const spin = this.options.spin;
+    if (spin?.enabled) {
+      // Runs after the replies the last batch's requests could give at once (setImmediate follows their
+      // microtasks), so "nothing in flight" means the client has its answers.
+      this.spinOnce = () => {
+        this.spinArmed = false;
+        if (this.watch === undefined || this.options.busy?.()) return;
+        const budgetNs = spin.idle();
+        if (budgetNs === 0) return;
+        const n = poll.spinRead(this.fd, buf, budgetNs);
+        spin.spun(n !== -EAGAIN);
+        if (n !== -EAGAIN) drain(n);
+      };
+    }
+    const onReadable = (status: number) => {
+      if (status < 0) {
+        log('polling /dev/fuse failed: libuv error %d', status);
+        return stop(Object.assign(new Error(`polling /dev/fuse failed (libuv error ${status})`), { code: 'EIO' }));
+      }
+      spin?.arrived();
+      drain();
+    };
     this.watch = poll.watch(this.fd, onReadable);
+  }
+
+  /** Schedules a spin on the empty queue (poll reader with a spin budget): after a batch, and after each reply. */
+  private armSpin(): void {
+    if (!this.spinOnce || this.spinArmed) return;
+    this.spinArmed = true;
+    setImmediate(this.spinOnce);
   }
 
   /** True once a reader or a write saw the session end. */
@@ -204,6 +239,7 @@ export class FuseChannel {
     try {
       fs.writevSync(this.fd, payload.length ? [header, ...payload] : [header]);
       this.counters.replies++;
+      this.armSpin();
       return 'sent';
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;

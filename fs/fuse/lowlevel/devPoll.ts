@@ -17,6 +17,11 @@ export interface DevPoll {
   unwatch(handle: unknown): void;
   /** read(2) into `buf`: bytes read, or minus the errno (-EAGAIN when nothing is queued). */
   readInto(fd: number, buf: Buffer): number;
+  /**
+   * Like readInto, but an empty queue is read again for up to `budgetNs`
+   * before -EAGAIN (the thread stays awake; see spin.ts).
+   */
+  spinRead(fd: number, buf: Buffer, budgetNs: number): number;
   /** Sets O_NONBLOCK on `fd`: 0, or minus the errno. */
   setNonblocking(fd: number): number;
 }
@@ -40,7 +45,10 @@ export function devPoll(): DevPoll | undefined {
   }
   try {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
-    loaded = require(DEV_POLL_ADDON) as DevPoll;
+    const addon = require(DEV_POLL_ADDON) as Partial<DevPoll>;
+    const missing = (['watch', 'unwatch', 'readInto', 'spinRead', 'setNonblocking'] as const).filter((f) => typeof addon[f] !== 'function');
+    if (missing.length) failure = `${DEV_POLL_ADDON} is out of date (no ${missing.join(', ')}): rebuild it with npm run build`;
+    else loaded = addon as DevPoll;
   } catch (err) {
     failure = `${DEV_POLL_ADDON} does not load: ${(err as Error).message}`;
   }

@@ -61,6 +61,11 @@ export class Dispatcher {
     for (const w of this.initWaiters.splice(0)) w.reject(err);
   }
 
+  /** Whether a request is being served (read and not yet settled). */
+  get busy(): boolean {
+    return this.inFlight.size > 0;
+  }
+
   /** Resolves when no request is being served. */
   idle(): Promise<void> {
     if (this.inFlight.size === 0) return Promise.resolve();

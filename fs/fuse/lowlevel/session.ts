@@ -28,6 +28,8 @@
  *   reader              'poll' (the main thread reads /dev/fuse when its event loop sees requests; needs the
  *                       addon, devPoll.ts) or 'threads' (worker threads read it); default poll where built
  *   readers             with reader 'threads': how many, one read outstanding each (default 2, at most 16)
+ *   spinUs              with reader 'poll': once nothing is in flight, keep reading the empty queue this many
+ *                       microseconds before sleeping (default 50; 0 never), paused while the client is quiet (spin.ts)
  *   maxBackground       background requests (async direct I/O, read-ahead) the kernel keeps in flight (default 64)
  *   readAheadBytes      the kernel's read-ahead window for the mount (default maxWrite, so sequential READs are 1 MiB)
  *   writebackCache      ask for FUSE_WRITEBACK_CACHE (default off; see init.ts for what it changes)
@@ -54,6 +56,7 @@ import { LowLevelOps, type LowLevelEngine } from './ops';
 import { FuseNotifyCode } from './protocol';
 import { validityOf } from './reply';
 import { StatsCollector, type SessionStats } from './stats';
+import { checkSpinBudget, SpinPolicy, SPIN_BUDGET_US_DEFAULT } from './spin';
 import { encodeFields } from '../../format/layout';
 import { fuse_notify_delete_out, fuse_notify_inval_entry_out, fuse_notify_inval_inode_out } from './structs';
 
@@ -82,6 +85,7 @@ export interface LowLevelMountOptions {
   attrTimeoutSec?: number;
   reader?: 'poll' | 'threads';
   readers?: number;
+  spinUs?: number;
   maxBackground?: number;
   /** The kernel's read-ahead window for this mount (default maxWrite: one full READ request). */
   readAheadBytes?: number;
@@ -110,6 +114,7 @@ export class LowLevelSession {
   private readonly channel: FuseChannel;
   private readonly dispatcher: Dispatcher;
   private readonly ops: LowLevelOps;
+  private readonly spin: SpinPolicy | undefined;
   private mountId_: number | undefined;
   private connection: number | undefined;
   /** How /dev/fuse is read; `fallback` says why it is 'threads' when nobody asked for threads. */
@@ -139,8 +144,11 @@ export class LowLevelSession {
       // Sent for fuseblk mounts only: the kernel waits for this reply, so the write-back is done when umount returns.
       destroy: () => engine.unmount(),
     });
+    this.spin = reader.poll ? new SpinPolicy(options.spinUs ?? SPIN_BUDGET_US_DEFAULT) : undefined;
     this.channel = new FuseChannel(fd, {
       poll: reader.poll,
+      spin: this.spin,
+      busy: () => this.dispatcher.busy,
       readers,
       bufferBytes: maxWriteBytes + REQUEST_HEADROOM_BYTES,
       onMessage: (msg) => this.dispatcher.handle(msg),
@@ -160,6 +168,10 @@ export class LowLevelSession {
     const readers = options.readers ?? READERS_DEFAULT;
     const poll = options.reader === 'threads' ? undefined : devPoll();
     if (options.reader === 'poll' && !poll) throw new MountError(`reader=poll: ${unavailableReason()}`);
+    if (options.spinUs !== undefined) checkSpinBudget(options.spinUs);
+    if (options.spinUs !== undefined && !poll) {
+      throw new MountError(`spin_us=${options.spinUs}: only the poll reader spins, and it is ${options.reader === 'threads' ? 'not chosen' : `unavailable: ${unavailableReason()}`}`);
+    }
     const reader = poll ? { kind: 'poll' as const, poll } : { kind: 'threads' as const, fallback: options.reader ? undefined : unavailableReason() };
     if (options.debug) traceRequests.enabled = true;
     const root = await engine.getattr(engine.rootIno);
@@ -232,7 +244,7 @@ export class LowLevelSession {
   }
 
   stats(): SessionStats {
-    return this.stats_.snapshot(this.channel.counters);
+    return this.stats_.snapshot(this.channel.counters, this.spin);
   }
 
   /** True until the kernel has ended the session (a lazily unmounted session is alive while files are open). */

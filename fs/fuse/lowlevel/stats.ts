@@ -4,6 +4,7 @@
  * async direct I/O reaches the engine in parallel).
  */
 import { opcodeName } from './protocol';
+import type { SpinCounters } from './spin';
 
 export interface SessionStats {
   /** Requests read from /dev/fuse (INIT and FORGETs included). */
@@ -31,6 +32,8 @@ export interface SessionStats {
   /** Replies the kernel no longer wanted (interrupted requests). */
   staleReplies: number;
   notifications: number;
+  /** The poll reader's spins on an empty queue (all zero when it does not spin): spin.ts. */
+  spin: SpinCounters;
 }
 
 export class StatsCollector {
@@ -91,7 +94,7 @@ export class StatsCollector {
     this.errors.set(errno, (this.errors.get(errno) ?? 0) + 1);
   }
 
-  snapshot(channel: { staleReplies: number; notifications: number }): SessionStats {
+  snapshot(channel: { staleReplies: number; notifications: number }, spin?: { counters: SpinCounters }): SessionStats {
     return {
       requests: this.requests,
       inFlight: this.inFlight,
@@ -110,6 +113,7 @@ export class StatsCollector {
       forgets: this.forgets,
       staleReplies: channel.staleReplies,
       notifications: channel.notifications,
+      spin: { ...(spin?.counters ?? { spinHits: 0, spinMisses: 0, spinPauses: 0, spinResumes: 0 }) },
     };
   }
 }
