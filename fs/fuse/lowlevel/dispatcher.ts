@@ -96,6 +96,16 @@ export class Dispatcher {
       this.stats.requestDone();
       return;
     }
+    const immediate = this.ops.immediateHandler(req.opcode);
+    if (immediate) {
+      try {
+        immediate(req);
+      } catch (err) {
+        this.errnoFor(req, err);
+      }
+      this.stats.requestDone();
+      return;
+    }
     const handler = this.ops.handler(req.opcode);
     if (!handler) {
       this.finish(req, 'ENOSYS');

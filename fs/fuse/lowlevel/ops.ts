@@ -162,23 +162,31 @@ export class LowLevelOps {
     return this.table.get(opcode);
   }
 
-  private readonly table = new Map<number, Handler>([
-    [FuseOpcode.FUSE_LOOKUP, async (req) => {
-      const { name } = nameAt(req, 0);
-      return this.entry(await this.engine.lookup(this.ino(req.nodeid), name));
-    }],
+  /**
+   * The handler for an opcode answered at once, without a promise: FORGETs,
+   * which need no reply and no engine call. Dropping the kernel's caches sends
+   * thousands (a few nodes each when they are read as fast as they come), and
+   * they are read ahead of other requests: the promise round of a request each
+   * was a visible delay for whatever came next (a listing, a lookup).
+   */
+  immediateHandler(opcode: number): ((req: Request) => void) | undefined {
+    return this.immediate.get(opcode);
+  }
 
-    [FuseOpcode.FUSE_FORGET, async () => {
-      this.hooks.forgotten(1);
-      return NO_REPLY;
-    }],
-
-    [FuseOpcode.FUSE_BATCH_FORGET, async (req) => {
+  private readonly immediate = new Map<number, (req: Request) => void>([
+    [FuseOpcode.FUSE_FORGET, () => this.hooks.forgotten(1)],
+    [FuseOpcode.FUSE_BATCH_FORGET, (req) => {
       const { count } = args(fuse_batch_forget_in, req, 'fuse_batch_forget_in');
       // fuse_forget_one records follow; nothing to release per node (see the header), only counted.
       const present = Math.floor((req.body.length - 8) / FUSE_FORGET_ONE_SIZE);
       this.hooks.forgotten(Math.min(count, present));
-      return NO_REPLY;
+    }],
+  ]);
+
+  private readonly table = new Map<number, Handler>([
+    [FuseOpcode.FUSE_LOOKUP, async (req) => {
+      const { name } = nameAt(req, 0);
+      return this.entry(await this.engine.lookup(this.ino(req.nodeid), name));
     }],
 
     [FuseOpcode.FUSE_GETATTR, async (req) => {
