@@ -12,7 +12,7 @@
 import t from 'tap';
 import * as fs from 'node:fs';
 import { constants } from 'node:os';
-import { COPY_LIMIT_BYTES, FuseChannel, POLL_BATCH } from '../../fs/fuse/lowlevel/channel';
+import { COPY_LIMIT_BYTES, FuseChannel, MESSAGE_SLAB_BYTES, POLL_BATCH } from '../../fs/fuse/lowlevel/channel';
 import type { DevPoll } from '../../fs/fuse/lowlevel/devPoll';
 import { MISSES_TO_PAUSE, SpinPolicy } from '../../fs/fuse/lowlevel/spin';
 
@@ -112,6 +112,22 @@ t.test('small messages are copied out; a large one keeps the read buffer, which 
   t.not(after, large, 'and the next read goes to a fresh buffer');
   t.equal(after.length, BUFFER_BYTES, 'as big as the largest request');
   t.same([got[0][0], got[1][COPY_LIMIT_BYTES - 1], got[2][0], got[3][4095]], [1, 2, 3, 4], 'each message has its own bytes');
+  t.equal(got[0].buffer, got[1].buffer, 'copied messages are carved from one slab');
+  t.equal(got[1].byteOffset, got[0].byteOffset + 80, 'one after the other, 8-byte aligned');
+  ch.close();
+});
+
+t.test('a full slab is left to its messages and a new one is carved', async (t) => {
+  const size = 60 * 1024;
+  const perSlab = Math.floor(MESSAGE_SLAB_BYTES / size);
+  const poll = new ScriptedPoll(Array.from({ length: perSlab + 2 }, () => size));
+  const { ch, got } = channel(poll);
+  poll.fire();
+  t.equal(got.length, perSlab + 2);
+  t.equal(new Set(got.slice(0, perSlab).map((m) => m.buffer)).size, 1, `the first ${perSlab} share a slab`);
+  t.not(got[perSlab].buffer, got[0].buffer, 'the next one is in a new slab');
+  t.ok(got.every((m, i) => m.length === size && m[0] === ((i + 1) & 0xff) && m[size - 1] === ((i + 1) & 0xff)),
+    'no message overwrote another');
   ch.close();
 });
 
