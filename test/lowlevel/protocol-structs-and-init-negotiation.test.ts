@@ -10,7 +10,7 @@ import { decodeFields, layoutSize } from '../../fs/format/layout';
 import { STRUCT_SIZES, fuse_init_out, FUSE_ENTRY_OUT_SIZE, FUSE_ATTR_OUT_SIZE } from '../../fs/fuse/lowlevel/structs';
 import { decodeInitIn, negotiateInit, describeNegotiated } from '../../fs/fuse/lowlevel/init';
 import { InitFlag, hasFlag, initFlagNames, joinFlags, FOPEN_DIRECT_IO, FOPEN_NOFLUSH, FOPEN_PARALLEL_DIRECT_WRITES } from '../../fs/fuse/lowlevel/protocol';
-import { attrOut, entryOut, encodeDirent, direntSize, direntPlusSize } from '../../fs/fuse/lowlevel/reply';
+import { attrOut, entryOut, encodeDirent, direntSize, direntPlusSize, zeroed } from '../../fs/fuse/lowlevel/reply';
 import { openFlagsFor } from '../../fs/fuse/lowlevel/ops';
 import { parseRequest } from '../../fs/fuse/lowlevel/request';
 import type { Attr } from '../../fs/api';
@@ -100,6 +100,22 @@ t.test('replies put attributes where the kernel reads them', async (t) => {
   t.same([d.length, d.readBigUInt64LE(0), d.readBigUInt64LE(8), d.readUInt32LE(16), d.readUInt32LE(20), d.toString('latin1', 24, 29)],
     [32, 9n, 3n, 5, 4, 'hello'], 'fuse_dirent: ino, next offset, namelen, DT_DIR, name, padded to 8');
   t.equal(direntPlusSize(5), 128 + 32, 'direntplus = entry_out + dirent');
+});
+
+t.test('reply buffers are zeroed even when the allocation pool hands out stale bytes', async (t) => {
+  // Node's pool gives back whatever its slab held; stand in for it with one that always holds 0xa5.
+  const real = Buffer.allocUnsafe;
+  Buffer.allocUnsafe = (size: number) => real(size).fill(0xa5);
+  t.teardown(() => {
+    Buffer.allocUnsafe = real;
+  });
+  t.ok(zeroed(136).every((b) => b === 0), 'zeroed() is all zero');
+  const none = { entry: { sec: 0, nsec: 0 }, attr: { sec: 0, nsec: 0 } };
+  const e = entryOut(7, attr, none);
+  t.equal(e.readUInt32LE(32 + 4), 0, 'entry_out: attr_valid_nsec 0 after entry_valid_nsec');
+  t.equal(attrOut(attr, none).readUInt32LE(12), 0, 'attr_out: dummy is 0');
+  const eAgain = entryOut(7, attr, none);
+  t.ok(eAgain.equals(e), 'two encodings of the same entry are byte for byte equal (no stale byte anywhere)');
 });
 
 t.test('O_DIRECT opens ask for direct I/O with parallel direct writes', async (t) => {

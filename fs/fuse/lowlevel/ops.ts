@@ -40,7 +40,7 @@ import {
 import { args, nameAt, type Request } from './request';
 import {
   attrOut, direntPlusSize, direntSize, encodeDirent, encodeDirentPlus, entryOut, lseekOut, openOut, statfsOut,
-  writeOut, type Timeouts,
+  writeOut, zeroed, type Timeouts,
 } from './reply';
 
 /** fallocate and lseek are optional Engine methods (fs/api.ts): answered EOPNOTSUPP / ENOSYS when absent. */
@@ -426,7 +426,7 @@ export class LowLevelOps {
       picked.push(e);
       bytes += size;
     }
-    const buf = Buffer.alloc(bytes);
+    const buf = zeroed(bytes);
     if (!plus) {
       let at = 0;
       picked.forEach((e, k) => {

@@ -64,14 +64,24 @@ function encodeEntry(nodeid: number, a: Attr, t: Timeouts, buf: Buffer, at: numb
   encodeAttr(a, buf, at + FUSE_ENTRY_OUT_ATTR_OFFSET);
 }
 
+/**
+ * A zeroed reply buffer. Buffer.alloc makes an ArrayBuffer of its own for
+ * anything over 64 bytes (~0.6 us for an entry reply); allocUnsafe carves
+ * from Node's pool, and fill zeroes it (~0.2 us). Every reply of a lookup,
+ * create or getattr takes one.
+ */
+export function zeroed(bytes: number): Buffer {
+  return Buffer.allocUnsafe(bytes).fill(0);
+}
+
 export function entryOut(nodeid: number, a: Attr, t: Timeouts): Buffer {
-  const buf = Buffer.alloc(FUSE_ENTRY_OUT_SIZE);
+  const buf = zeroed(FUSE_ENTRY_OUT_SIZE);
   encodeEntry(nodeid, a, t, buf, 0);
   return buf;
 }
 
 export function attrOut(a: Attr, t: Timeouts): Buffer {
-  const buf = Buffer.alloc(FUSE_ATTR_OUT_SIZE);
+  const buf = zeroed(FUSE_ATTR_OUT_SIZE);
   encodeFields(fuse_attr_out, { attr_valid: t.attr.sec, attr_valid_nsec: t.attr.nsec, dummy: 0 }, buf, 0, 'fuse_attr_out');
   encodeAttr(a, buf, FUSE_ATTR_OUT_ATTR_OFFSET);
   return buf;
@@ -98,7 +108,7 @@ export function lseekOut(offset: number): Buffer {
 const U64_SAFE = Number.MAX_SAFE_INTEGER;
 
 export function statfsOut(s: StatFs): Buffer {
-  const buf = Buffer.alloc(80);
+  const buf = zeroed(80);
   encodeFields(fuse_kstatfs, {
     blocks: Math.min(s.blocks, U64_SAFE),
     bfree: Math.min(s.bfree, U64_SAFE),
