@@ -8,7 +8,9 @@
  *   descriptor is non-blocking and watched by the main thread's event loop;
  *   when the kernel queues requests the main thread reads them itself, up to
  *   POLL_BATCH per wake-up. A request costs one thread wake-up (the kernel
- *   waking our event loop), as in a single-threaded libfuse daemon.
+ *   waking our event loop), as in a single-threaded libfuse daemon, or none
+ *   when it comes while the reader spins on the empty queue after answering
+ *   everything (spin.ts).
  * - 'threads': read(2) blocks until the kernel has a request, so reads run
  *   in worker threads of their own (readerWorker.ts), `readers` of them, each
  *   with one read outstanding, posting each request to the main thread. Two
