@@ -20,9 +20,14 @@ function eccCheck(ctx: VolumeContext, block: Buffer, blkno: number, checkOffset:
   if (r === 'bad') throw new FormatError(`${what} ${blkno}: metaecc checksum mismatch`);
 }
 
-/** Runs `decode` as the validator and returns its result; FormatErrors become FsError EIO naming the block. */
-async function readAs<T>(ctx: VolumeContext, blkno: number, kind: string, checkOffset: number,
-  decode: (block: Buffer) => T): Promise<{ block: Buffer; value: T }> {
+/**
+ * Reads a block through the cache, running `decode` as its validator the
+ * first time this copy is served as `kind`; `value` is what that run decoded
+ * (undefined when the copy was validated before). FormatErrors become FsError
+ * EIO naming the block.
+ */
+async function validated<T>(ctx: VolumeContext, blkno: number, kind: string, checkOffset: number,
+  decode: (block: Buffer) => T): Promise<{ block: Buffer; value: T | undefined }> {
   if (!Number.isSafeInteger(blkno) || blkno <= 0 || (blkno + 1) * ctx.geo.blockSize > ctx.device.size) {
     throw new FsError('EIO', `${kind} block number ${blkno} is outside the volume`);
   }
@@ -32,7 +37,20 @@ async function readAs<T>(ctx: VolumeContext, blkno: number, kind: string, checkO
       eccCheck(ctx, b, blkno, checkOffset, kind);
       value = decode(b);
     });
-    return { block, value: value ?? decode(block) };
+    return { block, value };
+  } catch (err) {
+    if (err instanceof FormatError) throw new FsError('EIO', err.message);
+    throw err;
+  }
+}
+
+/** Like `validated`, and the decoded value whether or not validation ran now. */
+async function readAs<T>(ctx: VolumeContext, blkno: number, kind: string, checkOffset: number,
+  decode: (block: Buffer) => T): Promise<{ block: Buffer; value: T }> {
+  const { block, value } = await validated(ctx, blkno, kind, checkOffset, decode);
+  if (value !== undefined) return { block, value };
+  try {
+    return { block, value: decode(block) };
   } catch (err) {
     if (err instanceof FormatError) throw new FsError('EIO', err.message);
     throw err;
@@ -57,8 +75,21 @@ export async function readGroupDesc(ctx: VolumeContext, blkno: number, parent?: 
 }
 
 /** A directory data block: records (and trailer where the volume has them) checked as a whole on fill. */
+function dirBlockDecoder(ctx: VolumeContext, blkno: number, dirIno: number): (b: Buffer) => DirBlock {
+  return (b) => decodeDirBlock(b, { blkno, hasTrailer: ctx.features.dirTrailers, parentBlkno: dirIno });
+}
+
 export async function readDirBlock(ctx: VolumeContext, blkno: number, dirIno: number): Promise<{ block: Buffer; db: DirBlock }> {
   const { block, value } = await readAs(ctx, blkno, 'dir block', dirBlockCheckOffset(ctx.geo.blockSize),
-    (b) => decodeDirBlock(b, { blkno, hasTrailer: ctx.features.dirTrailers, parentBlkno: dirIno }));
+    dirBlockDecoder(ctx, blkno, dirIno));
   return { block, db: value };
+}
+
+/**
+ * The validated bytes of a dir block, decoded only to validate them (once per
+ * cached copy), for walking its records in place: they tile the area before
+ * the trailer and each passed ocfs2_check_dir_entry's rules.
+ */
+export async function readDirBlockBytes(ctx: VolumeContext, blkno: number, dirIno: number): Promise<Buffer> {
+  return (await validated(ctx, blkno, 'dir block', dirBlockCheckOffset(ctx.geo.blockSize), dirBlockDecoder(ctx, blkno, dirIno))).block;
 }

@@ -10,12 +10,12 @@
  */
 import type { VolumeContext } from './context';
 import type { Inode, DirIndexEntry } from './inode';
-import { iterateDirEntries } from './format/dirent';
+import { decodeDirTrailer, dirTrailerBlkOff, iterateDirEntries, OCFS2_DIR_MEMBER_LEN } from './format/dirent';
 import { FormatError } from './format/layout';
 import { OCFS2_MAX_FILENAME_LEN, OCFS2_FT_REG_FILE, OCFS2_FT_DIR, OCFS2_FT_CHRDEV, OCFS2_FT_BLKDEV,
   OCFS2_FT_FIFO, OCFS2_FT_SOCK, OCFS2_FT_SYMLINK, S_IFREG, S_IFDIR, S_IFCHR, S_IFBLK, S_IFIFO, S_IFSOCK, S_IFLNK,
 } from './format/constants';
-import { readDirBlock } from './blocks';
+import { readDirBlockBytes } from './blocks';
 import { dataExtents } from './file';
 import { findExtent } from './extentMap';
 import { FsError } from './errors';
@@ -124,14 +124,33 @@ async function scanDirSlots(ctx: VolumeContext, dir: Inode): Promise<DirSlot[]> 
  */
 const blockSlots = new WeakMap<Buffer, { dirIno: number; lblk: number; slots: DirSlot[] }>();
 
-/** The live entries of logical block `lblk` (physical `blkno`) of `dir`, validated when first decoded. */
+/**
+ * The live entries of logical block `lblk` (physical `blkno`) of `dir`. The
+ * block is validated once per cached copy (every record checked); its records
+ * are then walked in place, names as views of the block (a cached block never
+ * changes, see blockSlots).
+ */
 async function dirBlockSlots(ctx: VolumeContext, dir: Inode, lblk: number, blkno: number): Promise<DirSlot[]> {
-  const cached = blockSlots.get(await ctx.cache.read(blkno, 'dir block'));
+  const block = await readDirBlockBytes(ctx, blkno, dir.ino);
+  const cached = blockSlots.get(block);
   if (cached && cached.dirIno === dir.ino && cached.lblk === lblk) return cached.slots;
-  const { block, db } = await readDirBlock(ctx, blkno, dir.ino);
+  const end = ctx.features.dirTrailers ? dirTrailerBlkOff(block.length) : block.length;
+  try {
+    // Validation checked the trailer's owner against the directory it was first read for; this one may differ.
+    if (ctx.features.dirTrailers) decodeDirTrailer(block, blkno, dir.ino);
+  } catch (err) {
+    if (err instanceof FormatError) throw new FsError('EIO', err.message);
+    throw err;
+  }
   const slots: DirSlot[] = [];
-  for (const de of db.entries) {
-    if (de.inode !== 0) slots.push({ name: de.name, ino: de.inode, fileType: de.file_type, lblk, offset: de.offset });
+  for (let off = 0; off < end;) {
+    const recLen = block.readUInt16LE(off + 8);
+    const ino = block.readUInt32LE(off + 4) * 0x1_0000_0000 + block.readUInt32LE(off);
+    if (ino !== 0) {
+      const nameStart = off + OCFS2_DIR_MEMBER_LEN;
+      slots.push({ name: block.subarray(nameStart, nameStart + block[off + 10]), ino, fileType: block[off + 11], lblk, offset: off });
+    }
+    off += recLen;
   }
   blockSlots.set(block, { dirIno: dir.ino, lblk, slots });
   return slots;
