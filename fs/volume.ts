@@ -594,6 +594,10 @@ export class Volume implements Engine, VolumeContext, NameiHost, IoHost {
     return seekDataHole(this, inode, offset, whence);
   }
 
+  deviceBusy(): boolean {
+    return (this.device.inFlight ?? 0) > 0;
+  }
+
   /** Writes back every dirty page and pending time stamp. */
   async syncAll(): Promise<void> {
     await this.flusher.flushAll();

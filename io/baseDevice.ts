@@ -79,6 +79,11 @@ export abstract class BaseDevice implements Device {
     return this.closing !== null;
   }
 
+  /** Requests accepted and not yet settled (stats().inFlight without the copy). */
+  get inFlight(): number {
+    return this.counters.inFlight;
+  }
+
   stats(): DeviceStats {
     return { ...this.counters };
   }

@@ -51,4 +51,6 @@ export interface Device {
   flush(): Promise<void>;
   /** Waits for requests in flight, then releases the device; later requests fail with EBADF. */
   close(): Promise<void>;
+  /** Requests accepted and not yet settled, where the device counts them (BaseDevice does). */
+  readonly inFlight?: number;
 }

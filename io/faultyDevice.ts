@@ -347,10 +347,6 @@ export class FaultyDevice extends BaseDevice {
     return () => this.completeListeners.delete(listener);
   }
 
-  get inFlight(): number {
-    return this.stats().inFlight;
-  }
-
   get maxInFlight(): number {
     return this.stats().maxInFlight;
   }

@@ -148,7 +148,8 @@ export class LowLevelSession {
     this.channel = new FuseChannel(fd, {
       poll: reader.poll,
       spin: this.spin,
-      busy: () => this.dispatcher.busy,
+      // Nor while the engine waits for the device (read-ahead, write-back): spinning would hold up its completions.
+      busy: () => this.dispatcher.busy || !!engine.deviceBusy?.(),
       readers,
       bufferBytes: maxWriteBytes + REQUEST_HEADROOM_BYTES,
       onMessage: (msg) => this.dispatcher.handle(msg),

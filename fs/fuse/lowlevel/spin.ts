@@ -15,8 +15,10 @@
  * guest halt polling does: after MISSES_TO_PAUSE spins in a row that found
  * nothing, it stops; it starts again when a request arrives within the
  * budget of the moment the reader went idle (the client is back in a tight
- * loop). Nothing spins while a request waits for the device: its completion
- * needs the event loop.
+ * loop). Nothing spins while a request is being served or the engine waits
+ * for the device (read-ahead, write-back): their completions need the event
+ * loop. A sequential reader's read-ahead lost a fifth of its throughput to
+ * spins before that check (5 runs each: 498 against 611 MiB/s).
  */
 import createDebug from 'debug';
 
