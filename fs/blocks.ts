@@ -74,11 +74,11 @@ export async function readGroupDesc(ctx: VolumeContext, blkno: number, parent?: 
   return { block, gd: value };
 }
 
-/** A directory data block: records (and trailer where the volume has them) checked as a whole on fill. */
 function dirBlockDecoder(ctx: VolumeContext, blkno: number, dirIno: number): (b: Buffer) => DirBlock {
   return (b) => decodeDirBlock(b, { blkno, hasTrailer: ctx.features.dirTrailers, parentBlkno: dirIno });
 }
 
+/** A directory data block: records (and trailer where the volume has them) checked as a whole on fill. */
 export async function readDirBlock(ctx: VolumeContext, blkno: number, dirIno: number): Promise<{ block: Buffer; db: DirBlock }> {
   const { block, value } = await readAs(ctx, blkno, 'dir block', dirBlockCheckOffset(ctx.geo.blockSize),
     dirBlockDecoder(ctx, blkno, dirIno));

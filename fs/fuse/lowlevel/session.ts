@@ -148,7 +148,8 @@ export class LowLevelSession {
     this.channel = new FuseChannel(fd, {
       poll: reader.poll,
       spin: this.spin,
-      // Nor while the engine waits for the device (read-ahead, write-back): spinning would hold up its completions.
+      // No spin while a request is served or the engine waits for the device (read-ahead, write-back): their
+      // completions need the event loop.
       busy: () => this.dispatcher.busy || !!engine.deviceBusy?.(),
       readers,
       bufferBytes: maxWriteBytes + REQUEST_HEADROOM_BYTES,
