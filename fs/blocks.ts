@@ -9,7 +9,7 @@ import type { VolumeContext } from './context';
 import { decodeDinode, DINODE_CHECK_OFFSET, type Dinode } from './format/dinode';
 import { decodeExtentBlock, EXTENT_BLOCK_CHECK_OFFSET, type ExtentBlock } from './format/extent';
 import { decodeGroupDesc, GROUP_DESC_CHECK_OFFSET, type GroupDesc } from './format/group';
-import { decodeDirBlock, dirBlockCheckOffset, type DirBlock } from './format/dirent';
+import { decodeDirBlock, decodeDirTrailer, dirBlockCheckOffset, type DirBlock } from './format/dirent';
 import { verifyBlockCheck } from './format/blockcheck';
 import { FormatError } from './format/layout';
 import { FsError } from './errors';
@@ -18,6 +18,11 @@ function eccCheck(ctx: VolumeContext, block: Buffer, blkno: number, checkOffset:
   if (!ctx.features.metaEcc) return;
   const r = verifyBlockCheck(block, checkOffset);
   if (r === 'bad') throw new FormatError(`${what} ${blkno}: metaecc checksum mismatch`);
+}
+
+/** A FormatError as the FsError EIO callers see; anything else as it is. */
+function asEio(err: unknown): unknown {
+  return err instanceof FormatError ? new FsError('EIO', err.message) : err;
 }
 
 /**
@@ -39,8 +44,7 @@ async function validated<T>(ctx: VolumeContext, blkno: number, kind: string, che
     });
     return { block, value };
   } catch (err) {
-    if (err instanceof FormatError) throw new FsError('EIO', err.message);
-    throw err;
+    throw asEio(err);
   }
 }
 
@@ -52,8 +56,7 @@ async function readAs<T>(ctx: VolumeContext, blkno: number, kind: string, checkO
   try {
     return { block, value: decode(block) };
   } catch (err) {
-    if (err instanceof FormatError) throw new FsError('EIO', err.message);
-    throw err;
+    throw asEio(err);
   }
 }
 
@@ -91,5 +94,15 @@ export async function readDirBlock(ctx: VolumeContext, blkno: number, dirIno: nu
  * the trailer and each passed ocfs2_check_dir_entry's rules.
  */
 export async function readDirBlockBytes(ctx: VolumeContext, blkno: number, dirIno: number): Promise<Buffer> {
-  return (await validated(ctx, blkno, 'dir block', dirBlockCheckOffset(ctx.geo.blockSize), dirBlockDecoder(ctx, blkno, dirIno))).block;
+  const { block, value } = await validated(ctx, blkno, 'dir block', dirBlockCheckOffset(ctx.geo.blockSize),
+    dirBlockDecoder(ctx, blkno, dirIno));
+  // Validated earlier, perhaps for another directory: the trailer must still name this one as its owner.
+  if (value === undefined && ctx.features.dirTrailers) {
+    try {
+      decodeDirTrailer(block, blkno, dirIno);
+    } catch (err) {
+      throw asEio(err);
+    }
+  }
+  return block;
 }

@@ -10,7 +10,7 @@
  */
 import type { VolumeContext } from './context';
 import type { Inode, DirIndexEntry } from './inode';
-import { decodeDirTrailer, dirTrailerBlkOff, iterateDirEntries, OCFS2_DIR_MEMBER_LEN } from './format/dirent';
+import { dirTrailerBlkOff, iterateDirEntries, OCFS2_DIR_MEMBER_LEN } from './format/dirent';
 import { FormatError } from './format/layout';
 import { OCFS2_MAX_FILENAME_LEN, OCFS2_FT_REG_FILE, OCFS2_FT_DIR, OCFS2_FT_CHRDEV, OCFS2_FT_BLKDEV,
   OCFS2_FT_FIFO, OCFS2_FT_SOCK, OCFS2_FT_SYMLINK, S_IFREG, S_IFDIR, S_IFCHR, S_IFBLK, S_IFIFO, S_IFSOCK, S_IFLNK,
@@ -135,13 +135,6 @@ async function dirBlockSlots(ctx: VolumeContext, dir: Inode, lblk: number, blkno
   const cached = blockSlots.get(block);
   if (cached && cached.dirIno === dir.ino && cached.lblk === lblk) return cached.slots;
   const end = ctx.features.dirTrailers ? dirTrailerBlkOff(block.length) : block.length;
-  try {
-    // Validation checked the trailer's owner against the directory it was first read for; this one may differ.
-    if (ctx.features.dirTrailers) decodeDirTrailer(block, blkno, dir.ino);
-  } catch (err) {
-    if (err instanceof FormatError) throw new FsError('EIO', err.message);
-    throw err;
-  }
   const slots: DirSlot[] = [];
   for (let off = 0; off < end;) {
     const recLen = block.readUInt16LE(off + 8);

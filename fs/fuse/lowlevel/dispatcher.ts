@@ -101,6 +101,7 @@ export class Dispatcher {
       try {
         immediate(req);
       } catch (err) {
+        // No reply to send: errnoFor only reports an error that is not one of the expected errnos.
         this.errnoFor(req, err);
       }
       this.stats.requestDone();

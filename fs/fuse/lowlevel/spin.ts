@@ -6,9 +6,10 @@
  * our reply. If the main thread has gone back to sleep in the event loop by
  * then, the kernel must wake it, and on a virtual machine whose idle CPUs
  * halt that is an inter-processor interrupt to a halted virtual CPU: tens of
- * microseconds, more than the request itself costs. Measured on 2 CPUs: an
- * open/close pair 89 -> 45 us, cold stat 102 -> 78 us, 4 KiB buffered random
- * writes 7.7k -> 14.3k IOPS with a 50 us budget.
+ * microseconds, more than the request itself costs. Measured on 2 CPUs with
+ * a 50 us budget, 3-5 runs each: an open/close pair 89 -> 45 us, cold stat
+ * 101-112 -> 37-81 us, 4 KiB buffered random writes 7.9-10.7k -> 16.4-17.7k
+ * IOPS (fs/fuse/lowlevel/README.md has the rest).
  *
  * So once nothing is in flight, the reader spins on the queue for up to
  * `budgetUs` (the addon's spinRead). Spinning costs a CPU, so it adapts, as
