@@ -91,11 +91,21 @@ export async function forceUnmount(dir: string): Promise<void> {
   if (o2fuseMountAt(dir)) await run('fusermount', ['-u', '-z', dir]);
 }
 
+/**
+ * tap gives every process a test spawns its process-info hooks
+ * (NODE_OPTIONS=--import=@tapjs/processinfo/..., put back into the
+ * environment of each spawn even when the caller removed it). A daemon
+ * started that way loads tap's code and writes tap's records. `env -u`
+ * drops it between the spawn and the launcher, so tests mount the daemon
+ * users run.
+ */
+const WITHOUT_TAP_HOOKS = ['env', '-u', 'NODE_OPTIONS'];
+
 export async function mountO2fuse(t: MountTest, image: string, opts: MountOptions = {}): Promise<MountedO2fuse> {
   const ownDir = opts.dir === undefined;
   // resolveMountpoint copes with a dead mount there (realpath fails with ENOTCONN).
   const dir = resolveMountpoint(opts.dir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'o2fuse-mnt-')));
-  const [cmd, ...lead] = opts.command ?? o2fuseCommand();
+  const [cmd, ...lead] = [...WITHOUT_TAP_HOOKS, ...(opts.command ?? o2fuseCommand())];
   const args = [...lead, 'mount', ...(opts.foreground ? ['-f'] : []), ...(opts.options ? ['-o', opts.options] : []), image, dir];
   const env = { ...process.env, ...opts.env };
   let child: ChildProcess | undefined;
