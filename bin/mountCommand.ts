@@ -10,7 +10,7 @@ import { sendControl } from './control';
 import { installCrashGuard, runDaemon, type DaemonConfig, type DaemonDeps } from './daemon';
 import { startDetachedDaemon } from './detach';
 import { OptionError, parseMountOptions } from './options';
-import { liveRecord, liveRecords, pidAlive } from './registry';
+import { liveRecord, liveRecords, recordAlive } from './registry';
 
 export const MOUNT_USAGE = `usage: o2fuse mount [-f] [-o OPTIONS] DEVICE MOUNTPOINT
        o2fuse DEVICE MOUNTPOINT [-o OPTIONS]      (the form mount -t fuse.o2fuse runs)
@@ -192,7 +192,7 @@ export async function umountCommand(argv: readonly string[]): Promise<number> {
   if (!r.ok) return fail(`cannot unmount ${mountpoint}: ${r.message}`);
   if (!rec) return 0;
   const deadline = Date.now() + UMOUNT_WAIT_MS;
-  while (pidAlive(rec.pid)) {
+  while (recordAlive(rec)) {
     if (Date.now() > deadline) return fail(`${mountpoint} is unmounted but its daemon (pid ${rec.pid}) is still writing back after ${UMOUNT_WAIT_MS / 1000} s`);
     await new Promise((resolve) => setTimeout(resolve, 50));
   }

@@ -19,6 +19,13 @@ export interface DaemonRecord {
   log?: string;
   socket: string;
   startedAtMs: number;
+  /**
+   * The daemon's start time in clock ticks since boot (/proc/PID/stat field
+   * 22). With the pid it names one process: a pid is reused once its daemon
+   * is gone (killed, crashed), and a record must not then describe whatever
+   * process got the number. Absent in records written before it existed.
+   */
+  pidStart?: number;
 }
 
 export function runDirectory(): string {
@@ -80,6 +87,35 @@ export function pidAlive(pid: number): boolean {
   }
 }
 
+/** Start time of PID in clock ticks since boot (/proc/PID/stat field 22), or undefined when it is gone. */
+export function processStartTicks(pid: number): number | undefined {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name (which may hold spaces and parentheses): state is field 3, starttime 22.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const ticks = Number(fields[22 - 3]);
+    return Number.isSafeInteger(ticks) ? ticks : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Whether the daemon a record describes still runs: its pid is alive and is
+ * still that process. A record without a start time (written before records
+ * had one) passes when the process's command line names its mount point, as
+ * a daemon's does (its title, and the arguments it was started with).
+ */
+export function recordAlive(rec: DaemonRecord): boolean {
+  if (!pidAlive(rec.pid)) return false;
+  if (rec.pidStart !== undefined) return processStartTicks(rec.pid) === rec.pidStart;
+  try {
+    return fs.readFileSync(`/proc/${rec.pid}/cmdline`, 'latin1').includes(rec.mountpoint);
+  } catch {
+    return false;
+  }
+}
+
 export function readRecord(mountpoint: string): DaemonRecord | undefined {
   try {
     return JSON.parse(fs.readFileSync(recordPath(mountpoint), 'utf8')) as DaemonRecord;
@@ -91,7 +127,7 @@ export function readRecord(mountpoint: string): DaemonRecord | undefined {
 /** The record of a live daemon serving `mountpoint`, if there is one. */
 export function liveRecord(mountpoint: string): DaemonRecord | undefined {
   const rec = readRecord(mountpoint);
-  return rec && pidAlive(rec.pid) ? rec : undefined;
+  return rec && recordAlive(rec) ? rec : undefined;
 }
 
 export class RegistryError extends Error {
@@ -104,7 +140,10 @@ export class RegistryError extends Error {
 /** Claims `mountpoint` for this process; throws RegistryError naming the live holder. */
 export function claimMountpoint(rec: Omit<DaemonRecord, 'socket' | 'startedAtMs'>): DaemonRecord {
   fs.mkdirSync(runDirectory(), { recursive: true, mode: 0o755 });
-  const full: DaemonRecord = { ...rec, socket: socketPath(rec.mountpoint), startedAtMs: Date.now() };
+  const full: DaemonRecord = {
+    ...rec, socket: socketPath(rec.mountpoint), startedAtMs: Date.now(),
+    pidStart: rec.pid === process.pid ? processStartTicks(process.pid) : undefined,
+  };
   const file = recordPath(rec.mountpoint);
   // Two tries: the second after removing a stale record left by a daemon that died.
   for (let attempt = 0; attempt < 2; attempt++) {
@@ -114,7 +153,7 @@ export function claimMountpoint(rec: Omit<DaemonRecord, 'socket' | 'startedAtMs'
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       const holder = readRecord(rec.mountpoint);
-      if (holder && holder.pid !== process.pid && pidAlive(holder.pid)) {
+      if (holder && holder.pid !== process.pid && recordAlive(holder)) {
         throw new RegistryError(`${rec.mountpoint} is already served by o2fuse (pid ${holder.pid}, device ${holder.device})`, holder);
       }
       fs.rmSync(file, { force: true });
@@ -139,7 +178,11 @@ export function releaseMountpoint(rec: DaemonRecord): void {
   fs.rmSync(rec.socket, { force: true });
 }
 
-/** Every record in the run directory whose daemon is alive. */
+/**
+ * Every record in the run directory whose daemon is alive. Records of daemons
+ * that are gone (killed, crashed: nothing removed their record) are removed
+ * on the way, with their sockets, when this process may.
+ */
 export function liveRecords(): DaemonRecord[] {
   let names: string[];
   try {
@@ -151,11 +194,25 @@ export function liveRecords(): DaemonRecord[] {
   for (const name of names) {
     if (!name.startsWith('mnt-') || !name.endsWith('.json')) continue;
     try {
-      const rec = JSON.parse(fs.readFileSync(path.join(runDirectory(), name), 'utf8')) as DaemonRecord;
-      if (pidAlive(rec.pid)) out.push(rec);
+      const file = path.join(runDirectory(), name);
+      const rec = JSON.parse(fs.readFileSync(file, 'utf8')) as DaemonRecord;
+      if (recordAlive(rec)) out.push(rec);
+      else removeStale(file, rec);
     } catch {
       // removed while we read, or half-written: not a live daemon's
     }
   }
   return out;
+}
+
+/** Removes a dead daemon's record and socket, unless a new daemon claimed the mount point meanwhile. */
+function removeStale(file: string, rec: DaemonRecord): void {
+  try {
+    const again = JSON.parse(fs.readFileSync(file, 'utf8')) as DaemonRecord;
+    if (again.pid !== rec.pid || again.startedAtMs !== rec.startedAtMs) return;
+    fs.rmSync(file, { force: true });
+    fs.rmSync(rec.socket, { force: true });
+  } catch {
+    // gone already, or not ours to remove (EACCES): listing it as dead is enough
+  }
 }
