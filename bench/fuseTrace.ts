@@ -1,0 +1,209 @@
+/**
+ * Per-request latency of a FUSE mount, from the kernel's own tracepoints
+ * (fuse:fuse_request_send and fuse:fuse_request_end, Linux 6.15 and later):
+ * how long each kind of request spent in the daemon, as the kernel sees it,
+ * and how long the client took between an answer and its next request.
+ *
+ *   node dist/bench/fuseTrace.js [--mount MNT] -- CMD [ARGS...]
+ *
+ * runs CMD with the tracepoints on and prints, per opcode, the count and the
+ * median, 90th and 99th percentile, mean and maximum latency; then the
+ * client's gaps (one request answered -> the next sent) by pair of opcodes,
+ * which for a one-at-a-time workload is the wake-up and the client's own
+ * work; then the most requests the daemon had in flight. --mount keeps only
+ * that mount's requests (its connection is the mount's device number).
+ *
+ * Why it exists: the benchmark's one-at-a-time jobs (buffered random writes,
+ * create, unlink) are decided as much by the wake-ups around each request as
+ * by the daemon, and only the kernel sees both sides.
+ */
+import * as fs from 'node:fs';
+import { run } from './proc';
+
+export const TRACEFS = '/sys/kernel/tracing';
+const EVENTS = ['fuse_request_send', 'fuse_request_end'] as const;
+
+export interface TraceEvent {
+  /** Seconds (the trace clock). */
+  t: number;
+  kind: 'send' | 'end';
+  connection: number;
+  unique: number;
+  /** Opcode name on send ("FUSE_LOOKUP"); undefined on end. */
+  opcode?: string;
+  /** Error on end (0 or a negative errno). */
+  error?: number;
+}
+
+const SEND = /\s(\d+\.\d+): fuse_request_send: connection (\d+) req (\d+) opcode \d+ \((\w+)\)/;
+const END = /\s(\d+\.\d+): fuse_request_end: connection (\d+) req (\d+) len \d+ error (-?\d+)/;
+
+/** The fuse events of a tracefs `trace` text, in order; other lines are skipped. */
+export function parseFuseTrace(text: string): TraceEvent[] {
+  const out: TraceEvent[] = [];
+  for (const line of text.split('\n')) {
+    let m = SEND.exec(line);
+    if (m) {
+      out.push({ t: Number(m[1]), kind: 'send', connection: Number(m[2]), unique: Number(m[3]), opcode: m[4] });
+      continue;
+    }
+    m = END.exec(line);
+    if (m) out.push({ t: Number(m[1]), kind: 'end', connection: Number(m[2]), unique: Number(m[3]), error: Number(m[4]) });
+  }
+  return out;
+}
+
+export interface LatencyStats {
+  n: number;
+  errors: number;
+  p50Us: number;
+  p90Us: number;
+  p99Us: number;
+  meanUs: number;
+  maxUs: number;
+}
+
+export interface TraceSummary {
+  /** Per opcode: send -> end. Requests still in flight when the trace stopped are not counted. */
+  latency: Map<string, LatencyStats>;
+  /** "A->B": a request of opcode A answered, then the next request (B) sent on the same connection. */
+  gaps: Map<string, { n: number; meanUs: number }>;
+  /** Most requests sent and not yet answered at one time, per connection. */
+  maxInFlight: number;
+}
+
+function percentile(sorted: readonly number[], p: number): number {
+  if (!sorted.length) return 0;
+  return sorted[Math.min(sorted.length - 1, Math.floor((sorted.length * p) / 100))];
+}
+
+/**
+ * Per-opcode latency, client gaps and concurrency of `events`, only those of
+ * `connection` when given. FORGET and BATCH_FORGET are never answered, so
+ * they count in neither.
+ */
+export function summarize(events: readonly TraceEvent[], connection?: number): TraceSummary {
+  const sent = new Map<string, { t: number; opcode: string }>();
+  const lat = new Map<string, { us: number[]; errors: number }>();
+  const gaps = new Map<string, { n: number; sumUs: number }>();
+  const lastEnd = new Map<number, { t: number; opcode: string }>();
+  const inFlight = new Map<number, number>();
+  let maxInFlight = 0;
+  for (const e of events) {
+    if (connection !== undefined && e.connection !== connection) continue;
+    const key = `${e.connection}:${e.unique}`;
+    if (e.kind === 'send') {
+      const opcode = e.opcode!;
+      if (opcode === 'FUSE_FORGET' || opcode === 'FUSE_BATCH_FORGET') continue;
+      const prev = lastEnd.get(e.connection);
+      if (prev) {
+        const g = gaps.get(`${prev.opcode}->${opcode}`) ?? { n: 0, sumUs: 0 };
+        g.n++;
+        g.sumUs += (e.t - prev.t) * 1e6;
+        gaps.set(`${prev.opcode}->${opcode}`, g);
+        lastEnd.delete(e.connection);
+      }
+      sent.set(key, { t: e.t, opcode });
+      const n = (inFlight.get(e.connection) ?? 0) + 1;
+      inFlight.set(e.connection, n);
+      maxInFlight = Math.max(maxInFlight, n);
+      continue;
+    }
+    const s = sent.get(key);
+    if (!s) continue; // sent before the trace started
+    sent.delete(key);
+    inFlight.set(e.connection, (inFlight.get(e.connection) ?? 1) - 1);
+    const l = lat.get(s.opcode) ?? { us: [], errors: 0 };
+    l.us.push((e.t - s.t) * 1e6);
+    if (e.error) l.errors++;
+    lat.set(s.opcode, l);
+    // A gap is measured only while nothing else is in flight: with several requests out, "the client's turn" is not defined.
+    if ((inFlight.get(e.connection) ?? 0) === 0) lastEnd.set(e.connection, { t: e.t, opcode: s.opcode });
+    else lastEnd.delete(e.connection);
+  }
+  const latency = new Map<string, LatencyStats>();
+  for (const [opcode, l] of lat) {
+    const us = l.us.sort((a, b) => a - b);
+    latency.set(opcode, {
+      n: us.length, errors: l.errors, p50Us: percentile(us, 50), p90Us: percentile(us, 90), p99Us: percentile(us, 99),
+      meanUs: us.reduce((a, b) => a + b, 0) / us.length, maxUs: us[us.length - 1],
+    });
+  }
+  const gapMeans = new Map<string, { n: number; meanUs: number }>();
+  for (const [k, g] of gaps) gapMeans.set(k, { n: g.n, meanUs: g.sumUs / g.n });
+  return { latency, gaps: gapMeans, maxInFlight };
+}
+
+/** The summary as text tables, busiest opcodes and gaps first. */
+export function formatSummary(s: TraceSummary): string {
+  const r = (x: number) => Math.round(x).toString();
+  const lines = ['| request | n | errors | p50 us | p90 us | p99 us | mean us | max us |', '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |'];
+  for (const [op, l] of [...s.latency].sort((a, b) => b[1].n - a[1].n)) {
+    lines.push(`| ${op} | ${l.n} | ${l.errors} | ${r(l.p50Us)} | ${r(l.p90Us)} | ${r(l.p99Us)} | ${r(l.meanUs)} | ${r(l.maxUs)} |`);
+  }
+  lines.push('', '| client gap (answer -> next request, nothing else in flight) | n | mean us |', '| --- | ---: | ---: |');
+  for (const [k, g] of [...s.gaps].sort((a, b) => b[1].n - a[1].n).slice(0, 12)) lines.push(`| ${k} | ${g.n} | ${r(g.meanUs)} |`);
+  lines.push('', `most requests in flight at once: ${s.maxInFlight}`);
+  return lines.join('\n');
+}
+
+/** Why tracing cannot work here, or null when it can. */
+export function tracingUnavailable(root = TRACEFS): string | null {
+  if (process.getuid?.() !== 0) return 'needs root (tracefs)';
+  for (const ev of EVENTS) {
+    if (!fs.existsSync(`${root}/events/fuse/${ev}/enable`)) {
+      return `${root}/events/fuse/${ev} is missing (tracefs not mounted, or a kernel before 6.15 without the fuse tracepoints)`;
+    }
+  }
+  return null;
+}
+
+/** The connection number of the FUSE mount at `dir`: the minor of its device number. */
+export function connectionOf(dir: string): number {
+  const dev = fs.statSync(dir, { bigint: true }).dev;
+  return Number((dev & 0xffn) | ((dev >> 12n) & 0xffffff00n));
+}
+
+/** Runs `cmd` with the fuse tracepoints on; returns its exit status and the events recorded meanwhile. */
+export async function traceWhile(cmd: string, args: readonly string[], root = TRACEFS):
+  Promise<{ code: number; stdout: string; stderr: string; events: TraceEvent[] }> {
+  const why = tracingUnavailable(root);
+  if (why) throw new Error(`cannot trace FUSE requests: ${why}`);
+  const set = (ev: string, on: boolean) => fs.writeFileSync(`${root}/events/fuse/${ev}/enable`, on ? '1' : '0');
+  fs.writeFileSync(`${root}/buffer_size_kb`, '65536');
+  fs.writeFileSync(`${root}/trace`, '');
+  for (const ev of EVENTS) set(ev, true);
+  let r;
+  try {
+    r = await run(cmd, args);
+  } finally {
+    for (const ev of EVENTS) set(ev, false);
+  }
+  const events = parseFuseTrace(fs.readFileSync(`${root}/trace`, 'utf8'));
+  return { ...r, events };
+}
+
+async function main(argv: string[]): Promise<number> {
+  const dash = argv.indexOf('--');
+  const opts = dash < 0 ? argv : argv.slice(0, dash);
+  const cmd = dash < 0 ? [] : argv.slice(dash + 1);
+  const mountAt = opts.indexOf('--mount');
+  if (!cmd.length || (mountAt >= 0 && !opts[mountAt + 1])) {
+    process.stderr.write('usage: fuseTrace.js [--mount MNT] -- CMD [ARGS...]\n');
+    return 2;
+  }
+  const connection = mountAt >= 0 ? connectionOf(opts[mountAt + 1]) : undefined;
+  const r = await traceWhile(cmd[0], cmd.slice(1));
+  process.stderr.write(r.stderr);
+  process.stdout.write(r.stdout);
+  process.stdout.write(`\n${formatSummary(summarize(r.events, connection))}\n`);
+  if (r.code !== 0) process.stderr.write(`${cmd[0]} exited ${r.code}\n`);
+  return r.code;
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2)).then((code) => process.exit(code), (err) => {
+    process.stderr.write(`fuseTrace: ${(err as Error).message}\n`);
+    process.exit(1);
+  });
+}
