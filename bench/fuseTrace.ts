@@ -164,22 +164,36 @@ export function connectionOf(dir: string): number {
   return Number((dev & 0xffn) | ((dev >> 12n) & 0xffffff00n));
 }
 
-/** Runs `cmd` with the fuse tracepoints on; returns its exit status and the events recorded meanwhile. */
+/** Per-CPU trace buffer while tracing: ~100 bytes per event, so room for a few hundred thousand requests. */
+const BUFFER_KB = 32768;
+
+/**
+ * Runs `cmd` with the fuse tracepoints on; returns its exit status and the
+ * events recorded meanwhile. The trace buffer is cleared first (it is the
+ * system's, shared with any other tracing), grown for the run, and the
+ * buffer size and the events' previous settings are put back afterwards.
+ */
 export async function traceWhile(cmd: string, args: readonly string[], root = TRACEFS):
   Promise<{ code: number; stdout: string; stderr: string; events: TraceEvent[] }> {
   const why = tracingUnavailable(root);
   if (why) throw new Error(`cannot trace FUSE requests: ${why}`);
-  const set = (ev: string, on: boolean) => fs.writeFileSync(`${root}/events/fuse/${ev}/enable`, on ? '1' : '0');
-  fs.writeFileSync(`${root}/buffer_size_kb`, '65536');
+  const enable = (ev: string) => `${root}/events/fuse/${ev}/enable`;
+  const wasOn = EVENTS.map((ev) => fs.readFileSync(enable(ev), 'utf8').trim());
+  // "1410", or "7 (expanded: 1408)" while the buffer has never been allocated: the size it would have.
+  const sizeText = fs.readFileSync(`${root}/buffer_size_kb`, 'utf8');
+  const bufferKb = (/expanded: (\d+)/.exec(sizeText) ?? /^(\d+)/.exec(sizeText))?.[1];
+  if (!(Number(bufferKb) >= BUFFER_KB)) fs.writeFileSync(`${root}/buffer_size_kb`, String(BUFFER_KB));
   fs.writeFileSync(`${root}/trace`, '');
-  for (const ev of EVENTS) set(ev, true);
+  for (const ev of EVENTS) fs.writeFileSync(enable(ev), '1');
   let r;
   try {
     r = await run(cmd, args);
   } finally {
-    for (const ev of EVENTS) set(ev, false);
+    EVENTS.forEach((ev, i) => fs.writeFileSync(enable(ev), wasOn[i] === '1' ? '1' : '0'));
   }
   const events = parseFuseTrace(fs.readFileSync(`${root}/trace`, 'utf8'));
+  // After reading: shrinking the buffer discards what it holds.
+  if (bufferKb !== undefined) fs.writeFileSync(`${root}/buffer_size_kb`, bufferKb);
   return { ...r, events };
 }
 

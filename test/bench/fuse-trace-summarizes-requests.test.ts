@@ -67,6 +67,7 @@ t.test('a real mount, traced', { skip: tracingUnavailable() ?? false }, async (t
   const image = await makeImage(t, { sizeBytes: 256 * 1024 * 1024, features: 'noindexed-dirs,norefcount' });
   const m = await mountO2fuse(t, image, { options: 'transport=kernel' });
   const file = path.join(m.dir, 'f');
+  const sizeBefore = fs.readFileSync('/sys/kernel/tracing/buffer_size_kb', 'utf8');
   const r = await traceWhile('sh', ['-c', `for i in 1 2 3 4 5; do echo x > ${file}.$i; done; cat ${file}.1 ${file}.5`]);
   t.equal(r.code, 0, 'the traced command ran');
   const s = summarize(r.events, connectionOf(m.dir));
@@ -74,6 +75,9 @@ t.test('a real mount, traced', { skip: tracingUnavailable() ?? false }, async (t
   t.ok((s.latency.get('FUSE_WRITE')?.n ?? 0) >= 5, 'and their writes');
   t.ok([...s.latency.values()].every((l) => l.p50Us > 0 && l.maxUs < 10_000_000), 'latencies are positive and sane');
   t.ok(fs.readFileSync('/sys/kernel/tracing/events/fuse/fuse_request_send/enable', 'utf8').trim() === '0', 'tracing is off again');
+  const sizeAfter = fs.readFileSync('/sys/kernel/tracing/buffer_size_kb', 'utf8');
+  const kb = (text: string) => Number((/expanded: (\d+)/.exec(text) ?? /^(\d+)/.exec(text))?.[1]);
+  t.ok(Math.abs(kb(sizeAfter) - kb(sizeBefore)) <= 8, `the trace buffer is back to its size (${sizeBefore.trim()} -> ${sizeAfter.trim()} KiB)`);
   await m.unmount();
   await assertFsckClean(t, image);
 });
