@@ -68,7 +68,7 @@ export interface TraceSummary {
   latency: Map<string, LatencyStats>;
   /** "A->B": a request of opcode A answered, then the next request (B) sent on the same connection. */
   gaps: Map<string, { n: number; meanUs: number }>;
-  /** Most requests sent and not yet answered at one time, per connection. */
+  /** Most requests of one connection sent and not yet answered at one time. */
   maxInFlight: number;
 }
 
@@ -97,10 +97,11 @@ export function summarize(events: readonly TraceEvent[], connection?: number): T
       if (opcode === 'FUSE_FORGET' || opcode === 'FUSE_BATCH_FORGET') continue;
       const prev = lastEnd.get(e.connection);
       if (prev) {
-        const g = gaps.get(`${prev.opcode}->${opcode}`) ?? { n: 0, sumUs: 0 };
+        const pair = `${prev.opcode}->${opcode}`;
+        const g = gaps.get(pair) ?? { n: 0, sumUs: 0 };
         g.n++;
         g.sumUs += (e.t - prev.t) * 1e6;
-        gaps.set(`${prev.opcode}->${opcode}`, g);
+        gaps.set(pair, g);
         lastEnd.delete(e.connection);
       }
       sent.set(key, { t: e.t, opcode });
