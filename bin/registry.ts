@@ -103,14 +103,14 @@ export function processStartTicks(pid: number): number | undefined {
 /**
  * Whether the daemon a record describes still runs: its pid is alive and is
  * still that process. A record without a start time (written before records
- * had one) passes when the process's command line names its mount point, as
- * a daemon's does (its title, and the arguments it was started with).
+ * had one) passes while the pid runs o2fuse: a background daemon's title
+ * starts with "o2fuse", a foreground one runs dist/bin/main.js.
  */
 export function recordAlive(rec: DaemonRecord): boolean {
   if (!pidAlive(rec.pid)) return false;
   if (rec.pidStart !== undefined) return processStartTicks(rec.pid) === rec.pidStart;
   try {
-    return fs.readFileSync(`/proc/${rec.pid}/cmdline`, 'latin1').includes(rec.mountpoint);
+    return /(^|\0)o2fuse\b|dist\/bin\/main\.js/.test(fs.readFileSync(`/proc/${rec.pid}/cmdline`, 'latin1'));
   } catch {
     return false;
   }

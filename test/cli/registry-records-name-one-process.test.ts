@@ -48,9 +48,14 @@ t.test('the start time tells this process from one that reused its pid', async (
   t.type(start, 'number', 'this process has a start time');
   t.ok(recordAlive(recordFor('/m', process.pid, start)), 'same pid, same start: alive');
   t.notOk(recordAlive(recordFor('/m', process.pid, start! + 1)), 'same pid, other start: the daemon is gone');
-  const other = bystander(t); // sleep 600
-  t.ok(recordAlive(recordFor('600', other.pid)), 'a record from before start times: alive when the command line names its mount point');
-  t.notOk(recordAlive(recordFor('/mnt/old', other.pid)), 'and gone when the pid now runs something else');
+  const daemonLike = spawn('bash', ['-c', 'exec -a o2fuse sleep 600'], { stdio: 'ignore' });
+  t.teardown(() => void daemonLike.kill('SIGKILL'));
+  // Until bash has exec'd the renamed sleep.
+  for (let i = 0; i < 250 && !fs.readFileSync(`/proc/${daemonLike.pid}/cmdline`, 'latin1').startsWith('o2fuse'); i++) {
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  t.ok(recordAlive(recordFor('/mnt/old', daemonLike.pid!)), 'a record from before start times: alive while the pid runs o2fuse');
+  t.notOk(recordAlive(recordFor('/mnt/old', bystander(t).pid)), 'and gone when the pid runs something else');
   t.notOk(recordAlive(recordFor('/m', deadPid(), start)), 'a pid nobody has');
   t.equal(processStartTicks(deadPid()), undefined, 'no start time for a gone pid');
 });
