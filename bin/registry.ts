@@ -10,6 +10,7 @@
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { readStartTicks, statField } from '../io/procStat';
 
 export interface DaemonRecord {
   pid: number;
@@ -49,9 +50,8 @@ export function socketPath(mountpoint: string): string {
 }
 
 /** The state letter of /proc/PID[/task/TID]/stat (R, S, D, Z, X, ...). */
-function procState(statPath: string): string {
-  const stat = fs.readFileSync(statPath, 'utf8');
-  return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+function procState(statPath: string): string | undefined {
+  return statField(fs.readFileSync(statPath, 'utf8'), 3);
 }
 
 /**
@@ -87,19 +87,6 @@ export function pidAlive(pid: number): boolean {
   }
 }
 
-/** Start time of PID in clock ticks since boot (/proc/PID/stat field 22), or undefined when it is gone. */
-export function processStartTicks(pid: number): number | undefined {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // Fields after the command name (which may hold spaces and parentheses): state is field 3, starttime 22.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const ticks = Number(fields[22 - 3]);
-    return Number.isSafeInteger(ticks) ? ticks : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
 /**
  * Whether the daemon a record describes still runs: its pid is alive and is
  * still that process. A record without a start time (written before records
@@ -108,7 +95,7 @@ export function processStartTicks(pid: number): number | undefined {
  */
 export function recordAlive(rec: DaemonRecord): boolean {
   if (!pidAlive(rec.pid)) return false;
-  if (rec.pidStart !== undefined) return processStartTicks(rec.pid) === rec.pidStart;
+  if (rec.pidStart !== undefined) return readStartTicks(rec.pid) === rec.pidStart;
   try {
     return /(^|\0)o2fuse\b|dist\/bin\/main\.js/.test(fs.readFileSync(`/proc/${rec.pid}/cmdline`, 'latin1'));
   } catch {
@@ -142,7 +129,7 @@ export function claimMountpoint(rec: Omit<DaemonRecord, 'socket' | 'startedAtMs'
   fs.mkdirSync(runDirectory(), { recursive: true, mode: 0o755 });
   const full: DaemonRecord = {
     ...rec, socket: socketPath(rec.mountpoint), startedAtMs: Date.now(),
-    pidStart: rec.pid === process.pid ? processStartTicks(process.pid) : undefined,
+    pidStart: rec.pid === process.pid ? readStartTicks(process.pid) ?? undefined : undefined,
   };
   const file = recordPath(rec.mountpoint);
   // Two tries: the second after removing a stale record left by a daemon that died.

@@ -31,6 +31,7 @@ import createDebug from 'debug';
 import { toDeviceError } from './baseDevice';
 import { DeviceError } from './device';
 import { splitDevNumber } from './fileDevice';
+import { startTicksOf } from './procStat';
 
 const debug = createDebug('o2fuse:io');
 
@@ -225,11 +226,7 @@ async function isAlive(owner: Owner): Promise<boolean> {
 /** Field 22 of /proc/PID/stat, or null where /proc is not readable. */
 export async function processStartTicks(pid: number): Promise<number | null> {
   try {
-    const stat = await fs.promises.readFile(`/proc/${pid}/stat`, 'utf8');
-    // The command name (field 2) may hold spaces and parentheses: count from the last ')'.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const ticks = Number(fields[19]);
-    return Number.isSafeInteger(ticks) ? ticks : null;
+    return startTicksOf(await fs.promises.readFile(`/proc/${pid}/stat`, 'utf8'));
   } catch {
     return null;
   }

@@ -11,9 +11,10 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import {
-  claimMountpoint, liveRecord, liveRecords, processStartTicks, recordAlive, recordPath, socketPath,
+  claimMountpoint, liveRecord, liveRecords, recordAlive, recordPath, socketPath,
   type DaemonRecord,
 } from '../../bin/registry';
+import { readStartTicks } from '../../io/procStat';
 
 function useRunDir(t: { teardown(fn: () => void): void }): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'o2fuse-run-'));
@@ -44,9 +45,9 @@ function deadPid(): number {
 
 t.test('the start time tells this process from one that reused its pid', async (t) => {
   useRunDir(t);
-  const start = processStartTicks(process.pid);
+  const start = readStartTicks(process.pid);
   t.type(start, 'number', 'this process has a start time');
-  t.ok(recordAlive(recordFor('/m', process.pid, start)), 'same pid, same start: alive');
+  t.ok(recordAlive(recordFor('/m', process.pid, start!)), 'same pid, same start: alive');
   t.notOk(recordAlive(recordFor('/m', process.pid, start! + 1)), 'same pid, other start: the daemon is gone');
   const daemonLike = spawn('bash', ['-c', 'exec -a o2fuse sleep 600'], { stdio: 'ignore' });
   t.teardown(() => void daemonLike.kill('SIGKILL'));
@@ -56,16 +57,16 @@ t.test('the start time tells this process from one that reused its pid', async (
   }
   t.ok(recordAlive(recordFor('/mnt/old', daemonLike.pid!)), 'a record from before start times: alive while the pid runs o2fuse');
   t.notOk(recordAlive(recordFor('/mnt/old', bystander(t).pid)), 'and gone when the pid runs something else');
-  t.notOk(recordAlive(recordFor('/m', deadPid(), start)), 'a pid nobody has');
-  t.equal(processStartTicks(deadPid()), undefined, 'no start time for a gone pid');
+  t.notOk(recordAlive(recordFor('/m', deadPid(), start!)), 'a pid nobody has');
+  t.equal(readStartTicks(deadPid()), null, 'no start time for a gone pid');
 });
 
 t.test('listing removes the records of gone daemons and keeps the live ones', async (t) => {
   useRunDir(t);
-  const start = processStartTicks(process.pid)!;
+  const start = readStartTicks(process.pid)!;
   const live = recordFor('/mnt/live', process.pid, start);
   const other = bystander(t);
-  const reused = recordFor('/mnt/reused', other.pid, processStartTicks(other.pid)! - 1);
+  const reused = recordFor('/mnt/reused', other.pid, readStartTicks(other.pid)! - 1);
   const dead = recordFor('/mnt/dead', deadPid(), start);
   for (const rec of [live, reused, dead]) writeRecord(rec);
 
@@ -88,7 +89,7 @@ function bystander(t: { teardown(fn: () => void): void }): ChildProcess & { pid:
 t.test('a mount point whose record names a reused pid can be claimed again', async (t) => {
   useRunDir(t);
   const other = bystander(t);
-  const otherStart = processStartTicks(other.pid)!;
+  const otherStart = readStartTicks(other.pid)!;
   // The old daemon had the pid the bystander has now, but it was another process (another start time).
   writeRecord(recordFor('/mnt/x', other.pid, otherStart - 1));
   const claimed = claimMountpoint({ pid: other.pid + 100000, device: '/dev/zero', mountpoint: '/mnt/x' });
@@ -101,5 +102,5 @@ t.test('a mount point whose record names a reused pid can be claimed again', asy
     new RegExp(`already served by o2fuse \\(pid ${other.pid}`), 'a live holder still refuses a second claim');
 
   const mine = claimMountpoint({ pid: process.pid, device: '/dev/null', mountpoint: '/mnt/z' });
-  t.equal(mine.pidStart, processStartTicks(process.pid), "a daemon's own claim records its start time");
+  t.equal(mine.pidStart, readStartTicks(process.pid), "a daemon's own claim records its start time");
 });
