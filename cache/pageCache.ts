@@ -105,6 +105,8 @@ export class PageCache {
   /** Slabs with never-used pages left at their end. */
   private readonly slabsWithRoom = new Set<Slab>();
   private freePages = 0;
+  /** The last slab whose pages all came back (runBuffer watches for one while it evicts). */
+  private slabFreed: Slab | undefined;
   readonly stats: PageCacheStats = { hits: 0, misses: 0, evictions: 0, cleanBytes: 0, dirtyBytes: 0, readIns: 0, slabBytes: 0 };
 
   constructor(readonly maxBytes: number) {
@@ -190,6 +192,11 @@ export class PageCache {
     return p;
   }
 
+  /** Whether a page is cached, without counting a hit or miss or touching its place in the LRU (read-ahead's probe). */
+  has(ino: number, index: number): boolean {
+    return this.dirty.get(ino)?.has(index) === true || this.clean.get(ino)?.has(index) === true;
+  }
+
   // ---- page memory ----
 
   private newSlab(): Slab {
@@ -243,6 +250,7 @@ export class PageCache {
       slab.bump = 0;
       this.slabsWithFree.delete(slab);
       this.slabsWithRoom.add(slab);
+      this.slabFreed = slab;
       return;
     }
     if (this.freePages * PAGE_BYTES >= this.maxBytes) return; // as before: the pool is bounded; the rest is garbage
@@ -259,9 +267,25 @@ export class PageCache {
    */
   runBuffer(count: number): Buffer | undefined {
     if (count < 1 || count > PAGES_PER_SLAB) return undefined;
-    for (const slab of this.slabsWithRoom) if (PAGES_PER_SLAB - slab.bump >= count) return this.takeRun(slab, count);
-    if (this.stats.slabBytes + SLAB_BYTES > this.maxBytes + 2 * SLAB_BYTES) return undefined;
-    return this.takeRun(this.newSlab(), count);
+    const roomy = this.slabWithRoom(count);
+    if (roomy) return this.takeRun(roomy, count);
+    if (this.stats.slabBytes + SLAB_BYTES <= this.maxBytes + 2 * SLAB_BYTES) return this.takeRun(this.newSlab(), count);
+    // At the size limit: the oldest clean pages make way now, as adopting the run would evict as many later. A
+    // streaming reader's oldest pages are an earlier run, so a whole slab usually comes free within `count`
+    // evictions; without this, a full cache read every run into a scratch buffer and copied it page by page.
+    this.slabFreed = undefined;
+    for (let i = 0; i < count && this.evictOldest(); i++) {
+      if (this.slabFreed) {
+        trace('run of %d pages: %d oldest pages evicted to free a slab', count, i + 1);
+        return this.takeRun(this.slabFreed, count);
+      }
+    }
+    return undefined;
+  }
+
+  private slabWithRoom(count: number): Slab | undefined {
+    for (const slab of this.slabsWithRoom) if (PAGES_PER_SLAB - slab.bump >= count) return slab;
+    return undefined;
   }
 
   /** Returns pages of a runBuffer that were not adopted (the caller keeps no reference to them). */

@@ -208,8 +208,10 @@ export async function bufferedRead(host: IoHost, inode: Inode, offset: number, l
     reads.push(trackedReadIn(host, inode, runFirst, j).then((bufs) => copyBuffers(runFirst, bufs)));
     i = j + 1;
   }
-  await Promise.all(reads);
+  // Read-ahead goes out now, behind the demand read-ins in the device's queue: started after them, it would
+  // leave the device idle while this READ is answered and the kernel's next one arrives.
   readAhead(host, inode, offset, n);
+  await Promise.all(reads);
   return out;
 
   /** Copies out pages [runFirst, ...] given as buffers, a run of them adjacent in memory in one call. */
@@ -255,7 +257,15 @@ export async function bufferedRead(host: IoHost, inode: Inode, offset: number, l
   }
 }
 
-/** Sequential readers get the next window read in the background, doubling up to the maximum. */
+/** Pages of one read-ahead read-in at most: a READ that lands on a window waits for its own piece only. */
+const READ_AHEAD_PIECE_PAGES = 256;
+
+/**
+ * Sequential readers get the next window read in the background, doubling up to the maximum. The window goes
+ * out as several read-ins of at most READ_AHEAD_PIECE_PAGES, in flight together: one read-in of the whole window
+ * would make the READ that lands on its first page wait for its last, and a device read of several MiB holds
+ * one threadpool thread where several can share the work.
+ */
 function readAhead(host: IoHost, inode: Inode, offset: number, n: number): void {
   // The kernel keeps several READs of a sequential reader in flight (its own read-ahead), and they may finish out
   // of order: a read that starts a little behind the furthest end seen is still part of the stream.
@@ -273,22 +283,30 @@ function readAhead(host: IoHost, inode: Inode, offset: number, n: number): void 
   const start = Math.max(offset + n, inode.readAheadEnd);
   const end = Math.min(inode.size, offset + n + inode.readAheadBytes);
   if (end <= start) return;
-  let first = pageOf(start);
   const last = pageOf(end - 1);
-  // Nor what is cached or being read in already (a READ of the kernel's that got here first).
-  for (;;) {
-    if (first > last) return;
-    if (host.pages.lookup(inode.ino, first)) {
+  inode.readAheadEnd = (last + 1) * PAGE_BYTES;
+  // Nor what is cached or being read in already (READs of the kernel's that got here first).
+  const busy = [...(readInsInFlight.get(inode) ?? [])].filter((r) => r.last >= pageOf(start) && r.first <= last)
+    .sort((a, b) => a.first - b.first);
+  let b = 0;
+  let first = pageOf(start);
+  while (first <= last) {
+    while (b < busy.length && busy[b].last < first) b++;
+    if (b < busy.length && busy[b].first <= first) {
+      first = busy[b].last + 1;
+      continue;
+    }
+    if (host.pages.has(inode.ino, first)) {
       first++;
       continue;
     }
-    const r = readInCovering(inode, first);
-    if (!r) break;
-    first = r.last + 1;
+    const stop = Math.min(last, first + READ_AHEAD_PIECE_PAGES - 1, b < busy.length ? busy[b].first - 1 : Infinity);
+    let upto = first;
+    while (upto < stop && !host.pages.has(inode.ino, upto + 1)) upto++;
+    cacheTrace('read-ahead inode %d pages %d..%d', inode.ino, first, upto);
+    trackedReadIn(host, inode, first, upto).catch((err) => cacheTrace('read-ahead of inode %d failed: %s', inode.ino, err.message));
+    first = upto + 1;
   }
-  inode.readAheadEnd = (last + 1) * PAGE_BYTES;
-  cacheTrace('read-ahead inode %d pages %d..%d', inode.ino, first, last);
-  trackedReadIn(host, inode, first, last).catch((err) => cacheTrace('read-ahead of inode %d failed: %s', inode.ino, err.message));
 }
 
 /** O_DIRECT read: from the device, into `into` when given (the transport's reply buffer: no copy on the way out). */
