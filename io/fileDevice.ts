@@ -26,27 +26,36 @@ export interface FileSyscalls {
 }
 
 /**
- * Small writes are done at once on the calling thread: pwrite(2) of a few
- * KiB into the host's page cache takes microseconds, far less than the
- * threadpool hand-off and the completion wake-up it would otherwise cost
- * (two thread wake-ups per write, the largest part of a 4 KiB direct write's
- * latency here). Reads stay asynchronous: a cold block can take a disk's
- * latency. A budget per event-loop turn keeps a long run of small writes
- * (write-back of scattered pages) from holding the loop: past it, writes go
- * to the threadpool as before.
+ * Writes of up to 1 MiB are done at once on the calling thread: pwrite(2)
+ * into the host's page cache takes microseconds per 4 KiB, less than the
+ * threadpool hand-off and the completion wake-up it would otherwise cost (two
+ * thread wake-ups per write: the largest part of a 4 KiB direct write's
+ * latency here, and a quarter of a 1 MiB one's). Measured with dd extending a
+ * file by 1 MiB writes through a fresh daemon, two runs each alternating: 64
+ * KiB limit 360-414 MB/s, 1 MiB 443-553 (kernel transport); 201-254 against
+ * 248-302 (libfuse). Reads stay asynchronous: a cold block can take a disk's
+ * latency. A budget per event-loop turn, in writes and in bytes, keeps a long
+ * run of writes (write-back of scattered pages, or of a large file) from
+ * holding the loop longer than the old 64 x 64 KiB did: past it, writes go to
+ * the threadpool.
  */
-const SYNC_WRITE_MAX_BYTES = 64 * 1024;
+const SYNC_WRITE_MAX_BYTES = 1024 * 1024;
 const SYNC_WRITES_PER_TURN = 64;
+const SYNC_BYTES_PER_TURN = 4 * 1024 * 1024;
 let syncWritesThisTurn = 0;
+let syncBytesThisTurn = 0;
 let budgetResetQueued = false;
 
-function takeSyncWriteBudget(): boolean {
-  if (syncWritesThisTurn >= SYNC_WRITES_PER_TURN) return false;
+function takeSyncWriteBudget(length: number): boolean {
+  if (length > SYNC_WRITE_MAX_BYTES || syncWritesThisTurn >= SYNC_WRITES_PER_TURN ||
+    syncBytesThisTurn + length > SYNC_BYTES_PER_TURN) return false;
   syncWritesThisTurn++;
+  syncBytesThisTurn += length;
   if (!budgetResetQueued) {
     budgetResetQueued = true;
     setImmediate(() => {
       syncWritesThisTurn = 0;
+      syncBytesThisTurn = 0;
       budgetResetQueued = false;
     });
   }
@@ -59,7 +68,7 @@ export const nodeFileSyscalls: FileSyscalls = {
       fs.read(fd, buf, bufOffset, length, position, (err, n) => (err ? reject(err) : resolve(n))),
     ),
   write: (fd, buf, bufOffset, length, position) => {
-    if (length <= SYNC_WRITE_MAX_BYTES && takeSyncWriteBudget()) {
+    if (takeSyncWriteBudget(length)) {
       try {
         return Promise.resolve(fs.writeSync(fd, buf, bufOffset, length, position));
       } catch (err) {

@@ -15,6 +15,29 @@ import { errnoOf, pattern, scratchDir } from './helpers';
 
 const MiB = 1024 * 1024;
 
+/**
+ * Takes every libuv threadpool thread with a read of an empty FIFO; the returned function writes one byte per
+ * reader, which lets them all go.
+ */
+function occupyThreadpool(t: tap.Test): () => void {
+  const threads = Number(process.env.UV_THREADPOOL_SIZE) || 4;
+  const fifo = path.join(scratchDir(t, 'fifo'), 'hold');
+  execFileSync('mkfifo', [fifo]);
+  // Read-write: opening neither blocks nor sees end-of-file while nobody else has it open.
+  const fd = fs.openSync(fifo, 'r+');
+  let released = false;
+  const done = Array.from({ length: threads }, () => new Promise<void>((resolve) =>
+    fs.read(fd, Buffer.alloc(1), 0, 1, null, () => resolve())));
+  const release = () => {
+    if (released) return;
+    released = true;
+    fs.writeSync(fd, Buffer.alloc(threads));
+    void Promise.all(done).then(() => fs.closeSync(fd));
+  };
+  t.teardown(release);
+  return release;
+}
+
 function sparseImage(t: tap.Test, sizeBytes: number): string {
   const file = path.join(scratchDir(t, 'filedev'), 'vol.img');
   fs.writeFileSync(file, '');
@@ -201,15 +224,36 @@ t.test('a loop device opens as a block device with sysfs size and its logical se
 t.test('small writes land before the call returns, larger ones and those past the per-turn budget go to the threadpool', async (t) => {
   const file = sparseImage(t, 16 * MiB);
   const dev = await FileDevice.open(file);
+  // Every threadpool thread waits on a FIFO until released: a write that went to the threadpool cannot have
+  // landed when the checks below read the file, so only a write done on this thread can be there.
+  const release = occupyThreadpool(t);
+  const inFile = (offset: number, length: number) => {
+    const fd = fs.openSync(file, 'r');
+    const now = Buffer.alloc(length);
+    fs.readSync(fd, now, 0, length, offset);
+    fs.closeSync(fd);
+    return now;
+  };
   const small = pattern(4096, 1);
   const pending = dev.write(small, 8192);
-  // Synchronous on the calling thread: the bytes are in the file already, before anything is awaited.
-  const fd = fs.openSync(file, 'r');
-  const now = Buffer.alloc(4096);
-  fs.readSync(fd, now, 0, 4096, 8192);
-  fs.closeSync(fd);
-  t.ok(now.equals(small), 'a 4 KiB write is in the file when write() returns');
-  await pending;
+  t.ok(inFile(8192, 4096).equals(small), 'a 4 KiB write is in the file when write() returns');
+  // So is a 1 MiB one (a write-back run, a large direct or allocating write): the threadpool's two wake-ups cost
+  // more than the copy into the host's page cache.
+  const run = pattern(MiB, 7);
+  const pendingRun = dev.write(run, 4 * MiB);
+  t.ok(inFile(4 * MiB, MiB).equals(run), 'a 1 MiB write is in the file when write() returns');
+  const past = pattern(2 * MiB, 8);
+  const pendingPast = dev.write(past, 10 * MiB);
+  t.notOk(inFile(10 * MiB, 2 * MiB).equals(past), 'a 2 MiB write goes to the threadpool');
+  // 4 KiB + 1 MiB done on this thread so far in this turn; of three more 1 MiB writes, the third would pass 4 MiB.
+  const more = [0, 1, 2].map((i) => ({ offset: (5 + i) * MiB, data: pattern(MiB, 20 + i) }));
+  const pendingMore = more.map((w) => dev.write(w.data, w.offset));
+  t.same(more.map((w) => inFile(w.offset, MiB).equals(w.data)), [true, true, false],
+    'within one event-loop turn, writes past 4 MiB go to the threadpool');
+  release();
+  await Promise.all([pending, pendingRun, pendingPast, ...pendingMore]);
+  t.ok(inFile(10 * MiB, 2 * MiB).equals(past) && inFile(7 * MiB, MiB).equals(more[2].data),
+    'and land once the threadpool is free');
   // 200 small writes in one turn (more than the budget) and a large one: all land.
   const many = Array.from({ length: 200 }, (_, i) => ({ offset: MiB + i * 8192, data: pattern(512 + i, i + 2) }));
   const big = { offset: 8 * MiB, data: pattern(3 * MiB, 999) };
