@@ -333,6 +333,20 @@ export class PageCache {
     return page;
   }
 
+  /**
+   * Enters an uncached page that a write covers whole, straight as a dirty page holding
+   * src[srcStart, srcStart + PAGE_BYTES): no zeros copied in first and no pass through the clean LRU on the way
+   * (a full-page buffered write of a page not in the cache). The caller has looked the page up and not found it.
+   */
+  insertDirty(ino: number, index: number, src: Buffer, srcStart: number): Page {
+    // As insertClean: with dirty pages filling the cache, an uncached buffer (the throttle bounds dirty bytes).
+    const data = this.dirtyBytes + PAGE_BYTES > this.maxBytes ? Buffer.allocUnsafe(PAGE_BYTES) : this.pageBuffer();
+    src.copy(data, 0, srcStart, srcStart + PAGE_BYTES);
+    const page: Page = { ino, index, data, dirtyStart: 0, dirtyEnd: 0, dirtiedAtMs: 0 };
+    this.markDirty(page, 0, PAGE_BYTES);
+    return page;
+  }
+
   /** Marks [start, end) of a page dirty; the page moves out of the LRU until written. */
   markDirty(page: Page, start: number, end: number): void {
     if (page.dirtyEnd > page.dirtyStart) {

@@ -406,8 +406,12 @@ async function copyIntoPages(host: IoHost, inode: Inode, offset: number, data: B
     const b = Math.min(end, pStart + PAGE_BYTES);
     let page: Page | undefined = host.pages.lookup(inode.ino, i);
     if (!page) {
-      const coversPage = a === pStart && (b === pStart + PAGE_BYTES || b >= size);
-      if (coversPage) {
+      if (a === pStart && b === pStart + PAGE_BYTES) {
+        host.pages.insertDirty(inode.ino, i, data, a - offset);
+        continue;
+      }
+      if (a === pStart && b >= size) {
+        // The last page, written from its start to EOF: what lies past EOF reads as zeros.
         page = host.pages.insertClean(inode.ino, i, ZERO_PAGE);
       } else {
         cacheTrace('read-in: page %d of inode %d for a partial write %d..%d', i, inode.ino, a, b);
