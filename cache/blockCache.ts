@@ -75,6 +75,17 @@ export class BlockCache {
     });
   }
 
+  /**
+   * The cached bytes of a block, or undefined when it is not in memory: no device read and no validation (for
+   * callers that validated the block before, as the transaction layer's callers have). Counts a hit.
+   */
+  peek(blkno: number): Buffer | undefined {
+    const hit = this.lru.get(blkno) ?? this.writing.get(blkno);
+    if (!hit) return undefined;
+    this.stats.hits++;
+    return hit.buf;
+  }
+
   private check(entry: Entry, blkno: number, kind: string, validate?: BlockValidator): void {
     if (validate && !entry.validated.has(kind)) {
       try {

@@ -362,11 +362,13 @@ export class Volume implements Engine, VolumeContext, NameiHost, IoHost {
   // ---- inodes ----
 
   /** The in-memory inode for `ino`, read and validated on first use. */
-  async iget(ino: number): Promise<Inode> {
-    const pinned = this.pinned.get(ino);
-    if (pinned) return pinned;
-    const cached = this.inodes.get(ino) ?? this.revive(ino);
-    if (cached) return cached;
+  iget(ino: number): Promise<Inode> {
+    // In memory: answered without an async function's promise chain (every operation starts with one or two).
+    const have = this.pinned.get(ino) ?? this.inodes.get(ino) ?? this.revive(ino);
+    return have ? Promise.resolve(have) : this.igetRead(ino);
+  }
+
+  private async igetRead(ino: number): Promise<Inode> {
     const { di } = await readInodeBlock(this, ino);
     if (!dinodeIsValid(di)) throw new FsError('ESTALE', `inode ${ino} is not in use (OCFS2_VALID_FL clear)`);
     const again = this.inodes.get(ino) ?? this.pinned.get(ino) ?? this.revive(ino);
