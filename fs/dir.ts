@@ -17,7 +17,7 @@ import { OCFS2_MAX_FILENAME_LEN, OCFS2_FT_REG_FILE, OCFS2_FT_DIR, OCFS2_FT_CHRDE
 } from './format/constants';
 import { readDirBlockBytes } from './blocks';
 import { dataExtents } from './file';
-import { findExtent } from './extentMap';
+import { findExtent, type Extent } from './extentMap';
 import { FsError } from './errors';
 
 /** A live entry with where it lives, for later modification. */
@@ -46,8 +46,16 @@ export function modeTypeOfFileType(ft: number): number {
 }
 
 /** Physical block of logical directory block `lblk`; a hole in a directory is corruption. */
-export async function dirBlockNumber(ctx: VolumeContext, dir: Inode, lblk: number): Promise<number> {
-  const extents = await dataExtents(ctx, dir);
+export function dirBlockNumber(ctx: VolumeContext, dir: Inode, lblk: number): Promise<number> {
+  if (!dir.extents) return dataExtents(ctx, dir).then((extents) => dirBlockIn(ctx, dir, extents, lblk));
+  try {
+    return Promise.resolve(dirBlockIn(ctx, dir, dir.extents, lblk));
+  } catch (err) {
+    return Promise.reject(err);
+  }
+}
+
+function dirBlockIn(ctx: VolumeContext, dir: Inode, extents: readonly Extent[], lblk: number): number {
   const cpos = Math.floor(lblk / ctx.geo.bpc);
   const e = findExtent(extents, cpos);
   if (!('blkno' in e)) throw new FsError('EIO', `directory ${dir.ino}: block ${lblk} is in a hole`);
@@ -170,9 +178,11 @@ export function checkName(name: Buffer): void {
 }
 
 /** The entry for `name` in `dir`, or null. */
-export async function lookupEntry(ctx: VolumeContext, dir: Inode, name: Buffer): Promise<DirIndexEntry | null> {
-  if (!dir.isDir) throw new FsError('ENOTDIR', `inode ${dir.ino} is not a directory`);
-  if (name.length > OCFS2_MAX_FILENAME_LEN) throw new FsError('ENAMETOOLONG', `name of ${name.length} bytes`);
-  const index = await dirIndex(ctx, dir);
-  return index.get(nameKey(name)) ?? null;
+export function lookupEntry(ctx: VolumeContext, dir: Inode, name: Buffer): Promise<DirIndexEntry | null> {
+  if (!dir.isDir) return Promise.reject(new FsError('ENOTDIR', `inode ${dir.ino} is not a directory`));
+  if (name.length > OCFS2_MAX_FILENAME_LEN) return Promise.reject(new FsError('ENAMETOOLONG', `name of ${name.length} bytes`));
+  // With the index in memory (the usual case), one resolved promise and no async function.
+  const key = nameKey(name);
+  if (dir.dirIndex) return Promise.resolve(dir.dirIndex.get(key) ?? null);
+  return dirIndex(ctx, dir).then((index) => index.get(key) ?? null);
 }

@@ -9,8 +9,11 @@ import { leafExtents, findExtent, isUnwritten, type Extent } from './extentMap';
 import { FsError } from './errors';
 
 /** The inode's leaf extents, loaded once and kept until the tree changes. */
-export async function dataExtents(ctx: VolumeContext, inode: Inode): Promise<Extent[]> {
-  if (inode.extents) return inode.extents;
+export function dataExtents(ctx: VolumeContext, inode: Inode): Promise<Extent[]> {
+  return inode.extents ? Promise.resolve(inode.extents) : loadExtents(ctx, inode);
+}
+
+async function loadExtents(ctx: VolumeContext, inode: Inode): Promise<Extent[]> {
   const list = inode.di.list;
   if (!list) return [];
   const extents = await leafExtents(ctx, list, `inode ${inode.ino}`);
