@@ -9,11 +9,13 @@ export type ErrnoName = keyof typeof constants.errno;
 
 /**
  * Errnos that answer a question rather than report a failure (no such name,
- * the name exists, no such attribute, not empty): every create looks its name
- * up first and is told ENOENT. They carry no stack trace, whose capture cost
- * more than the lookup itself.
+ * the name exists, no such attribute, not empty, the inode was freed): every
+ * create looks its name up first and is told ENOENT, and with writeback_cache
+ * the kernel sends a SETATTR for every inode just unlinked, which o2fuse has
+ * freed (ESTALE). They carry no stack trace, whose capture cost more than the
+ * lookup itself.
  */
-const ANSWERS: ReadonlySet<string> = new Set(['ENOENT', 'EEXIST', 'ENODATA', 'ENOTEMPTY']);
+const ANSWERS: ReadonlySet<string> = new Set(['ENOENT', 'EEXIST', 'ENODATA', 'ENOTEMPTY', 'ESTALE']);
 
 export class FsError extends Error {
   readonly errno: ErrnoName;
