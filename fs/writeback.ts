@@ -28,17 +28,23 @@ const FLUSH_WINDOW_PAGES = 1024;
 export class Flusher {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | null = null;
+  /** A kick's write-back is queued for the next turn of the event loop. */
+  private kickQueued = false;
+  private stopped = false;
   /** Writers over the dirty limit, woken after each window of write-back. */
   private waiters: (() => void)[] = [];
 
   constructor(private readonly host: IoHost) {}
 
   start(): void {
+    this.stopped = false;
     this.timer = setInterval(() => void this.tick(), FLUSH_INTERVAL_MS);
     this.timer.unref();
   }
 
   async stop(): Promise<void> {
+    // A kick still queued does not start: what is dirty is the unmount's (or the caller's) to write.
+    this.stopped = true;
     clearInterval(this.timer);
     this.timer = undefined;
     await this.running;
@@ -57,11 +63,20 @@ export class Flusher {
 
   /** Starts write-back in the background when dirty bytes are past the background threshold. */
   kick(): void {
-    if (this.running || this.host.pages.dirtyBytes <= this.backgroundBytes()) return;
-    trace('background write-back started: %d dirty bytes', this.host.pages.dirtyBytes);
-    // Down to half the threshold, not just under it: each run lists (and sorts) an inode's dirty pages, and a
-    // random writer kept just above the threshold had a run, and a listing of every dirty page, per window written.
-    void this.run(new Set(), Math.floor(this.backgroundBytes() / 2));
+    if (this.running || this.kickQueued || this.host.pages.dirtyBytes <= this.backgroundBytes()) return;
+    // On a later turn of the event loop: a window of write-back starts with a burst of work on this thread
+    // (listing and sorting the dirty pages, copying them, writing them), and the request whose write kicked it
+    // must be answered first. Started from the write's own promise chain, that burst could run ahead of the
+    // reply, depending only on how many promise hops each path had.
+    this.kickQueued = true;
+    setImmediate(() => {
+      this.kickQueued = false;
+      if (this.stopped || this.running || this.host.pages.dirtyBytes <= this.backgroundBytes()) return;
+      trace('background write-back started: %d dirty bytes', this.host.pages.dirtyBytes);
+      // Down to half the threshold, not just under it: each run lists (and sorts) an inode's dirty pages, and a
+      // random writer kept just above the threshold had a run, and a listing of every dirty page, per window written.
+      void this.run(new Set(), Math.floor(this.backgroundBytes() / 2));
+    });
   }
 
   /** Writes back the given inodes, then others, until dirty bytes are at most `targetBytes`. */
