@@ -84,34 +84,29 @@ export class Mutex {
   get idle(): boolean {
     return this.lock.idle;
   }
-  /** Runs fn with the mutex held. */
+  /** Runs fn with the mutex held. Uncontended, fn starts at once (no promise hop to take the lock). */
   run<T>(fn: () => Promise<T>): Promise<T> {
     const release = this.lock.tryExclusive();
-    if (!release) return this.runQueued(fn);
-    let work: Promise<T>;
-    try {
-      work = fn();
-    } catch (err) {
-      release();
-      return Promise.reject(err);
-    }
-    return work.then((v) => {
-      release();
-      return v;
-    }, (err) => {
-      release();
-      throw err;
-    });
+    return release ? holding(release, fn) : this.acquire().then((r) => holding(r, fn));
   }
+}
 
-  private async runQueued<T>(fn: () => Promise<T>): Promise<T> {
-    const release = await this.acquire();
-    try {
-      return await fn();
-    } finally {
-      release();
-    }
+/** Runs fn and releases when it settles (or throws before returning a promise). */
+function holding<T>(release: () => void, fn: () => Promise<T>): Promise<T> {
+  let work: Promise<T>;
+  try {
+    work = fn();
+  } catch (err) {
+    release();
+    return Promise.reject(err);
   }
+  return work.then((v) => {
+    release();
+    return v;
+  }, (err) => {
+    release();
+    throw err;
+  });
 }
 
 function once(fn: () => void): () => void {

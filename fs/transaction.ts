@@ -91,23 +91,23 @@ export class Transaction {
 
   /** block() when that needs no device read (the block is in this transaction or in the cache), else undefined. */
   blockNow(blkno: number, kind: BlockKind, phase: Phase = 'point'): Buffer | undefined {
-    const have = this.blocks.get(blkno);
-    if (have) {
-      if (phase === 'alloc' && have.phase === 'free') have.phase = 'alloc';
-      return have.buf;
-    }
+    const have = this.joined(blkno, phase);
+    if (have) return have;
     const cur = this.ctx.cache.peek(blkno);
     return cur && this.add({ blkno, kind, buf: Buffer.from(cur), phase }).buf;
   }
 
   private async blockRead(blkno: number, kind: BlockKind, phase: Phase): Promise<Buffer> {
     const cur = await this.ctx.cache.read(blkno);
-    const again = this.blocks.get(blkno);
-    if (again) {
-      if (phase === 'alloc' && again.phase === 'free') again.phase = 'alloc';
-      return again.buf;
-    }
-    return this.add({ blkno, kind, buf: Buffer.from(cur), phase }).buf;
+    // Another call of this transaction may have taken the block while this one read it.
+    return this.joined(blkno, phase) ?? this.add({ blkno, kind, buf: Buffer.from(cur), phase }).buf;
+  }
+
+  /** This transaction's copy of `blkno`, if it has one (an 'alloc' request upgrades a 'free' block's phase). */
+  private joined(blkno: number, phase: Phase): Buffer | undefined {
+    const have = this.blocks.get(blkno);
+    if (have && phase === 'alloc' && have.phase === 'free') have.phase = 'alloc';
+    return have?.buf;
   }
 
   /** A zeroed block just allocated; the caller fills it in completely. */
