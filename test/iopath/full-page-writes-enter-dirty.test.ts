@@ -7,7 +7,7 @@
  */
 import t from 'tap';
 import { PageCache, PAGE_BYTES } from '../../cache/pageCache';
-import { engineOnFaultyDevice, makeFile, O_RDWR } from './harness';
+import { engineOnFaultyDevice, openColdFile } from './harness';
 
 t.test('insertDirty: the page holds the source bytes and is dirty whole, never clean', async (t) => {
   const pc = new PageCache(64 * PAGE_BYTES);
@@ -27,9 +27,7 @@ t.test('buffered writes of whole pages read nothing in; partial ones read their 
   const h = await engineOnFaultyDevice(t);
   const { vol, dev } = h;
   const size = 64 * PAGE_BYTES;
-  const ino = await makeFile(vol, 'f', size, 0x11);
-  vol.pages.drop(ino);
-  const fh = await vol.open(ino, O_RDWR);
+  const { ino, fh } = await openColdFile(vol, 'f', size, 0x11);
   let reads = 0;
   const off = dev.onSubmit((r) => {
     if (r.op === 'read') reads++;

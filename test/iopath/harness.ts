@@ -50,6 +50,16 @@ export async function makeFile(vol: Volume, name: string, size: number, fill = 0
   return attr.ino;
 }
 
+/**
+ * makeFile, then opened read-write with none of its pages cached: its first
+ * reads and partial writes go to the device.
+ */
+export async function openColdFile(vol: Volume, name: string, size: number, fill = 0x2e): Promise<{ ino: number; fh: number }> {
+  const ino = await makeFile(vol, name, size, fill);
+  vol.pages.drop(ino);
+  return { ino, fh: await vol.open(ino, O_RDWR) };
+}
+
 /** The device byte offset of file byte `fileOffset` (which must be mapped). */
 export async function deviceOffsetOf(vol: Volume, ino: number, fileOffset: number): Promise<number> {
   const { mapRange } = await import('../../fs/file');

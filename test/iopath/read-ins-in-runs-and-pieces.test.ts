@@ -15,7 +15,7 @@
  */
 import t from 'tap';
 import { PageCache, PAGE_BYTES } from '../../cache/pageCache';
-import { engineOnFaultyDevice, makeFile, deviceOffsetOf, until, O_RDWR } from './harness';
+import { engineOnFaultyDevice, openColdFile, deviceOffsetOf, until } from './harness';
 import type { FaultyRequest } from '../../io/faultyDevice';
 
 const RUN = 256;
@@ -69,9 +69,7 @@ t.test('where evicting frees no slab, a run gives up after its own page count', 
 t.test('read-ahead goes out while the demand read is still at the device', async (t) => {
   const h = await engineOnFaultyDevice(t);
   const { vol, dev } = h;
-  const ino = await makeFile(vol, 'stream', 4 * MiB, 0x5a);
-  vol.pages.drop(ino);
-  const fh = await vol.open(ino, O_RDWR);
+  const { ino, fh } = await openColdFile(vol, 'stream', 4 * MiB, 0x5a);
   // A first read makes the reader one to follow (the first read of a handle starts no read-ahead).
   const lead = 64 * 1024;
   t.equal((await vol.read(ino, fh, 0, lead)).length, lead, 'a first short read');
@@ -96,9 +94,7 @@ t.test('a large read-ahead window goes out in pieces of at most 1 MiB, in flight
   const h = await engineOnFaultyDevice(t);
   const { vol, dev } = h;
   const size = 24 * MiB;
-  const ino = await makeFile(vol, 'stream', size, 0x33);
-  vol.pages.drop(ino);
-  const fh = await vol.open(ino, O_RDWR);
+  const { ino, fh } = await openColdFile(vol, 'stream', size, 0x33);
   const start = await deviceOffsetOf(vol, ino, 0);
   const reads: FaultyRequest[] = [];
   let inFlight = 0;
