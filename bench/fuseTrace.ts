@@ -10,8 +10,11 @@
  * median, 90th and 99th percentile, mean and maximum latency; then the
  * client's gaps (one request answered -> the next sent) by pair of opcodes,
  * which for a one-at-a-time workload is the wake-up and the client's own
- * work; then the most requests the daemon had in flight. --mount keeps only
- * that mount's requests (its connection is the mount's device number).
+ * work; then where the client woke after each answer (sched:sched_wakeup,
+ * when the kernel has it): on the CPU that wrote the answer, or on another
+ * one, which costs an inter-processor interrupt; then the most requests the
+ * daemon had in flight. --mount keeps only that mount's requests (its
+ * connection is the mount's device number).
  *
  * Why it exists: the benchmark's one-at-a-time jobs (buffered random writes,
  * create, unlink) are decided as much by the wake-ups around each request as
@@ -21,12 +24,18 @@ import * as fs from 'node:fs';
 import { run } from './proc';
 
 export const TRACEFS = '/sys/kernel/tracing';
-const EVENTS = ['fuse_request_send', 'fuse_request_end'] as const;
+/** Required: the request tracepoints. */
+const EVENTS = ['fuse/fuse_request_send', 'fuse/fuse_request_end'] as const;
+/** Used when the kernel has it: where each client wakes. */
+const WAKEUP_EVENT = 'sched/sched_wakeup';
 
-export interface TraceEvent {
+export interface RequestEvent {
   /** Seconds (the trace clock). */
   t: number;
   kind: 'send' | 'end';
+  /** The task the line was logged in (send: the client's thread; end: the daemon's, answering) and its CPU. */
+  pid: number;
+  cpu: number;
   connection: number;
   unique: number;
   /** Opcode name on send ("FUSE_LOOKUP"); undefined on end. */
@@ -35,20 +44,39 @@ export interface TraceEvent {
   error?: number;
 }
 
-const SEND = /\s(\d+\.\d+): fuse_request_send: connection (\d+) req (\d+) opcode \d+ \((\w+)\)/;
-const END = /\s(\d+\.\d+): fuse_request_end: connection (\d+) req (\d+) len \d+ error (-?\d+)/;
+export interface WakeupEvent {
+  t: number;
+  kind: 'wakeup';
+  /** The task woken and the CPU it will run on. */
+  pid: number;
+  targetCpu: number;
+}
 
-/** The fuse events of a tracefs `trace` text, in order; other lines are skipped. */
+export type TraceEvent = RequestEvent | WakeupEvent;
+
+// "<comm>-<pid> [<cpu>] <flags> <seconds>: <event>: <fields>"; a comm may hold spaces and dashes.
+const LINE = /^\s*.*-(\d+)\s+\[(\d+)\]\s+\S+\s+(\d+\.\d+): (fuse_request_send|fuse_request_end|sched_wakeup): (.*)$/;
+const SEND = /^connection (\d+) req (\d+) opcode \d+ \((\w+)\)/;
+const END = /^connection (\d+) req (\d+) len \d+ error (-?\d+)/;
+const WAKEUP = /\bpid=(\d+) prio=-?\d+ target_cpu=(\d+)/;
+
+/** The fuse (and sched_wakeup) events of a tracefs `trace` text, in order; other lines are skipped. */
 export function parseFuseTrace(text: string): TraceEvent[] {
   const out: TraceEvent[] = [];
   for (const line of text.split('\n')) {
-    let m = SEND.exec(line);
-    if (m) {
-      out.push({ t: Number(m[1]), kind: 'send', connection: Number(m[2]), unique: Number(m[3]), opcode: m[4] });
-      continue;
+    const l = LINE.exec(line);
+    if (!l) continue;
+    const [pid, cpu, t, event, fields] = [Number(l[1]), Number(l[2]), Number(l[3]), l[4], l[5]];
+    if (event === 'sched_wakeup') {
+      const m = WAKEUP.exec(fields);
+      if (m) out.push({ t, kind: 'wakeup', pid: Number(m[1]), targetCpu: Number(m[2]) });
+    } else if (event === 'fuse_request_send') {
+      const m = SEND.exec(fields);
+      if (m) out.push({ t, kind: 'send', pid, cpu, connection: Number(m[1]), unique: Number(m[2]), opcode: m[3] });
+    } else {
+      const m = END.exec(fields);
+      if (m) out.push({ t, kind: 'end', pid, cpu, connection: Number(m[1]), unique: Number(m[2]), error: Number(m[3]) });
     }
-    m = END.exec(line);
-    if (m) out.push({ t: Number(m[1]), kind: 'end', connection: Number(m[2]), unique: Number(m[3]), error: Number(m[4]) });
   }
   return out;
 }
@@ -70,6 +98,18 @@ export interface TraceSummary {
   gaps: Map<string, { n: number; meanUs: number }>;
   /** Most requests of one connection sent and not yet answered at one time. */
   maxInFlight: number;
+  /**
+   * The client's wake-ups after an answer (nothing else in flight), split by
+   * where it woke: on the CPU that wrote the answer, or on another one (an
+   * inter-processor interrupt, and a halted CPU to wake). Latency: the answer
+   * to the wake-up as the trace logs it. Empty without sched_wakeup events.
+   */
+  wakeups: { sameCpu: WakeStats; otherCpu: WakeStats };
+}
+
+export interface WakeStats {
+  n: number;
+  p50Us: number;
 }
 
 function percentile(sorted: readonly number[], p: number): number {
@@ -89,7 +129,18 @@ export function summarize(events: readonly TraceEvent[], connection?: number): T
   const lastEnd = new Map<number, { t: number; opcode: string }>();
   const inFlight = new Map<number, number>();
   let maxInFlight = 0;
+  const senders = new Map<string, number>();
+  /** Client thread -> the answer it has not yet woken up for (nothing else of its connection in flight). */
+  const awaitingWake = new Map<number, { t: number; cpu: number }>();
+  const wakeUs = { same: [] as number[], other: [] as number[] };
   for (const e of events) {
+    if (e.kind === 'wakeup') {
+      const a = awaitingWake.get(e.pid);
+      if (!a) continue;
+      awaitingWake.delete(e.pid);
+      (e.targetCpu === a.cpu ? wakeUs.same : wakeUs.other).push((e.t - a.t) * 1e6);
+      continue;
+    }
     if (connection !== undefined && e.connection !== connection) continue;
     const key = `${e.connection}:${e.unique}`;
     if (e.kind === 'send') {
@@ -105,6 +156,9 @@ export function summarize(events: readonly TraceEvent[], connection?: number): T
         lastEnd.delete(e.connection);
       }
       sent.set(key, { t: e.t, opcode });
+      senders.set(key, e.pid);
+      // Sending again without a wake-up seen: the client did not sleep (or the wake-up went untraced).
+      awaitingWake.delete(e.pid);
       const n = (inFlight.get(e.connection) ?? 0) + 1;
       inFlight.set(e.connection, n);
       maxInFlight = Math.max(maxInFlight, n);
@@ -113,14 +167,20 @@ export function summarize(events: readonly TraceEvent[], connection?: number): T
     const s = sent.get(key);
     if (!s) continue; // sent before the trace started
     sent.delete(key);
+    const sender = senders.get(key);
+    senders.delete(key);
     inFlight.set(e.connection, (inFlight.get(e.connection) ?? 1) - 1);
     const l = lat.get(s.opcode) ?? { us: [], errors: 0 };
     l.us.push((e.t - s.t) * 1e6);
     if (e.error) l.errors++;
     lat.set(s.opcode, l);
     // A gap is measured only while nothing else is in flight: with several requests out, "the client's turn" is not defined.
-    if ((inFlight.get(e.connection) ?? 0) === 0) lastEnd.set(e.connection, { t: e.t, opcode: s.opcode });
-    else lastEnd.delete(e.connection);
+    if ((inFlight.get(e.connection) ?? 0) === 0) {
+      lastEnd.set(e.connection, { t: e.t, opcode: s.opcode });
+      if (sender !== undefined) awaitingWake.set(sender, { t: e.t, cpu: e.cpu });
+    } else {
+      lastEnd.delete(e.connection);
+    }
   }
   const latency = new Map<string, LatencyStats>();
   for (const [opcode, l] of lat) {
@@ -132,7 +192,8 @@ export function summarize(events: readonly TraceEvent[], connection?: number): T
   }
   const gapMeans = new Map<string, { n: number; meanUs: number }>();
   for (const [k, g] of gaps) gapMeans.set(k, { n: g.n, meanUs: g.sumUs / g.n });
-  return { latency, gaps: gapMeans, maxInFlight };
+  const wake = (us: number[]): WakeStats => ({ n: us.length, p50Us: percentile(us.sort((a, b) => a - b), 50) });
+  return { latency, gaps: gapMeans, maxInFlight, wakeups: { sameCpu: wake(wakeUs.same), otherCpu: wake(wakeUs.other) } };
 }
 
 /** The summary as text tables, busiest opcodes and gaps first. */
@@ -144,6 +205,12 @@ export function formatSummary(s: TraceSummary): string {
   }
   lines.push('', '| client gap (answer -> next request, nothing else in flight) | n | mean us |', '| --- | ---: | ---: |');
   for (const [k, g] of [...s.gaps].sort((a, b) => b[1].n - a[1].n).slice(0, 12)) lines.push(`| ${k} | ${g.n} | ${r(g.meanUs)} |`);
+  const { sameCpu, otherCpu } = s.wakeups;
+  if (sameCpu.n + otherCpu.n > 0) {
+    lines.push('', `client wake-ups after an answer (nothing else in flight): ${sameCpu.n} on the answering CPU` +
+      `${sameCpu.n ? ` (median ${r(sameCpu.p50Us)} us after the answer)` : ''}, ${otherCpu.n} on another CPU` +
+      `${otherCpu.n ? ` (median ${r(otherCpu.p50Us)} us)` : ''}`);
+  }
   lines.push('', `most requests in flight at once: ${s.maxInFlight}`);
   return lines.join('\n');
 }
@@ -152,8 +219,8 @@ export function formatSummary(s: TraceSummary): string {
 export function tracingUnavailable(root = TRACEFS): string | null {
   if (process.getuid?.() !== 0) return 'needs root (tracefs)';
   for (const ev of EVENTS) {
-    if (!fs.existsSync(`${root}/events/fuse/${ev}/enable`)) {
-      return `${root}/events/fuse/${ev} is missing (tracefs not mounted, or a kernel before 6.15 without the fuse tracepoints)`;
+    if (!fs.existsSync(`${root}/events/${ev}/enable`)) {
+      return `${root}/events/${ev} is missing (tracefs not mounted, or a kernel before 6.15 without the fuse tracepoints)`;
     }
   }
   return null;
@@ -169,28 +236,34 @@ export function connectionOf(dir: string): number {
 const BUFFER_KB = 32768;
 
 /**
- * Runs `cmd` with the fuse tracepoints on; returns its exit status and the
- * events recorded meanwhile. The trace buffer is cleared first (it is the
- * system's, shared with any other tracing), grown for the run, and the
- * buffer size and the events' previous settings are put back afterwards.
+ * Runs `cmd` with the fuse tracepoints (and sched_wakeup, where the kernel
+ * has it) on; returns its exit status and the events recorded meanwhile. The
+ * trace buffer is cleared first (it is the system's, shared with any other
+ * tracing), grown for the run, and the buffer size, the tracing switch and
+ * the events' previous settings are put back afterwards.
  */
 export async function traceWhile(cmd: string, args: readonly string[], root = TRACEFS):
   Promise<{ code: number; stdout: string; stderr: string; events: TraceEvent[] }> {
   const why = tracingUnavailable(root);
   if (why) throw new Error(`cannot trace FUSE requests: ${why}`);
-  const enable = (ev: string) => `${root}/events/fuse/${ev}/enable`;
-  const wasOn = EVENTS.map((ev) => fs.readFileSync(enable(ev), 'utf8').trim());
+  const enable = (ev: string) => `${root}/events/${ev}/enable`;
+  const used = fs.existsSync(enable(WAKEUP_EVENT)) ? [...EVENTS, WAKEUP_EVENT] : [...EVENTS];
+  const wasOn = used.map((ev) => fs.readFileSync(enable(ev), 'utf8').trim());
   // "1410", or "7 (expanded: 1408)" while the buffer has never been allocated: the size it would have.
   const sizeText = fs.readFileSync(`${root}/buffer_size_kb`, 'utf8');
   const bufferKb = (/expanded: (\d+)/.exec(sizeText) ?? /^(\d+)/.exec(sizeText))?.[1];
   if (!(Number(bufferKb) >= BUFFER_KB)) fs.writeFileSync(`${root}/buffer_size_kb`, String(BUFFER_KB));
   fs.writeFileSync(`${root}/trace`, '');
-  for (const ev of EVENTS) fs.writeFileSync(enable(ev), '1');
+  // The system-wide switch too: with it off (another tracing session stopped there) the buffer stays empty.
+  const tracingWasOn = fs.readFileSync(`${root}/tracing_on`, 'utf8').trim();
+  for (const ev of used) fs.writeFileSync(enable(ev), '1');
+  fs.writeFileSync(`${root}/tracing_on`, '1');
   let r;
   try {
     r = await run(cmd, args);
   } finally {
-    EVENTS.forEach((ev, i) => fs.writeFileSync(enable(ev), wasOn[i] === '1' ? '1' : '0'));
+    fs.writeFileSync(`${root}/tracing_on`, tracingWasOn === '0' ? '0' : '1');
+    used.forEach((ev, i) => fs.writeFileSync(enable(ev), wasOn[i] === '1' ? '1' : '0'));
   }
   const events = parseFuseTrace(fs.readFileSync(`${root}/trace`, 'utf8'));
   // After reading: shrinking the buffer discards what it holds.

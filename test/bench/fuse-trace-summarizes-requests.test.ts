@@ -1,8 +1,8 @@
 /**
  * The FUSE request tracer (bench/fuseTrace.ts): the kernel's trace lines are
- * read into per-opcode latencies, client gaps and concurrency exactly, other
- * connections are left out, and it runs for real against a mount where the
- * kernel has the tracepoints.
+ * read into per-opcode latencies, client gaps, where the client woke after
+ * each answer and concurrency exactly, other connections are left out, and it
+ * runs for real against a mount where the kernel has the tracepoints.
  */
 import t from 'tap';
 import * as fs from 'node:fs';
@@ -34,8 +34,8 @@ some unrelated line: fuse_request_send: connection x
 t.test('trace lines become per-opcode latencies, gaps and concurrency', async (t) => {
   const events = parseFuseTrace(TRACE);
   t.equal(events.length, 13, 'every fuse line read, the rest skipped');
-  t.same(events[0], { t: 10, kind: 'send', connection: 39, unique: 2, opcode: 'FUSE_LOOKUP' });
-  t.same(events[1], { t: 10.00002, kind: 'end', connection: 39, unique: 2, error: -2 });
+  t.same(events[0], { t: 10, kind: 'send', pid: 100, cpu: 0, connection: 39, unique: 2, opcode: 'FUSE_LOOKUP' });
+  t.same(events[1], { t: 10.00002, kind: 'end', pid: 200, cpu: 1, connection: 39, unique: 2, error: -2 });
 
   const s = summarize(events, 39);
   const near = (a: number, b: number) => Math.abs(a - b) < 1e-6;
@@ -61,6 +61,40 @@ t.test('trace lines become per-opcode latencies, gaps and concurrency', async (t
   const text = formatSummary(s);
   t.match(text, /\| FUSE_LOOKUP \| 3 \| 1 \| 60 \| 90 \| 90 \| 57 \| 90 \|/, 'the table row of the lookups');
   t.match(text, /most requests in flight at once: 2/);
+  t.notMatch(text, /wake-ups/, 'no wake-up line without sched_wakeup events');
+});
+
+// A client (python3, pid 100) in a one-at-a-time loop, answered by a daemon whose comm holds spaces and a dash.
+const WAKEUPS = `
+         python3-100     [001] ...1.   20.000000: fuse_request_send: connection 39 req 2 opcode 1 (FUSE_LOOKUP) len 48
+ o2fuse img /tmp-200     [000] .....   20.000010: fuse_request_end: connection 39 req 2 len 144 error 0
+          <idle>-0       [001] dNh2.   20.000035: sched_wakeup: comm=python3 pid=100 prio=120 target_cpu=001
+         python3-100     [001] ...1.   20.000045: fuse_request_send: connection 39 req 4 opcode 10 (FUSE_UNLINK) len 48
+ o2fuse img /tmp-200     [000] .....   20.000100: fuse_request_end: connection 39 req 4 len 16 error 0
+          <idle>-0       [001] dNh2.   20.000120: sched_wakeup: comm=python3 pid=100 prio=120 target_cpu=001
+          <idle>-0       [001] dNh2.   20.000121: sched_wakeup: comm=kworker/1:1 pid=77 prio=120 target_cpu=001
+         python3-100     [001] ...1.   20.000130: fuse_request_send: connection 39 req 6 opcode 1 (FUSE_LOOKUP) len 48
+ o2fuse img /tmp-201     [001] .....   20.000140: fuse_request_end: connection 39 req 6 len 144 error 0
+ o2fuse img /tmp-201     [001] d..4.   20.000142: sched_wakeup: comm=python3 pid=100 prio=120 target_cpu=001
+         python3-100     [001] ...1.   20.000150: fuse_request_send: connection 39 req 8 opcode 10 (FUSE_UNLINK) len 48
+         python3-100     [001] ...1.   20.000160: fuse_request_send: connection 39 req 10 opcode 1 (FUSE_LOOKUP) len 48
+ o2fuse img /tmp-201     [001] .....   20.000170: fuse_request_end: connection 39 req 8 len 16 error 0
+ o2fuse img /tmp-201     [001] d..4.   20.000171: sched_wakeup: comm=python3 pid=100 prio=120 target_cpu=001
+`;
+
+t.test('where the client wakes after each answer, and how long after', async (t) => {
+  const events = parseFuseTrace(WAKEUPS);
+  t.same(events[2], { t: 20.000035, kind: 'wakeup', pid: 100, targetCpu: 1 }, 'a wake-up: the task woken and its CPU');
+  t.equal(events[1].kind === 'end' && events[1].pid, 200, "a daemon's comm with spaces and a dash still gives its pid");
+  const s = summarize(events, 39);
+  const near = (a: number, b: number) => Math.abs(a - b) < 1e-6;
+  // Answered on CPU 0, woken on CPU 1 25 and 20 us later; answered on CPU 1, woken there 2 us later. The last
+  // answer came with another request still in flight: no wake-up is counted for it, and other tasks never are.
+  t.equal(s.wakeups.otherCpu.n, 2, 'two wake-ups on another CPU than the answer');
+  t.ok(near(s.wakeups.otherCpu.p50Us, 25), 'their median latency');
+  t.equal(s.wakeups.sameCpu.n, 1, 'one on the answering CPU');
+  t.ok(near(s.wakeups.sameCpu.p50Us, 2), 'two microseconds after the answer');
+  t.match(formatSummary(s), /1 on the answering CPU \(median 2 us after the answer\), 2 on another CPU \(median 25 us\)/);
 });
 
 t.test('a real mount, traced', { skip: tracingUnavailable() ?? false }, async (t) => {
@@ -68,13 +102,22 @@ t.test('a real mount, traced', { skip: tracingUnavailable() ?? false }, async (t
   const m = await mountO2fuse(t, image, { options: 'transport=kernel' });
   const file = path.join(m.dir, 'f');
   const sizeBefore = fs.readFileSync('/sys/kernel/tracing/buffer_size_kb', 'utf8');
+  // Left off by whatever traced last: the tracer must switch it on for the run, and put it back.
+  const switchBefore = fs.readFileSync('/sys/kernel/tracing/tracing_on', 'utf8');
+  fs.writeFileSync('/sys/kernel/tracing/tracing_on', '0');
+  t.teardown(() => fs.writeFileSync('/sys/kernel/tracing/tracing_on', switchBefore));
   const r = await traceWhile('sh', ['-c', `for i in 1 2 3 4 5; do echo x > ${file}.$i; done; cat ${file}.1 ${file}.5`]);
   t.equal(r.code, 0, 'the traced command ran');
   const s = summarize(r.events, connectionOf(m.dir));
   t.ok((s.latency.get('FUSE_CREATE')?.n ?? 0) >= 5, 'the five creates are seen');
   t.ok((s.latency.get('FUSE_WRITE')?.n ?? 0) >= 5, 'and their writes');
   t.ok([...s.latency.values()].every((l) => l.p50Us > 0 && l.maxUs < 10_000_000), 'latencies are positive and sane');
+  if (fs.existsSync('/sys/kernel/tracing/events/sched/sched_wakeup/enable')) {
+    const { sameCpu, otherCpu } = s.wakeups;
+    t.ok(sameCpu.n + otherCpu.n > 0, `the client's wake-ups are seen (${sameCpu.n} on the answering CPU, ${otherCpu.n} elsewhere)`);
+  }
   t.ok(fs.readFileSync('/sys/kernel/tracing/events/fuse/fuse_request_send/enable', 'utf8').trim() === '0', 'tracing is off again');
+  t.equal(fs.readFileSync('/sys/kernel/tracing/tracing_on', 'utf8').trim(), '0', 'the tracing switch is back off');
   const sizeAfter = fs.readFileSync('/sys/kernel/tracing/buffer_size_kb', 'utf8');
   const kb = (text: string) => Number((/expanded: (\d+)/.exec(text) ?? /^(\d+)/.exec(text))?.[1]);
   t.ok(Math.abs(kb(sizeAfter) - kb(sizeBefore)) <= 8, `the trace buffer is back to its size (${sizeBefore.trim()} -> ${sizeAfter.trim()} KiB)`);
