@@ -193,7 +193,9 @@ export async function runDaemon(config: DaemonConfig, deps: DaemonDeps, readines
   async function handleControl(req: ControlRequest): Promise<ControlReply> {
     if (req.op === 'remount') return remount(req.options);
     if (req.op === 'status') {
-      return { ok: true, status: { pid: process.pid, device: config.device, mountpoint: config.mountpoint, log: config.logPath, ...liveState } };
+      // nodeFlags: the V8 flags the daemon really runs with (its process title hides its command line).
+      return { ok: true, status: { pid: process.pid, device: config.device, mountpoint: config.mountpoint, log: config.logPath,
+        nodeFlags: process.execArgv, ...liveState } };
     }
     return { ok: false, error: `unknown request ${(req as { op: string }).op}` };
   }

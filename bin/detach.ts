@@ -15,6 +15,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { DaemonConfig } from './daemon';
+import { heapFlagsFor } from './heapFlags';
 
 /** How long a failed mount waits for its daemon to clean up and exit. */
 export const FAILED_DAEMON_EXIT_WAIT_MS = 60_000;
@@ -85,7 +86,8 @@ export async function startDetachedDaemon(entry: string, config: DaemonConfig): 
   const logFd = fs.openSync(logPath, 'a', 0o644);
   let child: ChildProcess;
   try {
-    child = spawn(process.execPath, [...process.execArgv, entry, '__daemon', JSON.stringify({ ...config, logPath })], {
+    const nodeFlags = [...process.execArgv, ...heapFlagsFor(config.optionLists, process.execArgv)];
+    child = spawn(process.execPath, [...nodeFlags, entry, '__daemon', JSON.stringify({ ...config, logPath })], {
       detached: true,
       stdio: ['ignore', logFd, logFd, 'ipc'],
       cwd: '/',

@@ -104,7 +104,8 @@ interface Handle {
 
 /** O_DIRECT as this platform numbers it (0o40000 on x86-64). */
 const O_DIRECT = fsConstants.O_DIRECT ?? 0o40000;
-const DEFAULT_CACHE_BYTES = 256 * 1024 * 1024;
+/** The page cache's size when the mount does not say (cache_size). */
+export const DEFAULT_CACHE_BYTES = 256 * 1024 * 1024;
 
 export class Volume implements Engine, VolumeContext, NameiHost, IoHost {
   readonly cache: BlockCache;

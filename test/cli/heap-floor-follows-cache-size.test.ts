@@ -1,0 +1,54 @@
+/**
+ * The background daemon's old-generation floor (bin/heapFlags.ts): a quarter
+ * of cache_size, at most 64 MiB, none below 1 MiB, and a floor the launcher's
+ * flags already set (O2FUSE_NODE_OPTIONS) left alone. Checked on the flag
+ * list and on the command line of a daemon the mount command really spawned.
+ */
+import t from 'tap';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { heapFlagsFor } from '../../bin/heapFlags';
+import { sendControl } from '../../bin/control';
+import { liveRecord } from '../../bin/registry';
+import { mountO2fuse } from '../lib/mount';
+import { tempDir } from '../lib/volume';
+import { memoryCliCommand } from './helpers';
+
+t.test('a quarter of cache_size, at most 64 MiB', async (t) => {
+  t.same(heapFlagsFor([], []), ['--initial-old-space-size=64'], 'the default cache (256M) gets the 64 MiB floor');
+  t.same(heapFlagsFor(['cache_size=64M'], []), ['--initial-old-space-size=16'], 'cache_size=64M: 16 MiB');
+  t.same(heapFlagsFor(['rw,cache_size=1G', 'noatime'], []), ['--initial-old-space-size=64'], 'a larger cache: still 64');
+  t.same(heapFlagsFor(['cache_size=1G', 'cache_size=8M'], []), ['--initial-old-space-size=2'], 'the last cache_size counts, as mount(8) reads -o lists');
+  t.same(heapFlagsFor(['cache_size=2M'], []), [], 'under 1 MiB: no floor');
+  t.same(heapFlagsFor(['cache_size=banana'], []), [], 'options the daemon will refuse: no flag (the daemon says why)');
+});
+
+t.test("the launcher's own floor wins", async (t) => {
+  for (const argv of [['--initial-old-space-size=8'], ['--initial_old_space_size=8'], ['--max-semi-space-size=2', '--initial-old-space-size=0']]) {
+    t.same(heapFlagsFor([], argv), [], argv.join(' '));
+  }
+  t.same(heapFlagsFor([], ['--max-old-space-size=192']), ['--initial-old-space-size=64'], 'other heap flags do not count');
+});
+
+/** The node flags the daemon serving `dir` runs with, as it reports them (its title hides its command line). */
+async function nodeFlags(dir: string): Promise<unknown> {
+  const reply = await sendControl(liveRecord(dir)!.socket, { op: 'status' });
+  return reply.ok ? reply.status?.nodeFlags : reply.error;
+}
+
+t.test('the spawned daemon runs with it', async (t) => {
+  const dir = await tempDir(t);
+  const image = path.join(dir, 'mem.img');
+  fs.writeFileSync(image, Buffer.alloc(1 << 20));
+  const [node, cli] = memoryCliCommand();
+  const cases: { command: string[]; options?: string; want: string[] }[] = [
+    { command: [node, cli], want: ['--initial-old-space-size=64'] },
+    { command: [node, cli], options: 'cache_size=64M', want: ['--initial-old-space-size=16'] },
+    { command: [node, '--initial-old-space-size=8', cli], want: ['--initial-old-space-size=8'] },
+  ];
+  for (const c of cases) {
+    const m = await mountO2fuse(t, image, { command: c.command, options: c.options });
+    t.same(await nodeFlags(m.dir), c.want, `${c.command.length > 2 ? c.command[1] : 'no flags'}${c.options ? ` -o ${c.options}` : ''}: ${c.want}`);
+    await m.unmount();
+  }
+});
