@@ -153,3 +153,32 @@ export function adoptLog(config: DaemonConfig): string | undefined {
     return config.logPath;
   }
 }
+
+/**
+ * `mount -f` when the daemon needs node flags this process was not started
+ * with (heapFlags.ts): runs `entry` again with them and the same arguments,
+ * stdio shared, and waits for it. The child gets its own process group, so a
+ * Ctrl-C at the terminal reaches only this process, which passes each
+ * SIGINT, SIGTERM and SIGHUP on once (the daemon treats a second SIGINT as a
+ * second request). Exits with the child's status.
+ */
+export function runForegroundWithFlags(entry: string, args: readonly string[], flags: readonly string[]): Promise<number> {
+  const child = spawn(process.execPath, [...process.execArgv, ...flags, entry, ...args], { stdio: 'inherit', detached: true });
+  const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+  const forward = (signal: NodeJS.Signals) => {
+    if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+  };
+  for (const signal of signals) process.on(signal, forward);
+  return new Promise((resolve) => {
+    const done = (code: number) => {
+      for (const signal of signals) process.off(signal, forward);
+      resolve(code);
+    };
+    child.on('error', (err) => {
+      console.error(`o2fuse: cannot start the daemon: ${err.message}`);
+      done(1);
+    });
+    child.on('exit', (code, signal) => done(code ?? 128 + (signal ? os.constants.signals[signal] : 0)));
+  });
+}
+

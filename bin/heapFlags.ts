@@ -19,9 +19,10 @@
  * before. The floor costs at most that much memory, garbage the collector
  * may leave uncollected, on top of the cache the user chose.
  *
- * Only the background daemon (spawned with these flags) has it: `mount -f`
- * runs in the process the launcher started. A floor given in
- * O2FUSE_NODE_OPTIONS is left alone.
+ * The mount command spawns the background daemon with it; `mount -f`, whose
+ * daemon would run in the process the launcher started, runs it in a child
+ * started with it instead (detach.ts). A floor given in O2FUSE_NODE_OPTIONS
+ * is left alone.
  */
 import { parseMountOptions } from './options';
 import { DEFAULT_CACHE_BYTES } from '../fs/volume';

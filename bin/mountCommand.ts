@@ -8,7 +8,8 @@ import { o2fuseMountAt, mountsAt } from '../fs/fuse/mountinfo';
 import { runFusermount } from '../fs/fuse/nativeSession';
 import { sendControl } from './control';
 import { installCrashGuard, runDaemon, type DaemonConfig, type DaemonDeps } from './daemon';
-import { startDetachedDaemon } from './detach';
+import { runForegroundWithFlags, startDetachedDaemon } from './detach';
+import { heapFlagsFor } from './heapFlags';
 import { OptionError, parseMountOptions } from './options';
 import { liveRecord, liveRecords, recordAlive } from './registry';
 
@@ -125,7 +126,12 @@ export async function mountCommand(args: MountArgs, deps: DaemonDeps, entry: str
   if (top) return fail(`cannot mount on ${mountpoint}: it is already a mount point (${top.fsType} from ${top.source}); fuse-native mounts only on a plain directory`);
 
   const config: DaemonConfig = { device, devicePath, mountpoint, optionLists: args.optionLists, foreground: args.foreground };
-  if (args.foreground) return runForeground(config, deps);
+  if (args.foreground) {
+    // The daemon's heap floor is a node flag: a process started without it runs the daemon in a child that has it.
+    const flags = heapFlagsFor(config.optionLists, process.execArgv);
+    if (flags.length) return runForegroundWithFlags(entry, process.argv.slice(2), flags);
+    return runForeground(config, deps);
+  }
 
   const result = await startDetachedDaemon(entry, config);
   if (!result.ok) return fail(`cannot mount ${device} on ${mountpoint}:\n${result.error}`);

@@ -2,7 +2,8 @@
  * The background daemon's old-generation floor (bin/heapFlags.ts): a quarter
  * of cache_size, at most 64 MiB, none below 1 MiB, and a floor the launcher's
  * flags already set (O2FUSE_NODE_OPTIONS) left alone. Checked on the flag
- * list and on the command line of a daemon the mount command really spawned.
+ * list and on daemons the mount command really started, in the background
+ * and (a child with the flag, Ctrl-C passed on) with -f.
  */
 import t from 'tap';
 import * as fs from 'node:fs';
@@ -51,4 +52,17 @@ t.test('the spawned daemon runs with it', async (t) => {
     t.same(await nodeFlags(m.dir), c.want, `${c.command.length > 2 ? c.command[1] : 'no flags'}${c.options ? ` -o ${c.options}` : ''}: ${c.want}`);
     await m.unmount();
   }
+});
+
+t.test('mount -f runs its daemon in a child that has it, and Ctrl-C still unmounts', async (t) => {
+  const dir = await tempDir(t);
+  const image = path.join(dir, 'mem.img');
+  fs.writeFileSync(image, Buffer.alloc(1 << 20));
+  const m = await mountO2fuse(t, image, { command: memoryCliCommand(), foreground: true, options: 'cache_size=128M' });
+  t.same(await nodeFlags(m.dir), ['--initial-old-space-size=32'], 'the serving daemon has the floor');
+  t.not(liveRecord(m.dir)!.pid, m.child!.pid, 'and is a child of the command that was run');
+  const exited = new Promise<number | null>((resolve) => m.child!.on('exit', (code) => resolve(code)));
+  m.child!.kill('SIGINT');
+  t.equal(await exited, 0, 'SIGINT to the command: exit status 0');
+  t.notOk(liveRecord(m.dir), 'the daemon is gone');
 });
