@@ -22,6 +22,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { mountsAt, readMountinfo } from '../fs/fuse/mountinfo';
 import { DEV_POLL_ADDON } from '../fs/fuse/lowlevel/devPoll';
+import { describeCpuIdle } from './cpuIdle';
 import { runFio } from './fio';
 import { JOBS, type Job } from './jobs';
 import type { Measurement } from './measurement';
@@ -404,6 +405,7 @@ async function environment(cfg: Config, repoRoot: string): Promise<string[]> {
     `node ${process.version}, ${await first('fio', ['--version'])}, ${await first('bindfs', ['--version'])}, fuse2fs ${await first('dpkg-query', ['-W', '-f=${Version}', 'fuse2fs'])}`,
     `o2fuse commit ${head}${dirty}; kernel transport reads /dev/fuse ${
       fs.existsSync(DEV_POLL_ADDON) ? 'polled on the main thread (reader=poll: the addon is built)' : 'with worker threads (the poll reader addon is not built)'}`,
+    describeCpuIdle(),
     `load average at start ${fs.readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`,
   ];
 }
