@@ -8,6 +8,7 @@
  * discontiguous block group (bg_list) and a refcount tree root (rf_list).
  */
 import t from 'tap';
+import * as v8 from 'node:v8';
 import {
   decodeDinode, decodeDirBlock, decodeExtentList, decodeFields, emptyDinode, emptyExtentList, emptyExtentRec, encodeDinode,
   encodeDirBlock, encodeExtentList, encodeFields, FormatError, layoutSize, newDirEntry, newDirTrailer, OCFS2_BITMAP_FL,
@@ -131,6 +132,35 @@ t.test("an inode's extent list: records past l_next_free_rec, zero or not, round
   t.ok(odd.equals(raw), 'a non-zero unused record survives untouched');
   const oddRead = decodeDinode(raw, 13);
   t.equal(oddRead.list!.l_recs[7].e_cpos, 0x5a0000, 'and reads as what it holds');
+});
+
+t.test("an inode's extent list: replacing l_recs unread is encoded; every decoded list shares one hidden class", async (t) => {
+  const bs = 4096;
+  const d = emptyDinode(bs, 13);
+  d.list!.l_next_free_rec = 1;
+  d.list!.l_recs[0] = { e_cpos: 0, e_int_clusters: 3, e_leaf_clusters: 3, e_reserved1: 0, e_flags: 0, e_blkno: 4096 };
+  const raw = Buffer.alloc(bs);
+  encodeDinode(d, raw);
+
+  const replaced = decodeDinode(raw, 13);
+  const recs = replaced.list!.l_recs.map(() => emptyExtentRec());
+  recs[0] = { e_cpos: 0, e_int_clusters: 5, e_leaf_clusters: 5, e_reserved1: 0, e_flags: 0, e_blkno: 8192 };
+  replaced.list!.l_recs = recs;
+  t.equal(replaced.list!.l_recs, recs, 'the assigned array is what reads back');
+  const out = Buffer.alloc(bs);
+  encodeDinode(replaced, out);
+  t.same(decodeDinode(out, 13).list!.l_recs[0], recs[0], 'and what is encoded, not the bytes it was decoded from');
+
+  // With the accessor defined per object, V8 gave the first lists a hidden class each and later ones a dictionary
+  // each (slow properties): after many decodes, lists must still share one hidden class with fast properties.
+  v8.setFlagsFromString('--allow-natives-syntax');
+  // eslint-disable-next-line @typescript-eslint/no-implied-eval
+  const sameMap = new Function('a', 'b', 'return %HaveSameMap(a, b)') as (a: object, b: object) => boolean;
+  // eslint-disable-next-line @typescript-eslint/no-implied-eval
+  const fastProperties = new Function('a', 'return %HasFastProperties(a)') as (a: object) => boolean;
+  const lists = Array.from({ length: 100 }, () => decodeDinode(raw, 13).list!);
+  t.ok(sameMap(lists[0], lists[99]), 'the first and the hundredth decoded list share a hidden class');
+  t.ok(fastProperties(lists[99]), 'with fast properties');
 });
 
 t.test('bytes outside fields survive: id2 slack and stale dirent names', async (t) => {
