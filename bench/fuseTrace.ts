@@ -123,13 +123,13 @@ function percentile(sorted: readonly number[], p: number): number {
  * they count in neither.
  */
 export function summarize(events: readonly TraceEvent[], connection?: number): TraceSummary {
-  const sent = new Map<string, { t: number; opcode: string }>();
+  /** Requests sent and not yet answered: when, what, and the client thread that sent it. */
+  const sent = new Map<string, { t: number; opcode: string; pid: number }>();
   const lat = new Map<string, { us: number[]; errors: number }>();
   const gaps = new Map<string, { n: number; sumUs: number }>();
   const lastEnd = new Map<number, { t: number; opcode: string }>();
   const inFlight = new Map<number, number>();
   let maxInFlight = 0;
-  const senders = new Map<string, number>();
   /** Client thread -> the answer it has not yet woken up for (nothing else of its connection in flight). */
   const awaitingWake = new Map<number, { t: number; cpu: number }>();
   const wakeUs = { same: [] as number[], other: [] as number[] };
@@ -155,8 +155,7 @@ export function summarize(events: readonly TraceEvent[], connection?: number): T
         gaps.set(pair, g);
         lastEnd.delete(e.connection);
       }
-      sent.set(key, { t: e.t, opcode });
-      senders.set(key, e.pid);
+      sent.set(key, { t: e.t, opcode, pid: e.pid });
       // Sending again without a wake-up seen: the client did not sleep (or the wake-up went untraced).
       awaitingWake.delete(e.pid);
       const n = (inFlight.get(e.connection) ?? 0) + 1;
@@ -167,8 +166,6 @@ export function summarize(events: readonly TraceEvent[], connection?: number): T
     const s = sent.get(key);
     if (!s) continue; // sent before the trace started
     sent.delete(key);
-    const sender = senders.get(key);
-    senders.delete(key);
     inFlight.set(e.connection, (inFlight.get(e.connection) ?? 1) - 1);
     const l = lat.get(s.opcode) ?? { us: [], errors: 0 };
     l.us.push((e.t - s.t) * 1e6);
@@ -177,7 +174,7 @@ export function summarize(events: readonly TraceEvent[], connection?: number): T
     // A gap is measured only while nothing else is in flight: with several requests out, "the client's turn" is not defined.
     if ((inFlight.get(e.connection) ?? 0) === 0) {
       lastEnd.set(e.connection, { t: e.t, opcode: s.opcode });
-      if (sender !== undefined) awaitingWake.set(sender, { t: e.t, cpu: e.cpu });
+      awaitingWake.set(s.pid, { t: e.t, cpu: e.cpu });
     } else {
       lastEnd.delete(e.connection);
     }

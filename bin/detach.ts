@@ -15,7 +15,6 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { DaemonConfig } from './daemon';
-import { heapFlagsFor } from './heapFlags';
 
 /** How long a failed mount waits for its daemon to clean up and exit. */
 export const FAILED_DAEMON_EXIT_WAIT_MS = 60_000;
@@ -78,16 +77,18 @@ export interface DetachResult {
   error?: string;
 }
 
-/** Parent side: starts `entry __daemon CONFIG` and waits until the mount is live or has failed. */
-export async function startDetachedDaemon(entry: string, config: DaemonConfig): Promise<DetachResult> {
+/**
+ * Parent side: starts `entry __daemon CONFIG` (with `flags`, node flags on top of this process's) and waits until
+ * the mount is live or has failed.
+ */
+export async function startDetachedDaemon(entry: string, config: DaemonConfig, flags: readonly string[] = []): Promise<DetachResult> {
   const dir = logDirectory();
   fs.mkdirSync(dir, { recursive: true, mode: 0o755 });
   let logPath = logPathFor(config.device, `starting-${process.pid}`, dir);
   const logFd = fs.openSync(logPath, 'a', 0o644);
   let child: ChildProcess;
   try {
-    const nodeFlags = [...process.execArgv, ...heapFlagsFor(config.optionLists, process.execArgv)];
-    child = spawn(process.execPath, [...nodeFlags, entry, '__daemon', JSON.stringify({ ...config, logPath })], {
+    child = spawn(process.execPath, [...process.execArgv, ...flags, entry, '__daemon', JSON.stringify({ ...config, logPath })], {
       detached: true,
       stdio: ['ignore', logFd, logFd, 'ipc'],
       cwd: '/',

@@ -19,12 +19,12 @@
  * before. The floor costs at most that much memory, garbage the collector
  * may leave uncollected, on top of the cache the user chose.
  *
- * The mount command spawns the background daemon with it; `mount -f`, whose
- * daemon would run in the process the launcher started, runs it in a child
- * started with it instead (detach.ts). A floor given in O2FUSE_NODE_OPTIONS
- * is left alone.
+ * The mount command works the flags out once, from the options it parsed,
+ * and spawns the background daemon with them; `mount -f`, whose daemon would
+ * run in the process the launcher started, runs it in a child started with
+ * them instead (detach.ts). A floor given in O2FUSE_NODE_OPTIONS is left
+ * alone.
  */
-import { parseMountOptions } from './options';
 import { DEFAULT_CACHE_BYTES } from '../fs/volume';
 
 const MiB = 1024 * 1024;
@@ -32,17 +32,13 @@ const MiB = 1024 * 1024;
 export const OLD_SPACE_FLOOR_MAX_MIB = 64;
 const FLAG = '--initial-old-space-size';
 
-/** Extra node flags for a daemon mounted with `optionLists`, given the flags the launcher already set. */
-export function heapFlagsFor(optionLists: readonly string[], execArgv: readonly string[]): string[] {
+/**
+ * Extra node flags for a daemon whose page cache is `cacheSizeBytes` (the parsed cache_size; undefined: the
+ * default), given the flags the launcher already set.
+ */
+export function heapFlagsFor(cacheSizeBytes: number | undefined, execArgv: readonly string[]): string[] {
   // V8 reads --initial_old_space_size too.
-  if (execArgv.some((a) => `--${a.slice(2).replace(/_/g, '-')}`.split('=')[0] === FLAG)) return [];
-  let cacheBytes = DEFAULT_CACHE_BYTES;
-  try {
-    cacheBytes = parseMountOptions([...optionLists]).cacheSizeBytes ?? DEFAULT_CACHE_BYTES;
-  } catch {
-    // The daemon parses the options again and fails the mount with the reason; no flag can help it.
-    return [];
-  }
-  const mib = Math.min(OLD_SPACE_FLOOR_MAX_MIB, Math.floor(cacheBytes / MiB / 4));
+  if (execArgv.some((a) => a.replace(/_/g, '-').split('=')[0] === FLAG)) return [];
+  const mib = Math.min(OLD_SPACE_FLOOR_MAX_MIB, Math.floor((cacheSizeBytes ?? DEFAULT_CACHE_BYTES) / MiB / 4));
   return mib >= 1 ? [`${FLAG}=${mib}`] : [];
 }

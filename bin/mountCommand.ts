@@ -126,14 +126,14 @@ export async function mountCommand(args: MountArgs, deps: DaemonDeps, entry: str
   if (top) return fail(`cannot mount on ${mountpoint}: it is already a mount point (${top.fsType} from ${top.source}); fuse-native mounts only on a plain directory`);
 
   const config: DaemonConfig = { device, devicePath, mountpoint, optionLists: args.optionLists, foreground: args.foreground };
+  // The daemon's heap floor is a node flag: the daemon runs in a process started with it.
+  const flags = heapFlagsFor(options.cacheSizeBytes, process.execArgv);
   if (args.foreground) {
-    // The daemon's heap floor is a node flag: a process started without it runs the daemon in a child that has it.
-    const flags = heapFlagsFor(config.optionLists, process.execArgv);
     if (flags.length) return runForegroundWithFlags(entry, process.argv.slice(2), flags);
     return runForeground(config, deps);
   }
 
-  const result = await startDetachedDaemon(entry, config);
+  const result = await startDetachedDaemon(entry, config, flags);
   if (!result.ok) return fail(`cannot mount ${device} on ${mountpoint}:\n${result.error}`);
   for (const w of result.warnings) console.error(`o2fuse: warning: ${w}`);
   // Silent on success, as mount(8) is (harnesses compare output); a person at a terminal learns where the log is.

@@ -9,6 +9,7 @@ import t from 'tap';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { heapFlagsFor } from '../../bin/heapFlags';
+import { OptionError, parseMountOptions } from '../../bin/options';
 import { sendControl } from '../../bin/control';
 import { liveRecord } from '../../bin/registry';
 import { mountO2fuse } from '../lib/mount';
@@ -16,19 +17,21 @@ import { tempDir } from '../lib/volume';
 import { memoryCliCommand } from './helpers';
 
 t.test('a quarter of cache_size, at most 64 MiB', async (t) => {
-  t.same(heapFlagsFor([], []), ['--initial-old-space-size=64'], 'the default cache (256M) gets the 64 MiB floor');
-  t.same(heapFlagsFor(['cache_size=64M'], []), ['--initial-old-space-size=16'], 'cache_size=64M: 16 MiB');
-  t.same(heapFlagsFor(['rw,cache_size=1G', 'noatime'], []), ['--initial-old-space-size=64'], 'a larger cache: still 64');
-  t.same(heapFlagsFor(['cache_size=1G', 'cache_size=8M'], []), ['--initial-old-space-size=2'], 'the last cache_size counts, as mount(8) reads -o lists');
-  t.same(heapFlagsFor(['cache_size=2M'], []), [], 'under 1 MiB: no floor');
-  t.same(heapFlagsFor(['cache_size=banana'], []), [], 'options the daemon will refuse: no flag (the daemon says why)');
+  // As the mount command calls it: with the cache_size of the options it parsed.
+  const flagsFor = (lists: string[]) => heapFlagsFor(parseMountOptions(lists).cacheSizeBytes, []);
+  t.same(flagsFor([]), ['--initial-old-space-size=64'], 'the default cache (256M) gets the 64 MiB floor');
+  t.same(flagsFor(['cache_size=64M']), ['--initial-old-space-size=16'], 'cache_size=64M: 16 MiB');
+  t.same(flagsFor(['rw,cache_size=1G', 'noatime']), ['--initial-old-space-size=64'], 'a larger cache: still 64');
+  t.same(flagsFor(['cache_size=1G', 'cache_size=8M']), ['--initial-old-space-size=2'], 'the last cache_size counts, as mount(8) reads -o lists');
+  t.same(flagsFor(['cache_size=2M']), [], 'under 1 MiB: no floor');
+  t.throws(() => flagsFor(['cache_size=banana']), OptionError, 'options the daemon would refuse: the mount command refuses them first, no flag');
 });
 
 t.test("the launcher's own floor wins", async (t) => {
   for (const argv of [['--initial-old-space-size=8'], ['--initial_old_space_size=8'], ['--max-semi-space-size=2', '--initial-old-space-size=0']]) {
-    t.same(heapFlagsFor([], argv), [], argv.join(' '));
+    t.same(heapFlagsFor(undefined, argv), [], argv.join(' '));
   }
-  t.same(heapFlagsFor([], ['--max-old-space-size=192']), ['--initial-old-space-size=64'], 'other heap flags do not count');
+  t.same(heapFlagsFor(undefined, ['--max-old-space-size=192']), ['--initial-old-space-size=64'], 'other heap flags do not count');
 });
 
 /** The node flags the daemon serving `dir` runs with, as it reports them (its title hides its command line). */
