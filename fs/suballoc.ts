@@ -43,6 +43,13 @@ interface GroupInfo {
   /** Global bitmap: cluster of bit 0. Suballocators: block of bit 0 (contiguous groups). */
   base: number;
   discontig?: boolean;
+  /**
+   * Every bit below this one is set in the committed bitmap: a search for a
+   * run from bit 0 starts here. A create claimed the first free inode bit by
+   * walking the group's bitmap from its start, past every inode already
+   * allocated (~2-4 us in a directory of a few thousand files).
+   */
+  setBelow: number;
 }
 
 export interface AllocatorHost extends VolumeContext {
@@ -97,7 +104,7 @@ class ChainAllocator {
         // allocator only claims from contiguous groups, so it records them with no free bits to offer.
         const discontig = groupIsDiscontig(gd);
         if (discontig) trace('%s: group %d is discontiguous: used for frees only', this.name, blkno);
-        groups.push({ blkno, chain: c, bits: gd.bg_bits, free: discontig ? 0 : gd.bg_free_bits_count, base: this.groupBase(gd), discontig });
+        groups.push({ blkno, chain: c, bits: gd.bg_bits, free: discontig ? 0 : gd.bg_free_bits_count, base: this.groupBase(gd), discontig, setBelow: 0 });
         blkno = gd.bg_next_group;
       }
     }
@@ -144,6 +151,7 @@ class ChainAllocator {
     di.i_used -= delta;
     tx.onCommit(() => {
       g.free += delta;
+      if (!set) g.setBelow = Math.min(g.setBelow, bit);
     });
   }
 
@@ -199,12 +207,27 @@ class ChainAllocator {
       const buf = tx.has(g.blkno) ? await this.txGroup(tx, g.blkno, 'alloc') : await this.groupBytes(g.blkno);
       if (buf.readUInt16LE(BG_FREE) < min) continue;
       const bits = buf.readUInt16LE(BG_BITS);
-      const map = this.allocatableMap(rawBitmap(buf), g);
-      const from = k === 0 && goal > g.base ? goal - g.base : 0;
-      const run = ChainAllocator.findRun(map, bits, from, min, max) ??
-        (from > 0 ? ChainAllocator.findRun(map, bits, 0, min, max) : null);
+      const raw = rawBitmap(buf);
+      const map = this.allocatableMap(raw, g);
+      const mark = g.setBelow;
+      const from = Math.max(k === 0 && goal > g.base ? goal - g.base : 0, mark);
+      let run = ChainAllocator.findRun(map, bits, from, min, max);
+      let searchedFromMark = from === mark;
+      if (!run && from > mark) {
+        run = ChainAllocator.findRun(map, bits, mark, min, max);
+        searchedFromMark = true;
+      }
       if (!run) continue;
       await this.changeBits(tx, g, run.bit, run.count, true);
+      // The first clear bit from the mark on was this run's: with it, every bit below its end is set. Not when the
+      // search wanted a longer run (it passes shorter holes) or read a map with uncommitted frees masked as set
+      // (they come free later, below the new mark); nor if the mark moved before this commits.
+      if (min === 1 && searchedFromMark && map === raw) {
+        const end = run.bit + run.count;
+        tx.onCommit(() => {
+          if (g.setBelow === mark) g.setBelow = end;
+        });
+      }
       return { g, ...run };
     }
     return null;
@@ -270,7 +293,7 @@ class ChainAllocator {
     di.i_total += bits;
     di.i_clusters += cpg;
     di.i_size = di.i_clusters * geo.clusterSize;
-    const info: GroupInfo = { blkno, chain, bits, free: bits - 1, base: blkno };
+    const info: GroupInfo = { blkno, chain, bits, free: bits - 1, base: blkno, setBelow: 0 };
     tx.onCommit(() => this.groups?.push(info));
     trace('%s: new group at block %d (chain %d, %d bits)', this.name, blkno, chain, bits);
     return info;
