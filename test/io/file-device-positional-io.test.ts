@@ -221,7 +221,7 @@ t.test('a loop device opens as a block device with sysfs size and its logical se
   t.equal(await errnoOf(FileDevice.open(loop, { sizeBytes: 9 * MiB })), 'EINVAL', 'never larger than the device');
 });
 
-t.test('small writes land before the call returns, larger ones and those past the per-turn budget go to the threadpool', async (t) => {
+t.test('small writes land before the call returns, those past the per-turn budget on a later turn, larger ones in the threadpool', async (t) => {
   const file = sparseImage(t, 16 * MiB);
   const dev = await FileDevice.open(file);
   // Every threadpool thread waits on a FIFO until released: a write that went to the threadpool cannot have
@@ -249,11 +249,15 @@ t.test('small writes land before the call returns, larger ones and those past th
   const more = [0, 1, 2].map((i) => ({ offset: (5 + i) * MiB, data: pattern(MiB, 20 + i) }));
   const pendingMore = more.map((w) => dev.write(w.data, w.offset));
   t.same(more.map((w) => inFile(w.offset, MiB).equals(w.data)), [true, true, false],
-    'within one event-loop turn, writes past 4 MiB go to the threadpool');
+    'within one event-loop turn, writes past 4 MiB wait');
+  // The threadpool is still taken: the deferred write can only land if it is done on this thread.
+  const late = await Promise.race([pendingMore[2].then(() => 'done'), new Promise((resolve) => setTimeout(resolve, 5000, 'waiting'))]);
+  t.equal(late, 'done', 'the write past the budget is done on a later turn, on this thread, not in the threadpool');
+  t.ok(inFile(7 * MiB, MiB).equals(more[2].data), 'and is in the file');
+  t.notOk(inFile(10 * MiB, 2 * MiB).equals(past), 'while the 2 MiB write still waits for the threadpool');
   release();
   await Promise.all([pending, pendingRun, pendingPast, ...pendingMore]);
-  t.ok(inFile(10 * MiB, 2 * MiB).equals(past) && inFile(7 * MiB, MiB).equals(more[2].data),
-    'and land once the threadpool is free');
+  t.ok(inFile(10 * MiB, 2 * MiB).equals(past), 'which lands once the threadpool is free');
   // 200 small writes in one turn (more than the budget) and a large one: all land.
   const many = Array.from({ length: 200 }, (_, i) => ({ offset: MiB + i * 8192, data: pattern(512 + i, i + 2) }));
   const big = { offset: 8 * MiB, data: pattern(3 * MiB, 999) };
