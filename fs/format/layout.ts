@@ -211,39 +211,48 @@ function compiledFor(layout: Layout): Compiled | null {
 /** Code reading one integer of `kind` at byte expression `at` into a value; `bad` runs when it does not fit a number. */
 function readExpr(kind: IntKind, at: string, tmp: string, bad: string): { pre: string; value: string } {
   switch (kind) {
+    // Plain byte reads: the decoder checked the whole extent against buf.length first, so Node's per-call checks
+    // (offset type, bounds) are not needed, and they were most of an inode's decode.
     case 'u8': return { pre: '', value: `buf[${at}]` };
-    case 'u16': return { pre: '', value: `buf.readUInt16LE(${at})` };
-    case 'u32': return { pre: '', value: `buf.readUInt32LE(${at})` };
-    case 's16': return { pre: '', value: `buf.readInt16LE(${at})` };
-    case 's32': return { pre: '', value: `buf.readInt32LE(${at})` };
+    case 'u16': return { pre: '', value: `(buf[${at}] | buf[${at} + 1] << 8)` };
+    case 'u32': return { pre: '', value: `((buf[${at}] | buf[${at} + 1] << 8 | buf[${at} + 2] << 16 | buf[${at} + 3] << 24) >>> 0)` };
+    case 's16': return { pre: '', value: `((buf[${at}] | buf[${at} + 1] << 8) << 16 >> 16)` };
+    case 's32': return { pre: '', value: `(buf[${at}] | buf[${at} + 1] << 8 | buf[${at} + 2] << 16 | buf[${at} + 3] << 24)` };
     case 'be16': return { pre: '', value: `buf.readUInt16BE(${at})` };
     case 'be32': return { pre: '', value: `buf.readUInt32BE(${at})` };
     case 'u64':
-      return { pre: `const ${tmp} = buf.readUInt32LE(${at} + 4); if (${tmp} > 0x1fffff) ${bad};\n`,
-        value: `${tmp} * 4294967296 + buf.readUInt32LE(${at})` };
+      return { pre: `const ${tmp} = ${readExpr('u32', `${at} + 4`, tmp, bad).value}; if (${tmp} > 0x1fffff) ${bad};\n`,
+        value: `${tmp} * 4294967296 + ${readExpr('u32', at, tmp, bad).value}` };
     case 'be64':
       return { pre: `const ${tmp} = buf.readUInt32BE(${at}); if (${tmp} > 0x1fffff) ${bad};\n`,
         value: `${tmp} * 4294967296 + buf.readUInt32BE(${at} + 4)` };
     case 's64':
       // |hi| < 2^21 keeps hi * 2^32 + lo exact and inside the safe range; anything else takes the generic path.
-      return { pre: `const ${tmp} = buf.readInt32LE(${at} + 4); if (${tmp} >= 0x200000 || ${tmp} <= -0x200000) ${bad};\n`,
-        value: `${tmp} * 4294967296 + buf.readUInt32LE(${at})` };
+      return { pre: `const ${tmp} = ${readExpr('s32', `${at} + 4`, tmp, bad).value}; if (${tmp} >= 0x200000 || ${tmp} <= -0x200000) ${bad};\n`,
+        value: `${tmp} * 4294967296 + ${readExpr('u32', at, tmp, bad).value}` };
   }
+}
+
+/** Stores of the 32-bit value `v` (a local, in range) little-endian at byte expression `at`. */
+function bytesLE(at: string, v: string): string {
+  return `buf[${at}] = ${v}; buf[${at} + 1] = ${v} >>> 8; buf[${at} + 2] = ${v} >>> 16; buf[${at} + 3] = ${v} >>> 24;\n`;
 }
 
 /** Code writing value expression `v` (a local) as `kind` at byte expression `at`; `bad` when it needs the generic path. */
 function writeStmt(kind: IntKind, at: string, v: string, bad: string): string {
   switch (kind) {
-    case 'u8': return `buf.writeUInt8(${v}, ${at});\n`;
-    case 'u16': return `buf.writeUInt16LE(${v}, ${at});\n`;
-    case 'u32': return `buf.writeUInt32LE(${v}, ${at});\n`;
-    case 's16': return `buf.writeInt16LE(${v}, ${at});\n`;
-    case 's32': return `buf.writeInt32LE(${v}, ${at});\n`;
+    // Plain byte stores after a range check of our own (a value Node's writer would refuse takes the generic
+    // path, which throws its error): the extent was checked against buf.length first.
+    case 'u8': return `if ((${v} & 0xff) !== ${v}) ${bad};\nbuf[${at}] = ${v};\n`;
+    case 'u16': return `if ((${v} & 0xffff) !== ${v}) ${bad};\nbuf[${at}] = ${v}; buf[${at} + 1] = ${v} >>> 8;\n`;
+    case 'u32': return `if ((${v} >>> 0) !== ${v}) ${bad};\n${bytesLE(at, v)}`;
+    case 's16': return `if ((${v} << 16 >> 16) !== ${v}) ${bad};\nbuf[${at}] = ${v}; buf[${at} + 1] = ${v} >> 8;\n`;
+    case 's32': return `if ((${v} | 0) !== ${v}) ${bad};\n${bytesLE(at, v)}`;
     case 'be16': return `buf.writeUInt16BE(${v}, ${at});\n`;
     case 'be32': return `buf.writeUInt32BE(${v}, ${at});\n`;
     case 'u64':
       return `if (!Number.isSafeInteger(${v}) || ${v} < 0) ${bad};\n` +
-        `buf.writeUInt32LE(${v} >>> 0, ${at}); buf.writeUInt32LE((${v} - (${v} >>> 0)) / 4294967296, ${at} + 4);\n`;
+        `{ const lo = ${v} >>> 0; const hi = (${v} - lo) / 4294967296;\n${bytesLE(at, 'lo')}${bytesLE(`${at} + 4`, 'hi')}}\n`;
     case 'be64':
       return `if (!Number.isSafeInteger(${v}) || ${v} < 0) ${bad};\n` +
         `buf.writeUInt32BE((${v} - (${v} >>> 0)) / 4294967296, ${at}); buf.writeUInt32BE(${v} >>> 0, ${at} + 4);\n`;
