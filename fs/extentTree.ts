@@ -129,20 +129,41 @@ function recsOf(list: ExtentList): Extent[] {
   return out;
 }
 
-function toRec(e: Extent, depth: number): ExtentRec {
-  const r = emptyExtentRec();
-  r.e_cpos = e.cpos;
-  r.e_blkno = e.blkno;
-  if (depth === 0) r.e_flags = e.flags;
-  setExtentRecClusters(r, depth, e.clusters);
-  return r;
-}
-
+/**
+ * Writes `recs` into the list's records in place, zeroing the rest. A list
+ * holds l_count records (243 in an inode); building a new array of them for
+ * every change was most of an extending write's tree work.
+ */
 function storeRecs(list: ExtentList, depth: number, recs: readonly Extent[]): void {
   if (recs.length > list.l_count) throw new Error(`storeRecs: ${recs.length} records > l_count ${list.l_count}`);
+  const out = list.l_recs;
   list.l_tree_depth = depth;
   list.l_next_free_rec = recs.length;
-  list.l_recs = Array.from({ length: list.l_count }, (_, i) => (i < recs.length ? toRec(recs[i], depth) : emptyExtentRec()));
+  for (let i = 0; i < recs.length; i++) {
+    const e = recs[i];
+    const r = out[i] ?? (out[i] = emptyExtentRec());
+    clearRec(r);
+    r.e_cpos = e.cpos;
+    r.e_blkno = e.blkno;
+    if (depth === 0) r.e_flags = e.flags;
+    setExtentRecClusters(r, depth, e.clusters);
+  }
+  for (let i = recs.length; i < list.l_count; i++) {
+    const r = out[i];
+    if (r === undefined) out[i] = emptyExtentRec();
+    else if (r.e_cpos !== 0 || r.e_int_clusters !== 0 || r.e_leaf_clusters !== 0 || r.e_reserved1 !== 0 || r.e_flags !== 0 ||
+      r.e_blkno !== 0) clearRec(r);
+  }
+  out.length = list.l_count;
+}
+
+function clearRec(r: ExtentRec): void {
+  r.e_cpos = 0;
+  r.e_int_clusters = 0;
+  r.e_leaf_clusters = 0;
+  r.e_reserved1 = 0;
+  r.e_flags = 0;
+  r.e_blkno = 0;
 }
 
 function endOf(recs: readonly Extent[]): number {

@@ -362,8 +362,15 @@ export function encodeRecords<L extends Layout>(layout: L, recs: readonly (Decod
   strideBytes: number, count: number, what: string, member: string, zeroed = false): void {
   let i = 0;
   const whatRec = () => `${what}.${member}[${i}]`;
-  const isZero = zeroed ? zeroCheckFor(layout) : null;
-  for (; i < count; i++) {
+  const zeroCheck = zeroCheckFor(layout);
+  const isZero = zeroed ? zeroCheck : null;
+  // Trailing records that encode to zeros (an inode's list is 243 records, a few in use) become one fill.
+  let end = count;
+  if (zeroCheck && layoutSize(layout) === strideBytes) {
+    while (end > 0 && (recs[end - 1] === undefined || zeroCheck(recs[end - 1] as Record<string, unknown>))) end--;
+    if (!zeroed) buf.fill(0, base + end * strideBytes, base + count * strideBytes);
+  }
+  for (; i < end; i++) {
     const off = base + i * strideBytes;
     const rec = recs[i];
     if (rec) {

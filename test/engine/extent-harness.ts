@@ -168,6 +168,13 @@ export async function treeShape(vol: Volume, inode: Inode): Promise<TreeShape> {
     const n = list.l_next_free_rec;
     if (n > list.l_count) problems.push(`${where}: l_next_free_rec ${n} > l_count ${list.l_count}`);
     const recs = list.l_recs.slice(0, n).map((r) => ({ cpos: r.e_cpos, clusters: extentRecClusters(r, depth), blkno: r.e_blkno, flags: r.e_flags }));
+    // Records a change gave up are zeroed, as the kernel leaves them (debugfs.ocfs2 and fsck only read up to n).
+    for (let i = n; i < list.l_count; i++) {
+      const r = list.l_recs[i];
+      if (r && (r.e_cpos || r.e_int_clusters || r.e_leaf_clusters || r.e_reserved1 || r.e_flags || r.e_blkno)) {
+        problems.push(`${where}: record ${i} past l_next_free_rec ${n} is not zero`);
+      }
+    }
     if (depth === 0) {
       let prevEnd = -1;
       for (const r of recs) {
