@@ -19,7 +19,7 @@ import type { Allocator, ClusterRun, MetaBlockClaim } from './allocApi';
 import type { Transaction } from './transaction';
 import type { Inode } from './inode';
 import { readGroupDesc } from './blocks';
-import { encodeGroupDesc, emptyGroupDesc, groupBitmapSize, testBit, setBit, clearBit, groupIsDiscontig,
+import { encodeGroupDesc, emptyGroupDesc, groupBitmapSize, testBit, setBit, setBits, clearBit, groupIsDiscontig,
   GROUP_DESC, GROUP_DESC_BITMAP_OFFSET, type GroupDesc } from './format/group';
 import { editInode } from './transaction';
 import { FsError } from './errors';
@@ -189,7 +189,8 @@ class ChainAllocator {
     for (const r of pending) {
       const from = Math.max(r.cluster, g.base) - g.base;
       const to = Math.min(r.cluster + r.count, g.base + g.bits) - g.base;
-      for (let i = from; i < to; i++) setBit(masked, i);
+      // Bytewise: after a large file is deleted, every claim until the journal commits masks its clusters.
+      if (to > from) setBits(masked, from, to);
     }
     return masked;
   }

@@ -217,3 +217,12 @@ export function setBit(bitmap: Buffer, bit: number): void {
 export function clearBit(bitmap: Buffer, bit: number): void {
   bitmap[bit >>> 3] &= ~(1 << (bit & 7));
 }
+
+/** Sets bits [from, to): whole bytes at once. */
+export function setBits(bitmap: Buffer, from: number, to: number): void {
+  let i = from;
+  while (i < to && (i & 7) !== 0) setBit(bitmap, i++);
+  const wholeEnd = i + ((to - i) & ~7);
+  if (wholeEnd > i) bitmap.fill(0xff, i >>> 3, wholeEnd >>> 3);
+  for (i = Math.max(i, wholeEnd); i < to; i++) setBit(bitmap, i);
+}
