@@ -442,19 +442,23 @@ export class PageCache {
   drop(ino: number, first = 0, last = Infinity): void {
     const m = this.dirty.get(ino);
     if (m) {
-      for (const [idx, p] of m) {
-        if (idx >= first && idx <= last) {
-          m.delete(idx);
-          this.dirtyPages--;
-          p.dirtyStart = p.dirtyEnd = 0;
-          this.recycle(p.data);
-        }
+      for (const p of pagesIn(m, first, last)) {
+        m.delete(p.index);
+        this.dirtyPages--;
+        p.dirtyStart = p.dirtyEnd = 0;
+        this.recycle(p.data);
       }
       if (m.size === 0) this.dirty.delete(ino);
     }
     const c = this.clean.get(ino);
-    if (c) for (const [idx, p] of [...c]) if (idx >= first && idx <= last) this.cleanRemove(p, true);
+    if (c) for (const p of pagesIn(c, first, last)) this.cleanRemove(p, true);
     trace('dropped pages %d..%s of inode %d', first, last === Infinity ? 'end' : String(last), ino);
+  }
+
+  /** Whether any page of [first, last] of the inode is dirty. */
+  hasDirtyIn(ino: number, first: number, last: number): boolean {
+    const m = this.dirty.get(ino);
+    return m !== undefined && pagesIn(m, first, last).length > 0;
   }
 
   snapshotStats(): PageCacheStats {
@@ -462,4 +466,22 @@ export class PageCache {
     this.stats.dirtyBytes = this.dirtyBytes;
     return { ...this.stats };
   }
+}
+
+/**
+ * The pages of [first, last] in an inode's map: by index when the range is
+ * the smaller (a write of a few pages in a file with thousands cached), by a
+ * walk of the map otherwise (a whole-file drop).
+ */
+function pagesIn<P extends Page>(m: Map<number, P>, first: number, last: number): P[] {
+  const out: P[] = [];
+  if (last - first + 1 <= m.size) {
+    for (let i = first; i <= last; i++) {
+      const p = m.get(i);
+      if (p) out.push(p);
+    }
+  } else {
+    for (const [idx, p] of m) if (idx >= first && idx <= last) out.push(p);
+  }
+  return out;
 }

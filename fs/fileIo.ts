@@ -4,10 +4,14 @@
  *
  * Buffered write: inode lock exclusive (after in-flight direct writes drain);
  * a write that is all inside i_size over written extents copies into pages
- * (reading a partly covered page in first) and marks them dirty; anything
- * else (inline data, holes, unwritten extents, extension) takes the
- * allocating path of fs/fileWrite.ts, which puts data and zeros on the device
- * at once, and the cached pages are brought up to date.
+ * (reading a partly covered page in first) and marks them dirty, except whole
+ * pages that are not dirty and do not continue the file's last write, with no
+ * write-back of the file in flight: those are written to the device at once
+ * (writeThrough: a random writer's pages would otherwise each be written back
+ * alone later, at more cost); anything else (inline data, holes, unwritten
+ * extents, extension) takes the allocating path of fs/fileWrite.ts, which
+ * puts data and zeros on the device at once, and the cached pages are brought
+ * up to date.
  *
  * Direct write: inode lock shared; dirty pages of the range are written back
  * and dropped; then either the fallback (same allocating path, for holes,
@@ -381,8 +385,13 @@ export async function bufferedWrite(host: IoHost, inode: Inode, offset: number, 
     // A buffered write must not read in a block a direct write has not landed on yet.
     await inode.dioDrain();
     const reason = await fallbackReason(host, inode, offset, end);
+    const stream = offset === inode.lastWriteEnd;
+    inode.lastWriteEnd = end;
     if (reason) {
       n = await allocatingWrite(host, inode, offset, data, reason, false);
+    } else if (!stream && wholePages(offset, data.length) && inode.wbLock.idle &&
+      !host.pages.hasDirtyIn(inode.ino, pageOf(offset), pageOf(end - 1))) {
+      n = await writeThrough(host, inode, offset, data);
     } else {
       await copyIntoPages(host, inode, offset, data);
       n = data.length;
@@ -395,6 +404,46 @@ export async function bufferedWrite(host: IoHost, inode: Inode, offset: number, 
   if (host.pages.dirtyBytes > host.pages.dirtyLimitBytes) await host.throttle();
   else host.kickWriteback();
   return n;
+}
+
+const wholePages = (offset: number, length: number): boolean => offset % PAGE_BYTES === 0 && length % PAGE_BYTES === 0;
+
+/**
+ * A buffered write of whole pages, none of them dirty, that does not continue
+ * the file's last write: straight to the device, as a direct write would,
+ * instead of into the cache. Dirtied pages of a random writer are written
+ * back one at a time later anyway, each with a copy, a mapping and a device
+ * write of its own, in bursts in the same event loop that answers requests.
+ * The bench's buffered random-write job (9 alternating runs, kernel
+ * transport): median 17,805 -> 18,111 writes/s; under fuseTrace the WRITE
+ * mean 25-34 -> 22 us and its p99 350-434 -> 152-167 us (the p50 rises a
+ * little: the write is in the request now); with writeback_cache, whose
+ * kernel sends its dirty pages as such writes, 35,252-41,891 -> 54,054-55,112
+ * (2 pairs). A stream (a write starting where the last one ended) and
+ * partial pages keep the cache, where write-back merges them into large device
+ * writes. Not while a write-back of the inode is in flight: it may be carrying
+ * an older version of these pages to the device, and two writes of one block
+ * in flight land in either order. Cached copies of the pages are dropped after
+ * the write; a read-in that raced with it sees inode.gen move and does not
+ * cache what it read.
+ * Durability is unchanged: the bytes reach the host (or the device's cache)
+ * now, and stable storage at the next fsync, as before.
+ */
+async function writeThrough(host: IoHost, inode: Inode, offset: number, data: Buffer): Promise<number> {
+  const segs = await mapRange(host, inode, offset, data.length);
+  const writes: DeviceWrite[] = segs.map((s) => ({
+    deviceOffset: s.deviceOffset!,
+    buf: data.subarray(s.fileOffset - offset, s.fileOffset - offset + s.length),
+  }));
+  io('write-through of inode %d: %d bytes at %d (not continuing the last write)', inode.ino, data.length, offset);
+  try {
+    await writeBlocks(host, writes, `buffered write of inode ${inode.ino}`);
+  } finally {
+    inode.gen++;
+    host.pages.drop(inode.ino, pageOf(offset), pageOf(offset + data.length - 1));
+  }
+  inode.pendingTimes = nowTimespec();
+  return data.length;
 }
 
 async function copyIntoPages(host: IoHost, inode: Inode, offset: number, data: Buffer): Promise<void> {

@@ -44,6 +44,8 @@ export class Inode {
   readAheadBytes = 0;
   /** End of the range read-ahead has already been issued for. */
   readAheadEnd = 0;
+  /** Where the last buffered write ended: a write starting there continues a stream (fs/fileIo.ts, writeThrough). */
+  lastWriteEnd = 0;
 
   /** Cached leaf extents of the data tree (undefined: not loaded or invalidated). */
   extents?: Extent[];

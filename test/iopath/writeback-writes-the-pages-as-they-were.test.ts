@@ -27,9 +27,15 @@ t.test('held write-backs keep their copies while the pages are written again', a
   for (let p = 0; p < PAGES; p++) await vol.write(attr.ino, fh, p * PAGE, pattern(p, 0));
   await vol.fsync(attr.ino, fh, false);
 
-  // Every other page: 32 one-page runs, more than write-back keeps in flight at once.
+  // Every other page: 32 one-page runs, more than write-back keeps in flight at once. Each page is written in two
+  // halves: a scattered whole-page write would go straight to the device (fs/fileIo.ts, writeThrough), and these
+  // pages must be dirty in the cache.
   const dirty = Array.from({ length: PAGES / 2 }, (_, k) => 2 * k);
-  for (const p of dirty) await vol.write(attr.ino, fh, p * PAGE, pattern(p, 1));
+  for (const p of dirty) {
+    const data = pattern(p, 1);
+    await vol.write(attr.ino, fh, p * PAGE, data.subarray(0, PAGE / 2));
+    await vol.write(attr.ino, fh, p * PAGE + PAGE / 2, data.subarray(PAGE / 2));
+  }
   const segs = await mapRange(vol, await vol.iget(attr.ino), 0, PAGES * PAGE);
   const deviceOffsetOf = (page: number): number => {
     const at = page * PAGE;

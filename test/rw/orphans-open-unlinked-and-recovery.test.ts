@@ -268,7 +268,11 @@ for (const how of ['unlink of a closed file', 'last release of an orphan'] as co
     const f = await vol.create(vol.rootIno, Buffer.from('f'), 0o644, O_RDWR, ROOT);
     await vol.write(f.attr.ino, f.fh, 0, Buffer.alloc(len, 0x11));
     await vol.fsync(f.attr.ino, f.fh, false);
-    await vol.write(f.attr.ino, f.fh, 0, Buffer.alloc(len, 0xaa)); // an overwrite: dirty pages, not yet on the device
+    // An overwrite: dirty pages, not yet on the device. In two writes, the first of part of a page: whole pages that
+    // do not continue the last write would go straight to the device (fs/fileIo.ts, writeThrough).
+    const over = Buffer.alloc(len, 0xaa);
+    await vol.write(f.attr.ino, f.fh, 0, over.subarray(0, 100));
+    await vol.write(f.attr.ino, f.fh, 100, over.subarray(100));
     if (how === 'unlink of a closed file') await vol.release(f.attr.ino, f.fh);
     const inode = await vol.iget(f.attr.ino);
     const [seg] = await mapRange(vol, inode, 0, len);
