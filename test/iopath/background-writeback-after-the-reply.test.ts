@@ -7,7 +7,7 @@
  * starts the run at once.
  */
 import t from 'tap';
-import { engineOnFaultyDevice, makeFile, O_RDWR, until } from './harness';
+import { countSubmits, engineOnFaultyDevice, makeFile, O_RDWR, until } from './harness';
 
 const PAGE = 4096;
 
@@ -18,10 +18,7 @@ t.test('the write that passes the background threshold is answered before its wr
   const size = 2 * cache;
   const ino = await makeFile(vol, 'f', size, 0x41);
   const fh = await vol.open(ino, O_RDWR);
-  let writes = 0;
-  const off = dev.onSubmit((r) => {
-    if (r.op === 'write') writes++;
-  });
+  const writes = countSubmits(dev, 'write');
   // A stream of whole pages (each write continues the last, so it enters the cache; scattered whole pages would
   // go straight to the device), up to just under a quarter of the cache dirty: no write-back yet.
   const page = Buffer.alloc(PAGE, 0x42);
@@ -29,15 +26,15 @@ t.test('the write that passes the background threshold is answered before its wr
   let p = 0;
   for (; p < threshold; p++) await vol.write(ino, fh, p * PAGE, page);
   await new Promise((r) => setImmediate(r));
-  const before = writes;
+  const before = writes.n;
   // One more page passes the threshold: this write kicks background write-back.
   await vol.write(ino, fh, p * PAGE, page);
   // A transport answers the write a few promise hops later; none of those hops may let write-back run first.
   for (let hop = 0; hop < 200; hop++) await null;
-  t.equal(writes, before, 'no write-back write was submitted in the promise hops after the kicking write');
-  await until(() => writes > before, 5000);
+  t.equal(writes.n, before, 'no write-back write was submitted in the promise hops after the kicking write');
+  await until(() => writes.n > before, 5000);
   t.pass('write-back started on a later turn');
-  off();
+  writes.off();
   await vol.fsync(ino, fh, false);
   await vol.release(ino, fh);
   await h.finish();

@@ -7,7 +7,7 @@
  */
 import t from 'tap';
 import { PageCache, PAGE_BYTES } from '../../cache/pageCache';
-import { engineOnFaultyDevice, openColdFile } from './harness';
+import { countSubmits, engineOnFaultyDevice, openColdFile } from './harness';
 
 t.test('insertDirty: the page holds the source bytes and is dirty whole, never clean', async (t) => {
   const pc = new PageCache(64 * PAGE_BYTES);
@@ -28,16 +28,13 @@ t.test('buffered writes of whole pages read nothing in; partial ones read their 
   const { vol, dev } = h;
   const size = 64 * PAGE_BYTES;
   const { ino, fh } = await openColdFile(vol, 'f', size, 0x11);
-  let reads = 0;
-  const off = dev.onSubmit((r) => {
-    if (r.op === 'read') reads++;
-  });
+  const reads = countSubmits(dev, 'read');
   const whole = Buffer.alloc(8 * PAGE_BYTES, 0x22);
   await vol.write(ino, fh, 16 * PAGE_BYTES, whole);
-  t.equal(reads, 0, 'eight whole pages written without a device read');
+  t.equal(reads.n, 0, 'eight whole pages written without a device read');
   await vol.write(ino, fh, 40 * PAGE_BYTES + 100, Buffer.alloc(200, 0x33));
-  t.equal(reads, 1, 'a partial page is read in first');
-  off();
+  t.equal(reads.n, 1, 'a partial page is read in first');
+  reads.off();
   const back = await vol.read(ino, fh, 0, size);
   const expect = Buffer.alloc(size, 0x11);
   whole.copy(expect, 16 * PAGE_BYTES);

@@ -68,6 +68,15 @@ export async function deviceOffsetOf(vol: Volume, ino: number, fileOffset: numbe
   return seg.deviceOffset;
 }
 
+/** Counts the device requests of one kind submitted from now on, until off(). */
+export function countSubmits(dev: FaultyDevice, op: 'read' | 'write'): { readonly n: number; off(): void } {
+  let n = 0;
+  const off = dev.onSubmit((r) => {
+    if (r.op === op) n++;
+  });
+  return { get n() { return n; }, off };
+}
+
 /** Lets pending promise callbacks and I/O completions run. */
 export function ticks(n = 20): Promise<void> {
   return new Promise((resolve) => {
