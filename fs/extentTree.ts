@@ -151,8 +151,7 @@ function storeRecs(list: ExtentList, depth: number, recs: readonly Extent[]): vo
   for (let i = recs.length; i < list.l_count; i++) {
     const r = out[i];
     if (r === undefined) out[i] = emptyExtentRec();
-    else if (r.e_cpos !== 0 || r.e_int_clusters !== 0 || r.e_leaf_clusters !== 0 || r.e_reserved1 !== 0 || r.e_flags !== 0 ||
-      r.e_blkno !== 0) clearRec(r);
+    else clearRec(r);
   }
   out.length = list.l_count;
 }

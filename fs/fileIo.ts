@@ -32,7 +32,7 @@ import type { PageCache, Page } from '../cache/pageCache';
 import { PAGE_BYTES } from '../cache/pageCache';
 import type { UnalignedGate, GateTicket } from '../io/unalignedGate';
 import { isUnaligned } from '../io/unalignedGate';
-import { mapRange, readFileData } from './file';
+import { mapRange, readFileData, type Segment } from './file';
 import { writeFileData } from './fileWrite';
 import { writeBlocks, type DeviceWrite } from './blockIo';
 import { editInode, withTransaction } from './transaction';
@@ -429,12 +429,16 @@ const wholePages = (offset: number, length: number): boolean => offset % PAGE_BY
  * Durability is unchanged: the bytes reach the host (or the device's cache)
  * now, and stable storage at the next fsync, as before.
  */
-async function writeThrough(host: IoHost, inode: Inode, offset: number, data: Buffer): Promise<number> {
-  const segs = await mapRange(host, inode, offset, data.length);
-  const writes: DeviceWrite[] = segs.map((s) => ({
+/** Device writes carrying `data` (file bytes from `offset`) to the segments of a range that is all mapped. */
+function mappedWrites(segs: readonly Segment[], offset: number, data: Buffer): DeviceWrite[] {
+  return segs.map((s) => ({
     deviceOffset: s.deviceOffset!,
     buf: data.subarray(s.fileOffset - offset, s.fileOffset - offset + s.length),
   }));
+}
+
+async function writeThrough(host: IoHost, inode: Inode, offset: number, data: Buffer): Promise<number> {
+  const writes = mappedWrites(await mapRange(host, inode, offset, data.length), offset, data);
   io('write-through of inode %d: %d bytes at %d (not continuing the last write)', inode.ino, data.length, offset);
   try {
     await writeBlocks(host, writes, `buffered write of inode ${inode.ino}`);
@@ -491,11 +495,7 @@ export async function directWrite(host: IoHost, inode: Inode, offset: number, da
       if (again) return await allocatingWrite(host, inode, offset, data, again, true);
     }
     if (isUnaligned(offset, data.length, host.geo.blockSize)) ticket = await enterGate(host, inode, offset, end);
-    const segs = await mapRange(host, inode, offset, data.length);
-    const writes: DeviceWrite[] = segs.map((s) => ({
-      deviceOffset: s.deviceOffset!,
-      buf: data.subarray(s.fileOffset - offset, s.fileOffset - offset + s.length),
-    }));
+    const writes = mappedWrites(await mapRange(host, inode, offset, data.length), offset, data);
     inode.dioStart();
     submitted = writeBlocks(host, writes, `direct write of inode ${inode.ino}`);
     // Keep an unobserved rejection from crashing the process before we await it below.
