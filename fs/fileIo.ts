@@ -265,17 +265,30 @@ export async function bufferedRead(host: IoHost, inode: Inode, offset: number, l
 const READ_AHEAD_PIECE_PAGES = 256;
 
 /**
+ * How many requests of its own size a READ may start ahead of the stream's furthest end and still belong to
+ * it: the READs a sequential reader has in flight at once (the kernel's max_background is 12 by default).
+ * A reader that skips further than this is not streaming.
+ */
+const READ_AHEAD_OVERTAKE_REQUESTS = 16;
+
+/**
  * Sequential readers get the next window read in the background, doubling up to the maximum. The window goes
  * out as several read-ins of at most READ_AHEAD_PIECE_PAGES, in flight together: one read-in of the whole window
  * would make the READ that lands on its first page wait for its last, and a device read of several MiB holds
  * one threadpool thread where several can share the work.
  */
 function readAhead(host: IoHost, inode: Inode, offset: number, n: number): void {
-  // The kernel keeps several READs of a sequential reader in flight (its own read-ahead), and they may finish out
-  // of order: a read that starts a little behind the furthest end seen is still part of the stream.
+  // The kernel keeps several READs of a sequential reader in flight (its own read-ahead), and they reach the
+  // engine out of order (libfuse's threads hand them over in any order): a read that starts a little behind the
+  // furthest end seen, or a few requests ahead of it, is still part of the stream. Treating a READ that overtook
+  // its predecessor as a new stream would shrink the window back to 128 KiB every few requests.
   const behind = inode.lastReadEnd - offset;
-  const sequential = offset === inode.lastReadEnd ||
-    (inode.lastReadEnd > 0 && behind > 0 && behind <= 2 * host.readAheadMaxBytes + n);
+  const ahead = -behind;
+  const sequential = offset === inode.lastReadEnd || (inode.lastReadEnd > 0 &&
+    ((behind > 0 && behind <= 2 * host.readAheadMaxBytes + n) || (ahead > 0 && ahead <= READ_AHEAD_OVERTAKE_REQUESTS * n)));
+  if (!sequential && inode.readAheadBytes > 0) {
+    cacheTrace('read-ahead of inode %d stops: read at %d, stream at %d', inode.ino, offset, inode.lastReadEnd);
+  }
   inode.lastReadEnd = sequential ? Math.max(inode.lastReadEnd, offset + n) : offset + n;
   if (!sequential) {
     inode.readAheadBytes = 0;
@@ -287,6 +300,11 @@ function readAhead(host: IoHost, inode: Inode, offset: number, n: number): void 
   const start = Math.max(offset + n, inode.readAheadEnd);
   const end = Math.min(inode.size, offset + n + inode.readAheadBytes);
   if (end <= start) return;
+  // A window that has moved on by less than a piece waits until it has (or reaches the end of the file): sliding
+  // it by every READ would submit a device read per 128 KiB a libfuse reader asks for, and each submission costs
+  // the event loop more than copying those 128 KiB out (a threadpool hand-off). The lead stays within a piece
+  // of the whole window.
+  if (end - start < Math.min(READ_AHEAD_PIECE_PAGES * PAGE_BYTES, inode.readAheadBytes / 2) && end < inode.size) return;
   const last = pageOf(end - 1);
   inode.readAheadEnd = (last + 1) * PAGE_BYTES;
   // Nor what is cached or being read in already (READs of the kernel's that got here first).
