@@ -73,7 +73,7 @@ function table(head: string[], rows: string[][]): string {
  * run" when even o2fuse's best run is below the target against the
  * baseline's worst. With one repetition there is no spread to speak of.
  */
-export function missSpread(a: Cell, b: Cell, min: number): string {
+function missSpread(a: Cell, b: Cell, min: number): string {
   if (a.status !== 'ok' || b.status !== 'ok' || a.runs < 2 || b.runs < 2) return '';
   return a.max! >= min * b.min! ? 'within the spread' : 'in every run';
 }

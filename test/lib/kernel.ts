@@ -14,8 +14,9 @@
  * A TCG guest can stall on a loaded host until kernel-run kills it at 300 s
  * (exit 91): an event of the machine, not of the volume. kernelRun keeps a
  * sparse copy of the image, and after a 91 puts it back and boots once more
- * (attempts says so); a second 91 is returned as it came. Scripts that reboot
- * on purpose use kernelCrash.ts instead.
+ * (attempts says so); a second 91 is returned as it came. A script that
+ * reboots on purpose names the mark it prints first (rebootMark): only a 91
+ * without it counts as a stall.
  */
 import * as fs from 'node:fs/promises';
 import { existsSync } from 'node:fs';
@@ -32,6 +33,14 @@ export interface KernelRunOptions {
   data?: string;
   /** Mount read-only. */
   readOnly?: boolean;
+  /** kernel-run's mount options argument (e.g. `rw,heartbeat=none,preferred_slot=1`); overrides readOnly. */
+  mode?: string;
+  /**
+   * The script reboots on purpose and has the kernel print this just before
+   * (kernelCrash.ts): a 91 whose output holds it is the answer asked for, not
+   * a VM that stalled.
+   */
+  rebootMark?: string;
   /** Default 600 s (the script itself is given 300 s by kernel-run). */
   timeoutMs?: number;
 }
@@ -81,7 +90,7 @@ export async function kernelRun(image: string, script: string, o: KernelRunOptio
     const env = { ...process.env };
     if (o.data) env.ORACLE_DATA = o.data;
     else delete env.ORACLE_DATA;
-    const args = [image, scriptPath, ...(o.readOnly ? ['ro'] : [])];
+    const args = [image, scriptPath, ...(o.mode ? [o.mode] : o.readOnly ? ['ro'] : [])];
     // The image as it was before the boot, to put back if the VM stalls part way through the script.
     const before = path.join(dir, 'before.img');
     await runOk('cp', ['--sparse=always', image, before]);
@@ -89,7 +98,8 @@ export async function kernelRun(image: string, script: string, o: KernelRunOptio
       const started = Date.now();
       const r = await run(exe, args, { env, timeoutMs: o.timeoutMs ?? 600_000 });
       const elapsedMs = Date.now() - started;
-      if (r.code === KERNEL_NO_ANSWER && attempt < ATTEMPTS) {
+      const stalled = r.code === KERNEL_NO_ANSWER && !(o.rebootMark && r.text.includes(o.rebootMark));
+      if (stalled && attempt < ATTEMPTS) {
         await runOk('cp', ['--sparse=always', before, image]);
         continue;
       }

@@ -20,15 +20,14 @@
  * after 300 s without an answer (a TCG guest can stall on a loaded host), and
  * an image killed at an unknown point is not the fixture the test asked for.
  * So the script has the kernel print REBOOT_MARK on its console just before
- * the reboot; a run without it is retried once on a fresh image (said in a
- * comment), then refused with kernel-run's output.
+ * the reboot; kernelRun puts the image back and boots once more after a run
+ * without it (the comment on the crash says so), and a second such run is
+ * refused with kernel-run's output.
  */
-import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import type { Test } from 'tap';
 import { runMkfs } from '../../fs/mkfs/cli';
-import { run } from './exec';
-import { KERNEL_MOUNT_FAILED, KERNEL_NO_ANSWER, KERNEL_SETUP_FAILED, kernelRunPath, kernelUnavailable } from './kernel';
+import { KERNEL_MOUNT_FAILED, KERNEL_NO_ANSWER, KERNEL_SETUP_FAILED, kernelRun, kernelUnavailable } from './kernel';
 import { tempDir } from './volume';
 
 /** What ends every crash script: the kernel reboots at once, nothing unmounted, nothing more written. */
@@ -45,9 +44,6 @@ export const CRASH_NOW = 'echo 1 > /proc/sys/kernel/sysrq; echo b > /proc/sysrq-
  */
 export const REBOOT_MARK = '@@O2FUSE-REBOOTING';
 const MARK_LINES = `echo "<2>${REBOOT_MARK}" > /dev/kmsg; echo "<2>${REBOOT_MARK}" > /dev/kmsg`;
-
-/** kernel-run attempts per fixture: the second covers a VM that stalled on a loaded host. */
-const ATTEMPTS = 2;
 
 export interface KernelCrashOptions {
   /** Runs in /mnt under busybox sh; CRASH_NOW is appended. Use `sync` to get its work into the journal. */
@@ -88,29 +84,6 @@ export async function kernelCrash(t: Test, opts: KernelCrashOptions): Promise<Ke
     t.skip(`kernel crash fixture: ${unavailable}`, () => undefined);
     return undefined;
   }
-  for (let attempt = 1; ; attempt++) {
-    const r = await crashOnce(t, opts);
-    if (r.kind === 'skip') {
-      t.skip(`kernel crash fixture: kernel-run could not set itself up (exit 92): ${r.detail}`, () => undefined);
-      return undefined;
-    }
-    if (r.kind === 'crashed') {
-      t.comment(`kernel crashed on ${r.image} (slot ${opts.slot ?? 0}) after ${(r.elapsedMs / 1000).toFixed(1)} s`);
-      return { image: r.image, output: r.output, attempts: attempt };
-    }
-    const why = `the VM gave no answer and never reached the reboot (kernel-run exit 91 after ${(r.elapsedMs / 1000).toFixed(1)} s)`;
-    if (attempt >= ATTEMPTS) throw new Error(`${why}, ${ATTEMPTS} times:\n${r.output}`);
-    t.comment(`kernel crash fixture: ${why}; formatting and booting again`);
-  }
-}
-
-type CrashAttempt =
-  | { kind: 'crashed'; image: string; output: string; elapsedMs: number }
-  | { kind: 'stalled'; output: string; elapsedMs: number }
-  | { kind: 'skip'; detail: string };
-
-/** One fresh image, one boot. Throws when the kernel refused the mount or the script failed before the reboot. */
-async function crashOnce(t: Test, opts: KernelCrashOptions): Promise<CrashAttempt> {
   const dir = await tempDir(t, 'o2fuse-kcrash-');
   const image = path.join(dir, 'crashed.img');
   const mkfsOut: string[] = [];
@@ -119,21 +92,22 @@ async function crashOnce(t: Test, opts: KernelCrashOptions): Promise<CrashAttemp
   const code = await runMkfs(args, { stdout: (s) => mkfsOut.push(s), stderr: (s) => mkfsOut.push(s) });
   if (code !== 0) throw new Error(`o2fuse mkfs ${args.join(' ')} exited ${code}: ${mkfsOut.join('')}`);
 
-  const scriptPath = path.join(dir, 'crash.sh');
-  await fs.writeFile(scriptPath, `${opts.script}\n${MARK_LINES}\n${CRASH_NOW}\n`);
   // Any option besides rw makes the 6.1 driver insist on a heartbeat mode, and a local volume's is none.
   const mode = opts.slot === undefined ? 'rw' : `rw,heartbeat=none,preferred_slot=${opts.slot}`;
-  const env = { ...process.env };
-  delete env.ORACLE_DATA;
-  const started = Date.now();
-  const r = await run(kernelRunPath()!, [image, scriptPath, mode], { env, timeoutMs: 600_000 });
-  const elapsedMs = Date.now() - started;
-  const output = `${r.text}${r.stderr}`;
-  if (r.code === KERNEL_SETUP_FAILED) return { kind: 'skip', detail: r.stderr.trim() };
-  if (r.code === KERNEL_MOUNT_FAILED) throw new Error(`the kernel refused to mount the new volume (mode ${mode}):\n${output}`);
-  if (r.code !== KERNEL_NO_ANSWER) {
-    throw new Error(`the kernel did not crash: the script ended with status ${r.code} before the reboot:\n${output}`);
+  const r = await kernelRun(image, `${opts.script}\n${MARK_LINES}\n${CRASH_NOW}\n`, { mode, rebootMark: REBOOT_MARK });
+  if (r.code === KERNEL_SETUP_FAILED) {
+    t.skip(`kernel crash fixture: kernel-run could not set itself up (exit 92): ${r.output.trim()}`, () => undefined);
+    return undefined;
   }
-  if (!r.text.includes(REBOOT_MARK)) return { kind: 'stalled', output, elapsedMs };
-  return { kind: 'crashed', image, output: r.text, elapsedMs };
+  if (r.code === KERNEL_MOUNT_FAILED) throw new Error(`the kernel refused to mount the new volume (mode ${mode}):\n${r.output}`);
+  if (r.code !== KERNEL_NO_ANSWER) {
+    throw new Error(`the kernel did not crash: the script ended with status ${r.code} before the reboot:\n${r.output}`);
+  }
+  const after = `after ${(r.elapsedMs / 1000).toFixed(1)} s`;
+  if (!r.output.includes(REBOOT_MARK)) {
+    throw new Error(`the VM gave no answer and never reached the reboot (kernel-run exit 91 ${after}), ${r.attempts} times:\n${r.output}`);
+  }
+  const retried = r.attempts > 1 ? ' (on a second boot: the first VM gave no answer before the reboot)' : '';
+  t.comment(`kernel crashed on ${image} (slot ${opts.slot ?? 0}) ${after}${retried}`);
+  return { image, output: r.scriptOutput, attempts: r.attempts };
 }
