@@ -13,7 +13,7 @@
  * Both counted at the device: the file's reads and their sizes, for a cold
  * 16 MiB file read in 128 KiB READs.
  */
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { engineOnFaultyDevice, openColdFile, deviceOffsetOf } from './harness';
 import type { Harness } from './harness';
 
@@ -23,7 +23,7 @@ const SIZE = 16 * MiB;
 const READ = 128 * KiB;
 
 /** Reads the whole file in READ-sized requests in `order`; returns the device reads of the file's bytes. */
-async function readInOrder(t: Tap, h: Harness, order: number[]): Promise<number[]> {
+async function readInOrder(t: Test, h: Harness, order: number[]): Promise<number[]> {
   const { vol, dev } = h;
   const { ino, fh } = await openColdFile(vol, 'stream', SIZE, 0x6c);
   const start = await deviceOffsetOf(vol, ino, 0);
@@ -44,8 +44,6 @@ async function readInOrder(t: Tap, h: Harness, order: number[]): Promise<number[
   return sizes;
 }
 
-type Tap = typeof t;
-
 const inOrder = Array.from({ length: SIZE / READ }, (_, k) => k);
 // Each group of four handed over last first: every READ but the group's last starts past the stream's end.
 const overtaking = inOrder.map((k) => k - (k % 4) + 3 - (k % 4));
@@ -53,7 +51,7 @@ const overtaking = inOrder.map((k) => k - (k % 4) + 3 - (k % 4));
 for (const [name, order] of [['in order', inOrder], ['each four in reverse', overtaking]] as const) {
   t.test(`128 KiB READs ${name}: the window grows and moves in pieces`, async (t) => {
     const h = await engineOnFaultyDevice(t);
-    const sizes = await readInOrder(t as unknown as Tap, h, order);
+    const sizes = await readInOrder(t, h, order);
     const total = sizes.reduce((a, b) => a + b, 0);
     t.comment(`${sizes.length} device reads, ${(total / MiB).toFixed(1)} MiB; sizes ${sizes.map((s) => s / KiB).join(' ')} KiB`);
     t.ok(total <= SIZE + 2 * MiB, 'the device read the file about once');
