@@ -71,6 +71,10 @@ export abstract class BaseDevice implements Device {
   protected abstract readIntoImpl(buf: Buffer, offset: number): Promise<void>;
   /** Writes all of `buf` at `offset` (already checked; never called on a read-only device). */
   protected abstract writeImpl(buf: Buffer, offset: number): Promise<void>;
+  /** Writes `bufs` back to back from `offset` (checked as writeImpl's); backends that can gather override the copy. */
+  protected writevImpl(bufs: readonly Buffer[], offset: number): Promise<void> {
+    return this.writeImpl(Buffer.concat(bufs), offset);
+  }
   protected abstract flushImpl(): Promise<void>;
   /** Called once, after every request in flight has settled. */
   protected abstract closeImpl(): Promise<void>;
@@ -106,14 +110,24 @@ export abstract class BaseDevice implements Device {
   }
 
   readInto(buf: Buffer, offset: number): Promise<void> {
-    return this.track('read', offset, buf, () => this.readIntoImpl(buf, offset));
+    return this.track('read', offset, lengthOf('read', buf), () => this.readIntoImpl(buf, offset));
   }
 
   write(buf: Buffer, offset: number): Promise<void> {
     if (this.readOnly && !this.closed) {
       return Promise.reject(new DeviceError('EROFS', `${this.name} is read-only`));
     }
-    return this.track('write', offset, buf, () => this.writeImpl(buf, offset));
+    return this.track('write', offset, lengthOf('write', buf), () => this.writeImpl(buf, offset));
+  }
+
+  writev(bufs: readonly Buffer[], offset: number): Promise<void> {
+    if (bufs.length === 1) return this.write(bufs[0], offset);
+    if (this.readOnly && !this.closed) {
+      return Promise.reject(new DeviceError('EROFS', `${this.name} is read-only`));
+    }
+    const bad = bufs.find((b) => !Buffer.isBuffer(b));
+    const length = bad === undefined ? bufs.reduce((n, b) => n + b.length, 0) : lengthOf('write', bad);
+    return this.track('write', offset, length, () => this.writevImpl(bufs, offset));
   }
 
   flush(): Promise<void> {
@@ -130,9 +144,11 @@ export abstract class BaseDevice implements Device {
     return this.closing;
   }
 
-  private async track(op: DeviceOp, offset: number, buf: Buffer | null, run: () => Promise<void>): Promise<void> {
+  /** `length`: the request's bytes (null for a flush; an Error when its buffers were not buffers). */
+  private async track(op: DeviceOp, offset: number, length: number | Error | null, run: () => Promise<void>): Promise<void> {
     if (this.closed) throw new DeviceError('EBADF', `${this.name} is closed`);
-    if (buf !== null) this.checkRange(op, offset, buf);
+    if (length instanceof Error) throw length;
+    if (length !== null) this.checkRange(op, offset, length);
     const c = this.counters;
     c.inFlight++;
     if (c.inFlight > c.maxInFlight) c.maxInFlight = c.inFlight;
@@ -140,16 +156,16 @@ export abstract class BaseDevice implements Device {
       await run();
       if (op === 'read') {
         c.reads++;
-        c.bytesRead += buf!.length;
+        c.bytesRead += length!;
       } else if (op === 'write') {
         c.writes++;
-        c.bytesWritten += buf!.length;
+        c.bytesWritten += length!;
       } else {
         c.flushes++;
       }
     } catch (err) {
       c.errors++;
-      throw toDeviceError(err, `${op} ${this.name}${buf === null ? '' : ` [${offset}, ${offset + buf.length})`}`);
+      throw toDeviceError(err, `${op} ${this.name}${length === null ? '' : ` [${offset}, ${offset + length})`}`);
     } finally {
       c.inFlight--;
       if (c.inFlight === 0 && this.idleWaiters.length > 0) {
@@ -158,20 +174,24 @@ export abstract class BaseDevice implements Device {
     }
   }
 
-  private checkRange(op: DeviceOp, offset: number, buf: Buffer): void {
-    if (!Buffer.isBuffer(buf)) throw new DeviceError('EINVAL', `${op}: buffer expected`);
+  private checkRange(op: DeviceOp, offset: number, length: number): void {
     checkCount('offset', offset);
-    if (buf.length > DEVICE_REQUEST_BYTES_MAX) {
-      throw new DeviceError('EINVAL', `${op} of ${buf.length} bytes exceeds DEVICE_REQUEST_BYTES_MAX`);
+    if (length > DEVICE_REQUEST_BYTES_MAX) {
+      throw new DeviceError('EINVAL', `${op} of ${length} bytes exceeds DEVICE_REQUEST_BYTES_MAX`);
     }
-    if (offset + buf.length > this.size) {
+    if (offset + length > this.size) {
       // The kernel's answer to a bio past the end of the device.
       throw new DeviceError(
         'EIO',
-        `${op} [${offset}, ${offset + buf.length}) beyond end of ${this.name} (${this.size} bytes)`,
+        `${op} [${offset}, ${offset + length}) beyond end of ${this.name} (${this.size} bytes)`,
       );
     }
   }
+}
+
+/** A request buffer's length, or the EINVAL a non-buffer gets (thrown by track, inside the request's promise). */
+function lengthOf(op: DeviceOp, buf: unknown): number | Error {
+  return Buffer.isBuffer(buf) ? buf.length : new DeviceError('EINVAL', `${op}: buffer expected`);
 }
 
 function checkCount(what: string, value: number): void {

@@ -47,6 +47,12 @@ export interface Device {
   readInto(buf: Buffer, offset: number): Promise<void>;
   /** Writes all of `buf` at `offset`. The caller must not change `buf` until the promise settles. */
   write(buf: Buffer, offset: number): Promise<void>;
+  /**
+   * Writes `bufs` back to back from `offset` as one request: what write(Buffer.concat(bufs), offset) does, without
+   * the copy where the backend can gather (pwritev on a file). The caller must not change the buffers until the
+   * promise settles.
+   */
+  writev(bufs: readonly Buffer[], offset: number): Promise<void>;
   /** Makes every completed write durable (fdatasync). */
   flush(): Promise<void>;
   /** Waits for requests in flight, then releases the device; later requests fail with EBADF. */

@@ -415,7 +415,7 @@ export class Journal {
     }
     for (let i = 0; i < runs.length; i += 64) {
       await Promise.all(runs.slice(i, i + 64).map((r) =>
-        this.host.device.write(r.bufs.length === 1 ? r.bufs[0] : Buffer.concat(r.bufs), r.blkno * bs)));
+        this.host.device.writev(r.bufs, r.blkno * bs)));
     }
     await this.host.device.flush();
     // Home copies are durable: the log may forget these transactions.

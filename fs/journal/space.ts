@@ -93,8 +93,7 @@ export class JournalSpace {
         n++;
         lblk = lblk + 1 >= last ? first : lblk + 1;
       }
-      const chunk = n === 1 ? bufs[i] : Buffer.concat(bufs.slice(i, i + n));
-      writes.push(this.ctx.device.write(chunk, phys * this.blockSize));
+      writes.push(this.ctx.device.writev(bufs.slice(i, i + n), phys * this.blockSize));
       i += n;
     }
     await Promise.all(writes);

@@ -96,7 +96,7 @@ export class BlockWriter {
     }
     debug('writing %d blocks in %d writes', order.length, writes.length);
     await forEachLimited(writes, MAX_IN_FLIGHT, (w) =>
-      this.device.write(w.parts.length === 1 ? w.parts[0] : Buffer.concat(w.parts), w.offsetBytes),
+      this.device.writev(w.parts, w.offsetBytes),
     );
     this.blocks.clear();
   }

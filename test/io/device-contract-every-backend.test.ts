@@ -1,7 +1,8 @@
 /**
  * One suite, every backend: what the engine may assume of any Device
  * (positional unaligned I/O, zeros where nothing was written, range and
- * argument errors, read-only refusal, close waits for requests in flight).
+ * argument errors, read-only refusal, close waits for requests in flight,
+ * a gathered write lands as the write of its buffers joined would).
  */
 import t from 'tap';
 import * as fs from 'node:fs';
@@ -78,10 +79,30 @@ for (const backend of backends) {
     await dev.close();
   });
 
+  t.test(`${backend.name}: writev lands its buffers back to back, checked as one write`, async (t) => {
+    const dev = await backend.open(t, false);
+    // Odd sizes (a short write can end inside any of them), one empty, and views into a larger buffer.
+    const big = pattern(20000, 5);
+    const bufs = [pattern(4096, 1), pattern(1, 2), Buffer.alloc(0), big.subarray(7, 9007), pattern(70001, 3), big.subarray(9007)];
+    const joined = Buffer.concat(bufs);
+    await dev.writev(bufs, 513);
+    t.same(await dev.read(513, joined.length), joined, 'the bytes are the buffers joined');
+    t.same(await dev.read(0, 513), Buffer.alloc(513), 'nothing before');
+    t.same(await dev.read(513 + joined.length, 100), Buffer.alloc(100), 'nothing after');
+    await dev.writev([pattern(10, 9)], 0);
+    t.same(await dev.read(0, 10), pattern(10, 9), 'one buffer is a plain write');
+    t.equal(await errnoOf(dev.writev([Buffer.alloc(10), Buffer.alloc(10)], SIZE - 15)), 'EIO', 'the whole request must fit');
+    t.same(await dev.read(SIZE - 15, 15), Buffer.alloc(15), 'and nothing of a refused request lands');
+    t.equal(await errnoOf(dev.writev([Buffer.alloc(1), 'x' as unknown as Buffer], 0)), 'EINVAL', 'a non-buffer');
+    t.equal(await errnoOf(dev.writev([Buffer.alloc(1), Buffer.alloc(1)], -1)), 'EINVAL', 'a negative offset');
+    await dev.close();
+  });
+
   t.test(`${backend.name}: a read-only device refuses writes with EROFS and still reads`, async (t) => {
     const dev = await backend.open(t, true);
     t.equal(dev.readOnly, true);
     t.equal(await errnoOf(dev.write(Buffer.alloc(10), 0)), 'EROFS');
+    t.equal(await errnoOf(dev.writev([Buffer.alloc(10), Buffer.alloc(10)], 0)), 'EROFS');
     t.same(await dev.read(0, 10), Buffer.alloc(10));
     await dev.close();
   });

@@ -119,6 +119,37 @@ t.test('short reads and writes are continued until the request is complete', asy
   await dev.close();
 });
 
+t.test('a gathered write hands the caller\'s buffers to pwritev as they are, and a short one is continued', async (t) => {
+  const file = sparseImage(t, 1 * MiB);
+  const prng = new Prng(6);
+  const calls: (readonly Buffer[])[] = [];
+  const shortCalls: FileSyscalls = {
+    ...nodeFileSyscalls,
+    // Writes only the first 1..333 bytes of what it is given.
+    writev: (fd, bufs, pos) => {
+      calls.push(bufs);
+      let room = prng.int(1, 333);
+      const some: Buffer[] = [];
+      for (const b of bufs) {
+        if (room === 0) break;
+        some.push(b.subarray(0, room));
+        room -= some[some.length - 1].length;
+      }
+      return nodeFileSyscalls.writev(fd, some, pos);
+    },
+  };
+  const dev = await FileDevice.open(file, { syscalls: shortCalls });
+  const bufs = Array.from({ length: 40 }, (_, i) => pattern(100 + i * 7, i));
+  await dev.writev(bufs, 4097);
+  t.ok(calls.length > 20, `the request took ${calls.length} calls`);
+  t.equal(calls[0].length, bufs.length, 'the first call is given every buffer');
+  t.ok(calls[0].every((b, i) => b === bufs[i]), 'the caller\'s own buffers, not a copy');
+  t.same(await dev.read(4097, Buffer.concat(bufs).length), Buffer.concat(bufs));
+  t.same(dev.stats().writes, 1, 'one request');
+  t.same(dev.stats().bytesWritten, Buffer.concat(bufs).length);
+  await dev.close();
+});
+
 t.test('system call errors become DeviceError with the errno name and the request in the message', async (t) => {
   const file = sparseImage(t, 1 * MiB);
   let failWith: string | null = null;

@@ -13,7 +13,9 @@
  *   directory and reused for file data, is not written back over the data
  *   by a replay (o2fuse's, or fsck.ocfs2's);
  * - a clean unmount leaves the journal empty (s_start 0), its inode's dirty
- *   flag clear, and the next mount's transactions continue the sequence.
+ *   flag clear, and the next mount's transactions continue the sequence;
+ * - a commit and a checkpoint hand their blocks to the device gathered, as
+ *   the transaction holds them: no request carries a copy of them.
  * fsck.ocfs2 -fn clean on every volume written.
  */
 import t from 'tap';
@@ -21,7 +23,7 @@ import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import type { Test } from 'tap';
 import { Volume } from '../../fs/volume';
-import { FileDevice } from '../../io/fileDevice';
+import { FileDevice, nodeFileSyscalls, type FileSyscalls } from '../../io/fileDevice';
 import { mapRange } from '../../fs/file';
 import { systemInodeName, JOURNAL_SYSTEM_INODE, OCFS2_JOURNAL_DIRTY_FL } from '../../fs/format/constants';
 import { readInodeBlock } from '../../fs/blocks';
@@ -243,6 +245,46 @@ t.test('a clean unmount leaves the journal empty and clean; the sequence continu
   t.ok(vol.journal!.runningTid >= after1.sequence, 'the next mount continues the sequence');
   await vol.unmount();
   await assertFsckClean(t, image);
+});
+
+t.test('a commit and a checkpoint write their blocks gathered, never joined into a copy', async (t) => {
+  const image = await writableImage(t, { sizeBytes: 64 * MiB });
+  const bs = 4096;
+  const plain: number[] = [];
+  const gathered: number[] = [];
+  const recording: FileSyscalls = {
+    ...nodeFileSyscalls,
+    write: (fd, buf, off, len, pos) => {
+      plain.push(len);
+      return nodeFileSyscalls.write(fd, buf, off, len, pos);
+    },
+    writev: (fd, bufs, pos) => {
+      gathered.push(bufs.length);
+      return nodeFileSyscalls.writev(fd, bufs, pos);
+    },
+  };
+  const vol = await Volume.mount(await FileDevice.open(image, { syscalls: recording }), QUIET);
+  t.equal(vol.geo.blockSize, bs);
+  // 600 new inodes: the transaction's blocks run in the log, and at home (one inode group) in long runs.
+  for (let i = 0; i < 600; i++) {
+    const f = await vol.create(vol.rootIno, B(`g${i}`), 0o644, O_RDWR, ROOT);
+    await vol.release(f.attr.ino, f.fh);
+  }
+  plain.length = 0;
+  gathered.length = 0;
+  await vol.syncMetadata();
+  t.ok(gathered.some((n) => n > 100), `the log went out gathered (${gathered.length} requests, up to ${Math.max(...gathered)} buffers)`);
+  t.same(plain.filter((n) => n > bs), [], 'no plain write of more than one block while committing');
+  plain.length = 0;
+  gathered.length = 0;
+  await vol.journal!.checkpoint();
+  t.ok(gathered.some((n) => n > 100), `the checkpoint wrote runs of blocks gathered (up to ${Math.max(...gathered)} buffers)`);
+  t.same(plain.filter((n) => n > bs), [], 'no plain write of more than one block while checkpointing');
+  await vol.unmount();
+  await assertFsckClean(t, image);
+  const again = await mount(image);
+  t.equal((await again.readdir(again.rootIno)).filter((e) => /^g\d+$/.test(e.name.toString())).length, 600, 'every file is there');
+  await again.unmount();
 });
 
 t.test('a log write that fails aborts the journal: fsync and later changes fail, the next mount replays to a consistent volume', async (t) => {
