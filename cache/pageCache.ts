@@ -461,6 +461,13 @@ export class PageCache {
     return m !== undefined && pagesIn(m, first, last).length > 0;
   }
 
+  /** Whether any page of [first, last] of the inode is cached, clean or dirty (no hit or miss counted). */
+  hasAnyIn(ino: number, first: number, last: number): boolean {
+    const d = this.dirty.get(ino);
+    const c = this.clean.get(ino);
+    return (d !== undefined && anyIn(d, first, last)) || (c !== undefined && anyIn(c, first, last));
+  }
+
   snapshotStats(): PageCacheStats {
     this.stats.cleanBytes = this.cleanPages * PAGE_BYTES;
     this.stats.dirtyBytes = this.dirtyBytes;
@@ -484,4 +491,15 @@ function pagesIn<P extends Page>(m: Map<number, P>, first: number, last: number)
     for (const [idx, p] of m) if (idx >= first && idx <= last) out.push(p);
   }
   return out;
+}
+
+/** Whether an inode's map holds a page of [first, last] (pagesIn without the list). */
+function anyIn(m: Map<number, Page>, first: number, last: number): boolean {
+  if (m.size === 0) return false;
+  if (last - first + 1 <= m.size) {
+    for (let i = first; i <= last; i++) if (m.has(i)) return true;
+    return false;
+  }
+  for (const idx of m.keys()) if (idx >= first && idx <= last) return true;
+  return false;
 }

@@ -11,7 +11,9 @@
  * Read-ahead: it goes out before the READ that triggered it waits for its own
  * read-in (a held demand read must not hold read-ahead back), and a window
  * larger than 1 MiB goes out as several read-ins of at most 1 MiB, in flight
- * together.
+ * together. The reads here are half a MiB: a READ of 1 MiB or more that finds
+ * nothing cached skips the cache and read-ahead (large-read-past-an-empty-
+ * cache.test.ts).
  */
 import t from 'tap';
 import { PageCache, PAGE_BYTES } from '../../cache/pageCache';
@@ -20,6 +22,8 @@ import type { FaultyRequest } from '../../io/faultyDevice';
 
 const RUN = 256;
 const MiB = 1024 * 1024;
+/** A reader's request size here: below the 1 MiB from which an uncached READ bypasses the cache. */
+const READ = MiB / 2;
 
 /** A cache of `runs` runs of RUN pages, all adopted (clean), for inode 1 from page 0 on. */
 function fullOfRuns(maxBytes: number): PageCache {
@@ -74,17 +78,17 @@ t.test('read-ahead goes out while the demand read is still at the device', async
   const lead = 64 * 1024;
   t.equal((await vol.read(ino, fh, 0, lead)).length, lead, 'a first short read');
   const first = await deviceOffsetOf(vol, ino, lead);
-  const next = await deviceOffsetOf(vol, ino, lead + MiB);
+  const next = await deviceOffsetOf(vol, ino, lead + READ);
   const submitted: FaultyRequest[] = [];
   const off = dev.onSubmit((r) => void submitted.push(r));
-  const hold = dev.hold({ op: 'read', startByte: first, endByte: first + MiB }, { times: 1 });
-  const reading = vol.read(ino, fh, lead, MiB);
+  const hold = dev.hold({ op: 'read', startByte: first, endByte: first + READ }, { times: 1 });
+  const reading = vol.read(ino, fh, lead, READ);
   await hold.arrived(1);
   await until(() => submitted.some((r) => r.op === 'read' && r.offset === next), 5000);
   t.pass('the read-ahead of the next window reached the device while the first read was held');
   hold.release();
   const data = await reading;
-  t.ok(data.equals(Buffer.alloc(MiB, 0x5a)), 'the held read returns the file\'s bytes');
+  t.ok(data.equals(Buffer.alloc(READ, 0x5a)), 'the held read returns the file\'s bytes');
   off();
   await vol.release(ino, fh);
   await h.finish();
@@ -109,9 +113,9 @@ t.test('a large read-ahead window goes out in pieces of at most 1 MiB, in flight
   });
   // Reads take a while at the device, as a disk's do, so pieces overlap.
   dev.delay({ op: 'read', startByte: start, endByte: start + size }, 3, Infinity);
-  const expect = Buffer.alloc(MiB, 0x33);
+  const expect = Buffer.alloc(READ, 0x33);
   let wrong = 0;
-  for (let off = 0; off < size; off += MiB) if (!(await vol.read(ino, fh, off, MiB)).equals(expect)) wrong++;
+  for (let off = 0; off < size; off += READ) if (!(await vol.read(ino, fh, off, READ)).equals(expect)) wrong++;
   t.equal(wrong, 0, 'every read returns the file\'s bytes');
   const largest = Math.max(...reads.map((r) => r.length));
   t.ok(largest <= MiB, `largest device read ${largest} bytes (at most 1 MiB)`);
