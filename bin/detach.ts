@@ -157,7 +157,7 @@ export function adoptLog(config: DaemonConfig): string | undefined {
 
 /**
  * `mount -f` when the daemon needs node flags this process was not started
- * with (heapFlags.ts): runs `entry` again with them and the same arguments,
+ * with (heapFlags.ts, threadFlags.ts): runs `entry` again with them and the same arguments,
  * stdio shared, and waits for it. The child gets its own process group, so a
  * Ctrl-C at the terminal reaches only this process, which passes each
  * SIGINT, SIGTERM and SIGHUP on once (the daemon treats a second SIGINT as a

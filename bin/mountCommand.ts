@@ -3,6 +3,7 @@
  * `o2fuse DEV DIR -o OPTS`, remount, umount and status.
  */
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { o2fuseMountAt, mountsAt } from '../fs/fuse/mountinfo';
 import { runFusermount } from '../fs/fuse/nativeSession';
@@ -10,6 +11,7 @@ import { sendControl } from './control';
 import { installCrashGuard, runDaemon, type DaemonConfig, type DaemonDeps } from './daemon';
 import { runForegroundWithFlags, startDetachedDaemon } from './detach';
 import { heapFlagsFor } from './heapFlags';
+import { threadFlagsFor } from './threadFlags';
 import { OptionError, parseMountOptions } from './options';
 import { liveRecord, liveRecords, recordAlive } from './registry';
 
@@ -126,8 +128,8 @@ export async function mountCommand(args: MountArgs, deps: DaemonDeps, entry: str
   if (top) return fail(`cannot mount on ${mountpoint}: it is already a mount point (${top.fsType} from ${top.source}); fuse-native mounts only on a plain directory`);
 
   const config: DaemonConfig = { device, devicePath, mountpoint, optionLists: args.optionLists, foreground: args.foreground };
-  // The daemon's heap floor is a node flag: the daemon runs in a process started with it.
-  const flags = heapFlagsFor(options.cacheSizeBytes, process.execArgv);
+  // The daemon's heap floor and V8 worker pool are node flags: the daemon runs in a process started with them.
+  const flags = [...heapFlagsFor(options.cacheSizeBytes, process.execArgv), ...threadFlagsFor(os.availableParallelism(), process.execArgv)];
   if (args.foreground) {
     if (flags.length) return runForegroundWithFlags(entry, process.argv.slice(2), flags);
     return runForeground(config, deps);

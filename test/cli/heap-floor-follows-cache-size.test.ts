@@ -7,8 +7,10 @@
  */
 import t from 'tap';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { heapFlagsFor } from '../../bin/heapFlags';
+import { threadFlagsFor } from '../../bin/threadFlags';
 import { OptionError, parseMountOptions } from '../../bin/options';
 import { sendControl } from '../../bin/control';
 import { liveRecord } from '../../bin/registry';
@@ -40,15 +42,18 @@ async function nodeFlags(dir: string): Promise<unknown> {
   return reply.ok ? reply.status?.nodeFlags : reply.error;
 }
 
+/** The worker-pool flag every daemon started here also gets (v8-pool-follows-cpus.test.ts). */
+const POOL = threadFlagsFor(os.availableParallelism(), []);
+
 t.test('the spawned daemon runs with it', async (t) => {
   const dir = await tempDir(t);
   const image = path.join(dir, 'mem.img');
   fs.writeFileSync(image, Buffer.alloc(1 << 20));
   const [node, cli] = memoryCliCommand();
   const cases: { command: string[]; options?: string; want: string[] }[] = [
-    { command: [node, cli], want: ['--initial-old-space-size=64'] },
-    { command: [node, cli], options: 'cache_size=64M', want: ['--initial-old-space-size=16'] },
-    { command: [node, '--initial-old-space-size=8', cli], want: ['--initial-old-space-size=8'] },
+    { command: [node, cli], want: ['--initial-old-space-size=64', ...POOL] },
+    { command: [node, cli], options: 'cache_size=64M', want: ['--initial-old-space-size=16', ...POOL] },
+    { command: [node, '--initial-old-space-size=8', cli], want: ['--initial-old-space-size=8', ...POOL] },
   ];
   for (const c of cases) {
     const m = await mountO2fuse(t, image, { command: c.command, options: c.options });
@@ -62,7 +67,7 @@ t.test('mount -f runs its daemon in a child that has it, and Ctrl-C still unmoun
   const image = path.join(dir, 'mem.img');
   fs.writeFileSync(image, Buffer.alloc(1 << 20));
   const m = await mountO2fuse(t, image, { command: memoryCliCommand(), foreground: true, options: 'cache_size=128M' });
-  t.same(await nodeFlags(m.dir), ['--initial-old-space-size=32'], 'the serving daemon has the floor');
+  t.same(await nodeFlags(m.dir), ['--initial-old-space-size=32', ...POOL], 'the serving daemon has the floor');
   t.not(liveRecord(m.dir)!.pid, m.child!.pid, 'and is a child of the command that was run');
   const exited = new Promise<number | null>((resolve) => m.child!.on('exit', (code) => resolve(code)));
   m.child!.kill('SIGINT');
