@@ -11,8 +11,9 @@
  * daemon's peak RSS, removes what the job created and unmounts. Volumes are
  * reused rather than copied per run: deleting multi-GiB files on a host
  * filesystem mounted with `discard` blocks in synchronous discards for tens
- * of seconds (seen here). Runs are interleaved (rep 1: job 1 on A B C, job 2 on A B C, ...; rep 2: ...), so a
- * slow phase of the machine spreads over every target.
+ * of seconds (seen here). Runs are interleaved (rep 1: job 1 on A B C, job 2 on B C A, ...; rep 2: job 1 on
+ * B C A, ...), so a slow phase of the machine spreads over every target, and so does the cost the first run
+ * after a change of job pays (runOrder.ts).
  *
  * Not a test: nothing here asserts, and nothing runs under `npm test`.
  */
@@ -33,6 +34,7 @@ import {
   bindfsTarget, fuse2fsTarget, hostTarget, o2fuseTarget, passthroughTarget, type Mounted, type Target, type TargetConfig,
 } from './targets';
 import { o2fuseTransports } from './transports';
+import { runOrder } from './runOrder';
 
 const MiB = 1 << 20;
 const GiB = 1 << 30;
@@ -346,8 +348,8 @@ class Bench {
     const total = this.cfg.reps * this.jobs.length * live().length;
     let n = 0;
     for (let rep = 1; rep <= this.cfg.reps && !this.aborted; rep++) {
-      for (const job of this.jobs) {
-        for (const t of live()) {
+      for (const [jobIndex, job] of this.jobs.entries()) {
+        for (const t of runOrder(live(), rep, jobIndex)) {
           if (this.aborted) return;
           n++;
           process.stdout.write(`[${n}/${total}] ${t.id} ${job.id} rep ${rep} ... `);

@@ -170,7 +170,7 @@ export function buildReport(info: RunInfo): { markdown: string; svg: string } {
   const md: string[] = [];
 
   md.push(`# ${info.title}`, '');
-  md.push(`${info.mode === 'quick' ? 'Quick run' : 'Full run'}: ${info.reps} repetition${info.reps > 1 ? 's' : ''} per job and target, interleaved across targets; medians${showRange ? ' (min–max in brackets)' : ''}. Higher is better everywhere.${info.interrupted ? ' **Interrupted: partial results.**' : ''}`, '');
+  md.push(`${info.mode === 'quick' ? 'Quick run' : 'Full run'}: ${info.reps} repetition${info.reps > 1 ? 's' : ''} per job and target, interleaved across targets (the order rotating by repetition and job); medians${showRange ? ' (min–max in brackets)' : ''}. Higher is better everywhere.${info.interrupted ? ' **Interrupted: partial results.**' : ''}`, '');
   md.push(`Started ${info.startedAt.toISOString()}, took ${((info.finishedAt.getTime() - info.startedAt.getTime()) / 1000).toFixed(0)} s. Command: \`${info.commandLine}\``, '');
 
   md.push('## Medians', '');
