@@ -282,7 +282,6 @@ export async function bufferedRead(host: IoHost, inode: Inode, offset: number, l
 /** Pages of one read-ahead read-in at most: a READ that lands on a window waits for its own piece only. */
 const READ_AHEAD_PIECE_PAGES = 256;
 
-
 /**
  * How many requests of its own size a READ may start ahead of the stream's furthest end and still belong to
  * it: the READs a sequential reader has in flight at once (the kernel's max_background is 12 by default).
