@@ -192,11 +192,6 @@ export class PageCache {
     return p;
   }
 
-  /** Whether a page is cached, without counting a hit or miss or touching its place in the LRU (read-ahead's probe). */
-  has(ino: number, index: number): boolean {
-    return this.dirty.get(ino)?.has(index) === true || this.clean.get(ino)?.has(index) === true;
-  }
-
   // ---- page memory ----
 
   private newSlab(): Slab {

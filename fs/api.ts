@@ -113,7 +113,7 @@ export interface Engine {
   /** lseek(2) SEEK_DATA (3) / SEEK_HOLE (4): the resulting offset; ENXIO at or past i_size. Optional. */
   lseek?(ino: number, fh: number, offset: number, whence: number): Promise<number>;
   /**
-   * Whether device requests are in flight (read-ahead, write-back, journal
+   * Whether device requests are in flight (read-ins, write-back, journal
    * I/O), for a transport deciding whether to hold the event loop: their
    * completions need it. Optional.
    */

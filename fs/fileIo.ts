@@ -2,11 +2,10 @@
  * The I/O path: buffered reads and writes through the page cache, direct
  * I/O, the buffered fallback, and write-back.
  *
- * Buffered read: no lock; cached pages (the newest bytes, dirty or not) are
- * copied out, the rest read in from the device into the cache, and a
- * sequential reader gets read-ahead. A READ of 1 MiB or more that finds none
- * of its pages cached goes straight from the device into the reply and caches
- * nothing (bufferedRead says why).
+ * Buffered read: no lock. A read that finds none of its pages cached goes
+ * from the device straight into the reply and caches nothing; one that finds
+ * some copies those out (they are the newest bytes, dirty or not) and reads
+ * the rest in through the cache. No read-ahead: bufferedRead says why.
  *
  * Buffered write: inode lock exclusive (after in-flight direct writes drain);
  * a write that is all inside i_size over written extents copies into pages
@@ -52,8 +51,6 @@ const cacheTrace = createDebug('o2fuse:cache');
 export interface IoHost extends NameiHost {
   readonly pages: PageCache;
   readonly gate: UnalignedGate;
-  /** Largest read-ahead window in bytes. */
-  readonly readAheadMaxBytes: number;
   /** Called when dirty bytes pass the limit: write back until below it. */
   throttle(): Promise<void>;
   /** Starts background write-back if dirty bytes are past its threshold (returns at once). */
@@ -73,7 +70,7 @@ const ZERO_PAGE = Buffer.alloc(PAGE_BYTES);
  */
 const SCRATCH_SIZES = [128 * 1024, 1024 * 1024];
 const SCRATCH_KEPT_MAX = 8;
-// Two sizes: a 128 KiB read-in (a libfuse reader's request, a read-ahead step) must not hold a 1 MiB buffer.
+// Two sizes: a 128 KiB read-in (a libfuse reader's request) must not hold a 1 MiB buffer.
 const scratchFree = new Map<number, Buffer[]>(SCRATCH_SIZES.map((size) => [size, []]));
 
 function takeScratch(length: number): Buffer {
@@ -136,9 +133,9 @@ async function readInPages(host: IoHost, inode: Inode, first: number, last: numb
 }
 
 /**
- * Read-ins in flight per inode. A sequential reader's next request usually
- * lands on the range read-ahead is still reading: it waits for that read-in
- * instead of reading the same blocks a second time.
+ * Read-ins in flight per inode. A request that lands on a range another one
+ * is reading in waits for that read-in instead of reading the same blocks a
+ * second time.
  */
 interface ReadIn {
   first: number;
@@ -171,16 +168,16 @@ export async function bufferedRead(host: IoHost, inode: Inode, offset: number, l
   if (inode.inline) return readFileData(host, inode, offset, n);
   const first = pageOf(offset);
   const last = pageOf(offset + n - 1);
-  // A READ of a read-ahead piece or more that finds none of its pages cached (clean or dirty) is the kernel's own
-  // read-ahead at work (the kernel transport sets the mount's read_ahead_kb to 1 MiB): it is read from the device
-  // straight into the reply; nothing is cached (the kernel's page cache keeps what it asked for) and nothing is
-  // read ahead of it (the host reads ahead on the device file). Caching it and reading ahead cost the event loop a
-  // copy, 256 page inserts a MiB and the read-ahead's own hand-offs, which the kernel's next READ waited behind:
-  // the bench's cold sequential read over the kernel transport, 6 alternating runs, 548-761 -> 773-1,369 MiB/s.
-  // Smaller READs (libfuse's 128 KiB) keep the cache and its read-ahead, which gathers them into device reads.
-  if (n >= READ_AHEAD_PIECE_PAGES * PAGE_BYTES && !host.pages.hasAnyIn(inode.ino, first, last)) {
+  // A read that finds none of its pages cached (clean or dirty) goes from the device straight into the reply, and
+  // nothing is cached or read ahead. Under FUSE the kernel reads ahead already (a sequential reader's READs come
+  // several at a time, 1 MiB each over the kernel transport, 128 KiB over libfuse) and keeps what it read in its
+  // own page cache; the host reads ahead on the device file. The daemon's cache and read-ahead (a window doubling
+  // to 4 MiB, read in 1 MiB pieces) only put read-ins, page inserts and copies on the event loop in front of the
+  // kernel's next READ. Cold sequential reads, each pair A-B-B-A or alternating: kernel transport 548-761 ->
+  // 773-1,369 MiB/s (1 MiB READs; fuseTrace: a READ's p50 4.2 -> 1.2 ms), libfuse 560-595 -> 592-979 (fio, 1 MiB
+  // reads), 601-616 -> 673-729 MB/s (dd, 128 KiB); the daemon's peak RSS over a 512 MiB read 367 -> 69 MiB.
+  if (!host.pages.hasAnyIn(inode.ino, first, last)) {
     cacheTrace('read of inode %d %d+%d: nothing cached, straight from the device', inode.ino, offset, n);
-    inode.lastReadEnd = offset + n;
     return readFileData(host, inode, offset, n, into);
   }
   // Every byte of the range is copied from a page below, so `into` needs no clearing.
@@ -230,9 +227,6 @@ export async function bufferedRead(host: IoHost, inode: Inode, offset: number, l
     reads.push(trackedReadIn(host, inode, runFirst, j).then((bufs) => copyBuffers(runFirst, bufs)));
     i = j + 1;
   }
-  // Read-ahead goes out now, behind the demand read-ins in the device's queue: started after them, it would
-  // leave the device idle while this READ is answered and the kernel's next one arrives.
-  readAhead(host, inode, offset, n);
   await Promise.all(reads);
   return out;
 
@@ -276,76 +270,6 @@ export async function bufferedRead(host: IoHost, inode: Inode, offset: number, l
     const b = Math.min(offset + n, (to + 1) * PAGE_BYTES);
     const mem = Buffer.from(firstData.buffer, firstData.byteOffset, (to - from + 1) * PAGE_BYTES);
     mem.copy(out, a - offset, a - runStart, b - runStart);
-  }
-}
-
-/** Pages of one read-ahead read-in at most: a READ that lands on a window waits for its own piece only. */
-const READ_AHEAD_PIECE_PAGES = 256;
-
-/**
- * How many requests of its own size a READ may start ahead of the stream's furthest end and still belong to
- * it: the READs a sequential reader has in flight at once (the kernel's max_background is 12 by default).
- * A reader that skips further than this is not streaming.
- */
-const READ_AHEAD_OVERTAKE_REQUESTS = 16;
-
-/**
- * Sequential readers get the next window read in the background, doubling up to the maximum. The window goes
- * out as several read-ins of at most READ_AHEAD_PIECE_PAGES, in flight together: one read-in of the whole window
- * would make the READ that lands on its first page wait for its last, and a device read of several MiB holds
- * one threadpool thread where several can share the work.
- */
-function readAhead(host: IoHost, inode: Inode, offset: number, n: number): void {
-  // The kernel keeps several READs of a sequential reader in flight (its own read-ahead), and they reach the
-  // engine out of order (libfuse's threads hand them over in any order): a read that starts a little behind the
-  // furthest end seen, or a few requests ahead of it, is still part of the stream. Treating a READ that overtook
-  // its predecessor as a new stream would shrink the window back to 128 KiB every few requests.
-  const behind = inode.lastReadEnd - offset;
-  const ahead = -behind;
-  const sequential = offset === inode.lastReadEnd || (inode.lastReadEnd > 0 &&
-    ((behind > 0 && behind <= 2 * host.readAheadMaxBytes + n) || (ahead > 0 && ahead <= READ_AHEAD_OVERTAKE_REQUESTS * n)));
-  if (!sequential && inode.readAheadBytes > 0) {
-    cacheTrace('read-ahead of inode %d stops: read at %d, stream at %d', inode.ino, offset, inode.lastReadEnd);
-  }
-  inode.lastReadEnd = sequential ? Math.max(inode.lastReadEnd, offset + n) : offset + n;
-  if (!sequential) {
-    inode.readAheadBytes = 0;
-    inode.readAheadEnd = 0;
-    return;
-  }
-  inode.readAheadBytes = Math.min(host.readAheadMaxBytes, Math.max(128 * 1024, inode.readAheadBytes * 2));
-  // Only what no earlier read-ahead has asked for: overlapping windows would read (and hold) the same pages twice.
-  const start = Math.max(offset + n, inode.readAheadEnd);
-  const end = Math.min(inode.size, offset + n + inode.readAheadBytes);
-  if (end <= start) return;
-  // A window that has moved on by less than a piece waits until it has (or reaches the end of the file): sliding
-  // it by every READ would submit a device read per 128 KiB a libfuse reader asks for, and each submission costs
-  // the event loop more than copying those 128 KiB out (a threadpool hand-off). The lead stays within a piece
-  // of the whole window.
-  if (end - start < Math.min(READ_AHEAD_PIECE_PAGES * PAGE_BYTES, inode.readAheadBytes / 2) && end < inode.size) return;
-  const last = pageOf(end - 1);
-  inode.readAheadEnd = (last + 1) * PAGE_BYTES;
-  // Nor what is cached or being read in already (READs of the kernel's that got here first).
-  const busy = [...(readInsInFlight.get(inode) ?? [])].filter((r) => r.last >= pageOf(start) && r.first <= last)
-    .sort((a, b) => a.first - b.first);
-  let b = 0;
-  let first = pageOf(start);
-  while (first <= last) {
-    while (b < busy.length && busy[b].last < first) b++;
-    if (b < busy.length && busy[b].first <= first) {
-      first = busy[b].last + 1;
-      continue;
-    }
-    if (host.pages.has(inode.ino, first)) {
-      first++;
-      continue;
-    }
-    const stop = Math.min(last, first + READ_AHEAD_PIECE_PAGES - 1, b < busy.length ? busy[b].first - 1 : Infinity);
-    let upto = first;
-    while (upto < stop && !host.pages.has(inode.ino, upto + 1)) upto++;
-    cacheTrace('read-ahead inode %d pages %d..%d', inode.ino, first, upto);
-    trackedReadIn(host, inode, first, upto).catch((err) => cacheTrace('read-ahead of inode %d failed: %s', inode.ino, err.message));
-    first = upto + 1;
   }
 }
 

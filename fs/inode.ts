@@ -39,11 +39,6 @@ export class Inode {
   /** Direct writes submitted and not yet complete; truncate waits for zero (inode_dio_wait). */
   dioInFlight = 0;
   private dioIdle: (() => void)[] = [];
-  /** Where the last read ended, for sequential read-ahead. */
-  lastReadEnd = -1;
-  readAheadBytes = 0;
-  /** End of the range read-ahead has already been issued for. */
-  readAheadEnd = 0;
   /** Where the last buffered write ended: a write starting there continues a stream (fs/fileIo.ts, writeThrough). */
   lastWriteEnd = 0;
 

@@ -124,7 +124,6 @@ export class Volume implements Engine, VolumeContext, NameiHost, IoHost {
   private readonly commitIntervalMs: number;
   readonly pages: PageCache;
   readonly gate: UnalignedGate;
-  readonly readAheadMaxBytes = 4 * 1024 * 1024;
   private readonly flusher: Flusher;
   private readonly atimePolicy: 'relatime' | 'noatime' | 'strictatime';
   private generation = randomBytes(4).readUInt32LE(0);

@@ -148,7 +148,7 @@ export class LowLevelSession {
     this.channel = new FuseChannel(fd, {
       poll: reader.poll,
       spin: this.spin,
-      // No spin while a request is served or the engine waits for the device (read-ahead, write-back): their
+      // No spin while a request is served or the engine waits for the device (read-ins, write-back): their
       // completions need the event loop.
       busy: () => this.dispatcher.busy || !!engine.deviceBusy?.(),
       readers,

@@ -17,9 +17,10 @@
  * nothing, it stops; it starts again when a request arrives within the
  * budget of the moment the reader went idle (the client is back in a tight
  * loop). Nothing spins while a request is being served or the engine waits
- * for the device (read-ahead, write-back): their completions need the event
- * loop. A sequential reader's read-ahead lost a fifth of its throughput to
- * spins before that check (5 runs each: 498 against 611 MiB/s).
+ * for the device (read-ins, write-back): their completions need the event
+ * loop. A sequential reader lost a fifth of its throughput to spins before
+ * that check (5 runs each: 498 against 611 MiB/s, measured when the engine
+ * still read ahead).
  */
 import createDebug from 'debug';
 
