@@ -2,7 +2,10 @@
  * The I/O path: buffered reads and writes through the page cache, direct
  * I/O, the buffered fallback, and write-back.
  *
- * Buffered read: no lock. A read that finds none of its pages cached goes
+ * Reads, buffered or direct, hold the inode lock shared (Volume.read): a
+ * truncate or punch, which takes it exclusive, waits for reads in flight.
+ *
+ * Buffered read: a read that finds none of its pages cached goes
  * from the device straight into the reply and caches nothing; one that finds
  * some copies those out (they are the newest bytes, dirty or not) and reads
  * the rest in through the cache. No read-ahead: bufferedRead says why.

@@ -20,11 +20,16 @@ export class RwLock {
   // Uncontended, each acquire answers with one resolved promise (no async function around it): every operation
   // takes a lock or two, and the promise chains were a measurable share of a metadata operation.
   shared(): Promise<() => void> {
-    if (!this.writer && this.queue.length === 0) {
-      this.readers++;
-      return Promise.resolve(this.sharedRelease());
-    }
+    const release = this.tryShared();
+    if (release) return Promise.resolve(release);
     return new Promise<void>((wake) => this.queue.push({ exclusive: false, wake })).then(() => this.sharedRelease());
+  }
+
+  /** The lock shared at once, or undefined when that would have to wait (a caller may then skip an await). */
+  tryShared(): (() => void) | undefined {
+    if (this.writer || this.queue.length > 0) return undefined;
+    this.readers++;
+    return this.sharedRelease();
   }
 
   exclusive(): Promise<() => void> {

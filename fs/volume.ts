@@ -473,7 +473,16 @@ export class Volume implements Engine, VolumeContext, NameiHost, IoHost {
     if (inode.isDir) throw new FsError('EISDIR');
     if (offset < 0 || length < 0) throw new FsError('EINVAL');
     const direct = ((this.handles.get(fh)?.flags ?? 0) & O_DIRECT) !== 0;
-    const data = direct ? await directRead(this, inode, offset, length, into) : await bufferedRead(this, inode, offset, length, into);
+    // Shared, as direct writes take it: a truncate or punch (exclusive) then waits for reads in flight instead of
+    // freeing the clusters under them, where another file's data could land before the device read completes.
+    // Uncontended (the common case: nothing truncates the file) without an await: a read is a few microseconds.
+    const release = inode.rw.tryShared() ?? await inode.rw.shared();
+    let data: Buffer;
+    try {
+      data = direct ? await directRead(this, inode, offset, length, into) : await bufferedRead(this, inode, offset, length, into);
+    } finally {
+      release();
+    }
     this.touchAtime(inode);
     if (!into || data.length === 0 || (data.buffer === into.buffer && data.byteOffset === into.byteOffset)) return data;
     data.copy(into);
