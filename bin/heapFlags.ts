@@ -37,8 +37,12 @@ const FLAG = '--initial-old-space-size';
  * default), given the flags the launcher already set.
  */
 export function heapFlagsFor(cacheSizeBytes: number | undefined, execArgv: readonly string[]): string[] {
-  // V8 reads --initial_old_space_size too.
-  if (execArgv.some((a) => a.replace(/_/g, '-').split('=')[0] === FLAG)) return [];
+  if (givenFlag(execArgv, FLAG)) return [];
   const mib = Math.min(OLD_SPACE_FLOOR_MAX_MIB, Math.floor((cacheSizeBytes ?? DEFAULT_CACHE_BYTES) / MiB / 4));
   return mib >= 1 ? [`${FLAG}=${mib}`] : [];
+}
+
+/** Whether `flag` (--name) is among the node flags, with or without a value; V8 reads `_` for `-` too. */
+export function givenFlag(execArgv: readonly string[], flag: string): boolean {
+  return execArgv.some((a) => a.replace(/_/g, '-').split('=')[0] === flag);
 }

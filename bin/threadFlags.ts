@@ -23,6 +23,8 @@
  * left alone.
  */
 
+import { givenFlag } from './heapFlags';
+
 const FLAG = '--v8-pool-size';
 /** node's own default. */
 export const V8_POOL_SIZE_MAX = 4;
@@ -31,7 +33,7 @@ const REQUEST_PATH_CPUS = 2;
 
 /** The node flags that size the daemon's V8 worker pool on a machine with `cpus` CPUs, given the launcher's flags. */
 export function threadFlagsFor(cpus: number, execArgv: readonly string[]): string[] {
-  if (execArgv.some((a) => a.replace(/_/g, '-').split('=')[0] === FLAG)) return [];
+  if (givenFlag(execArgv, FLAG)) return [];
   const size = Math.max(1, Math.min(V8_POOL_SIZE_MAX, Math.floor(cpus) - REQUEST_PATH_CPUS));
   return [`${FLAG}=${size}`];
 }

@@ -453,7 +453,7 @@ export class PageCache {
   /** Whether any page of [first, last] of the inode is dirty. */
   hasDirtyIn(ino: number, first: number, last: number): boolean {
     const m = this.dirty.get(ino);
-    return m !== undefined && pagesIn(m, first, last).length > 0;
+    return m !== undefined && anyIn(m, first, last);
   }
 
   /** Whether any page of [first, last] of the inode is cached, clean or dirty (no hit or miss counted). */

@@ -73,45 +73,37 @@ function takeSyncWriteBudget(length: number): boolean {
   return true;
 }
 
+/**
+ * A write of `length` bytes as the policy above places it: on this thread now when the turn's budget allows; a
+ * write of up to 1 MiB past it on a later turn, still on this thread; anything larger on the threadpool.
+ */
+function writeByPolicy(length: number, sync: () => number,
+  async: (done: (err: NodeJS.ErrnoException | null, n: number) => void) => void): Promise<number> {
+  if (takeSyncWriteBudget(length)) {
+    try {
+      return Promise.resolve(sync());
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+  if (length <= SYNC_WRITE_MAX_BYTES) {
+    return new Promise<void>((resolve) => setImmediate(resolve)).then(() => writeByPolicy(length, sync, async));
+  }
+  return new Promise((resolve, reject) => async((err, n) => (err ? reject(err) : resolve(n))));
+}
+
 export const nodeFileSyscalls: FileSyscalls = {
   read: (fd, buf, bufOffset, length, position) =>
     new Promise((resolve, reject) =>
       fs.read(fd, buf, bufOffset, length, position, (err, n) => (err ? reject(err) : resolve(n))),
     ),
-  write: function write(fd, buf, bufOffset, length, position): Promise<number> {
-    if (takeSyncWriteBudget(length)) {
-      try {
-        return Promise.resolve(fs.writeSync(fd, buf, bufOffset, length, position));
-      } catch (err) {
-        return Promise.reject(err);
-      }
-    }
-    if (length <= SYNC_WRITE_MAX_BYTES) {
-      // Past this turn's budget: on a later turn, still on this thread (see above).
-      return new Promise<void>((resolve) => setImmediate(resolve)).then(() => write(fd, buf, bufOffset, length, position));
-    }
-    return new Promise((resolve, reject) =>
-      fs.write(fd, buf, bufOffset, length, position, (err, n) => (err ? reject(err) : resolve(n))),
-    );
-  },
-  // The same policy as write: small on this thread, within the turn's budget; large on the threadpool (a journal
-  // commit's log, a checkpoint's run of blocks), where the gather costs the event loop no copy at all.
-  writev: function writev(fd, bufs, position): Promise<number> {
-    const length = bufs.reduce((n, b) => n + b.length, 0);
-    if (takeSyncWriteBudget(length)) {
-      try {
-        return Promise.resolve(fs.writevSync(fd, bufs as Buffer[], position));
-      } catch (err) {
-        return Promise.reject(err);
-      }
-    }
-    if (length <= SYNC_WRITE_MAX_BYTES) {
-      return new Promise<void>((resolve) => setImmediate(resolve)).then(() => writev(fd, bufs, position));
-    }
-    return new Promise((resolve, reject) =>
-      fs.writev(fd, bufs as Buffer[], position, (err, n) => (err ? reject(err) : resolve(n))),
-    );
-  },
+  write: (fd, buf, bufOffset, length, position) => writeByPolicy(length,
+    () => fs.writeSync(fd, buf, bufOffset, length, position),
+    (done) => fs.write(fd, buf, bufOffset, length, position, done)),
+  // A gather: a journal commit's log, a checkpoint's run of blocks, written with no copy on the event loop.
+  writev: (fd, bufs, position) => writeByPolicy(bufs.reduce((n, b) => n + b.length, 0),
+    () => fs.writevSync(fd, bufs as Buffer[], position),
+    (done) => fs.writev(fd, bufs as Buffer[], position, done)),
   fdatasync: (fd) => new Promise((resolve, reject) => fs.fdatasync(fd, (err) => (err ? reject(err) : resolve()))),
   close: (fd) => new Promise((resolve, reject) => fs.close(fd, (err) => (err ? reject(err) : resolve()))),
 };
