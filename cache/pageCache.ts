@@ -4,7 +4,8 @@
  * Pages are PAGE_BYTES of one file, keyed by (inode, page index). Clean
  * pages live in an LRU bounded in bytes and may be evicted at any time;
  * dirty pages live apart, outside the LRU, so nothing can evict a page before
- * it is written. A dirty page remembers the byte range that is dirty, and
+ * its write-back has landed (a page under write-back stays dirty until then,
+ * as Linux's PG_writeback keeps a page from being reclaimed). A dirty page remembers the byte range that is dirty, and
  * write-back writes that range rounded out to the volume's block size (the
  * page holds the bytes around it, so the rounding never writes stale data).
  *
@@ -47,6 +48,11 @@ export interface Page {
   dirtyEnd: number;
   /** When the page first became dirty (ms), for age-based write-back. */
   dirtiedAtMs: number;
+  /**
+   * Bumped by every markDirty. Write-back notes it when it copies the page and cleans the page after the device
+   * write lands only if no write came in between.
+   */
+  writes: number;
 }
 
 /** A clean page in the LRU list (newer toward the head). */
@@ -300,12 +306,12 @@ export class PageCache {
     if (existing) return existing;
     if (this.dirtyBytes + PAGE_BYTES > this.maxBytes) {
       // No room while dirty pages fill the cache: an uncached page the caller can still dirty.
-      return { ino, index, data: Buffer.from(src), dirtyStart: 0, dirtyEnd: 0, dirtiedAtMs: 0 };
+      return { ino, index, data: Buffer.from(src), dirtyStart: 0, dirtyEnd: 0, dirtiedAtMs: 0, writes: 0 };
     }
     const data = this.pageBuffer();
     src.copy(data, 0, 0, PAGE_BYTES);
     if (src.length < PAGE_BYTES) data.fill(0, src.length);
-    const page: Page = { ino, index, data, dirtyStart: 0, dirtyEnd: 0, dirtiedAtMs: 0 };
+    const page: Page = { ino, index, data, dirtyStart: 0, dirtyEnd: 0, dirtiedAtMs: 0, writes: 0 };
     this.setClean(page);
     return page;
   }
@@ -319,11 +325,11 @@ export class PageCache {
   adoptClean(ino: number, index: number, data: Buffer): Page {
     const existing = this.dirty.get(ino)?.get(index) ?? this.cleanGet(ino, index);
     if (existing || this.dirtyBytes + PAGE_BYTES > this.maxBytes) {
-      const page = existing ?? { ino, index, data: Buffer.from(data), dirtyStart: 0, dirtyEnd: 0, dirtiedAtMs: 0 };
+      const page = existing ?? { ino, index, data: Buffer.from(data), dirtyStart: 0, dirtyEnd: 0, dirtiedAtMs: 0, writes: 0 };
       this.recycle(data);
       return page;
     }
-    const page: Page = { ino, index, data, dirtyStart: 0, dirtyEnd: 0, dirtiedAtMs: 0 };
+    const page: Page = { ino, index, data, dirtyStart: 0, dirtyEnd: 0, dirtiedAtMs: 0, writes: 0 };
     this.setClean(page);
     return page;
   }
@@ -337,13 +343,14 @@ export class PageCache {
     // As insertClean: with dirty pages filling the cache, an uncached buffer (the throttle bounds dirty bytes).
     const data = this.dirtyBytes + PAGE_BYTES > this.maxBytes ? Buffer.allocUnsafe(PAGE_BYTES) : this.pageBuffer();
     src.copy(data, 0, srcStart, srcStart + PAGE_BYTES);
-    const page: Page = { ino, index, data, dirtyStart: 0, dirtyEnd: 0, dirtiedAtMs: 0 };
+    const page: Page = { ino, index, data, dirtyStart: 0, dirtyEnd: 0, dirtiedAtMs: 0, writes: 0 };
     this.markDirty(page, 0, PAGE_BYTES);
     return page;
   }
 
   /** Marks [start, end) of a page dirty; the page moves out of the LRU until written. */
   markDirty(page: Page, start: number, end: number): void {
+    page.writes++;
     if (page.dirtyEnd > page.dirtyStart) {
       page.dirtyStart = Math.min(page.dirtyStart, start);
       page.dirtyEnd = Math.max(page.dirtyEnd, end);
@@ -363,7 +370,10 @@ export class PageCache {
     this.shrinkClean();
   }
 
-  /** A page just written back: clean again (kept, if there is room). */
+  /**
+   * A page whose write-back has landed on the device: clean again (kept, if there is room). Not before: a dirty
+   * page cannot be evicted, and while its device write is in flight the device still holds the old bytes.
+   */
   markClean(page: Page): void {
     const m = this.dirty.get(page.ino);
     if (m?.get(page.index) === page) {

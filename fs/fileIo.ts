@@ -536,8 +536,11 @@ export async function writebackInode(host: IoHost, inode: Inode, first = 0, last
       }
       // A copy (concat always allocates): the pages may be written again while this write is in flight.
       const copy = Buffer.concat(run.map((p) => p.data)).subarray(0, stop - start);
-      // Clean before the write: a write that dirties the page meanwhile makes it dirty again.
-      run.forEach((p) => host.pages.markClean(p));
+      // The pages stay dirty (so in the cache, where nothing evicts them) until the write has landed: until then
+      // the device holds the old bytes, and a page evicted and read in meanwhile would read those. A page written
+      // again meanwhile stays dirty after it too (its new bytes are not in this copy).
+      const taken = run.map((p) => p.writes);
+      const unchanged = () => run.filter((p, k) => p.writes === taken[k] && host.pages.isDirty(p));
       const writes: DeviceWrite[] = [];
       for (const s of await mapRange(host, inode, start, stop - start)) {
         if (s.deviceOffset === null) continue; // truncated away meanwhile
@@ -546,10 +549,12 @@ export async function writebackInode(host: IoHost, inode: Inode, first = 0, last
       try {
         await writeBlocks(host, writes, `write-back of inode ${inode.ino}`);
         bytes += stop - start;
+        for (const p of unchanged()) host.pages.markClean(p);
       } catch (err) {
-        // As Linux: the pages are dropped, the error is reported by the next fsync (or close).
+        // As Linux: the pages are dropped, the error is reported by the next fsync (or close). Pages written again
+        // meanwhile stay dirty: they hold bytes no write-back has carried yet.
         inode.wbError = err as Error;
-        host.pages.drop(inode.ino, run[0].index, run[run.length - 1].index);
+        for (const p of unchanged()) host.pages.drop(inode.ino, p.index, p.index);
         io('write-back of inode %d pages %d..%d failed: %s', inode.ino, run[0].index, run[run.length - 1].index, (err as Error).message);
       }
     });
