@@ -104,8 +104,15 @@ async function readDevice(host: IoHost, inode: Inode, offset: number, length: nu
   return out;
 }
 
-/** Reads whole pages [first, last] from the device into the cache (unless the file changed meanwhile). */
-async function readInPages(host: IoHost, inode: Inode, first: number, last: number): Promise<Buffer[]> {
+/**
+ * Reads whole pages [first, last] from the device, hands their bytes to `use` (one buffer, the run's pages one
+ * after another), then caches them unless the file changed meanwhile. `use` runs before any page of the run enters
+ * the cache, and nothing may read the cache's copies later in its place: once in, a page can be evicted at the next
+ * insert and its memory handed to another page (by the run itself when it is longer than the cache, or by another
+ * read-in landing in the same turn), so a caller that copied from them after the read-in returned could copy
+ * another page's bytes.
+ */
+async function readInPages(host: IoHost, inode: Inode, first: number, last: number, use: (data: Buffer) => void): Promise<void> {
   const gen = inode.gen;
   const size = inode.size;
   const start = first * PAGE_BYTES;
@@ -119,16 +126,14 @@ async function readInPages(host: IoHost, inode: Inode, first: number, last: numb
     // Bytes past i_size read as zeros whatever the block holds.
     if (size < start + data.length) data.fill(0, Math.max(0, size - start));
     host.pages.stats.readIns += count;
-    const out: Buffer[] = [];
-    const current = inode.gen === gen;
+    use(data);
+    if (inode.gen !== gen) return;
     for (let i = first; i <= last; i++) {
       const pageData = data.subarray((i - first) * PAGE_BYTES, (i - first + 1) * PAGE_BYTES);
-      // The scratch goes back to the pool: what leaves here must be a cache page or a copy.
-      if (!current) out.push(Buffer.from(pageData));
-      else out.push((run ? host.pages.adoptClean(inode.ino, i, pageData) : host.pages.insertClean(inode.ino, i, pageData)).data);
+      if (run) host.pages.adoptClean(inode.ino, i, pageData);
+      else host.pages.insertClean(inode.ino, i, pageData);
     }
-    adopted = current;
-    return out;
+    adopted = true;
   } finally {
     if (!run) giveScratch(scratch);
     else if (!adopted) host.pages.releaseRun(run);
@@ -147,8 +152,8 @@ interface ReadIn {
 }
 const readInsInFlight = new WeakMap<Inode, Set<ReadIn>>();
 
-function trackedReadIn(host: IoHost, inode: Inode, first: number, last: number): Promise<Buffer[]> {
-  const done = readInPages(host, inode, first, last);
+function trackedReadIn(host: IoHost, inode: Inode, first: number, last: number, use: (data: Buffer) => void): Promise<void> {
+  const done = readInPages(host, inode, first, last, use);
   let set = readInsInFlight.get(inode);
   if (!set) readInsInFlight.set(inode, (set = new Set()));
   const r: ReadIn = { first, last, done };
@@ -227,23 +232,12 @@ export async function bufferedRead(host: IoHost, inode: Inode, offset: number, l
     let j = i;
     while (j + 1 <= last && !host.pages.lookup(inode.ino, j + 1)) j++;
     const runFirst = i;
-    reads.push(trackedReadIn(host, inode, runFirst, j).then((bufs) => copyBuffers(runFirst, bufs)));
+    const runLast = j;
+    reads.push(trackedReadIn(host, inode, runFirst, runLast, (data) => copyRun(runFirst, runLast, data)));
     i = j + 1;
   }
   await Promise.all(reads);
   return out;
-
-  /** Copies out pages [runFirst, ...] given as buffers, a run of them adjacent in memory in one call. */
-  function copyBuffers(runFirst: number, bufs: Buffer[]): void {
-    let k = 0;
-    while (k < bufs.length) {
-      let m = k;
-      while (m + 1 < bufs.length && bufs[m + 1].buffer === bufs[k].buffer &&
-        bufs[m + 1].byteOffset === bufs[m].byteOffset + PAGE_BYTES) m++;
-      copyRun(runFirst + k, runFirst + m, bufs[k]);
-      k = m + 1;
-    }
-  }
 
   /** Copies out pages [from, upto] from the cache, reading in the ones it does not hold. */
   async function copyCached(from: number, upto: number): Promise<void> {
@@ -259,7 +253,8 @@ export async function bufferedRead(host: IoHost, inode: Inode, offset: number, l
       let m = k;
       while (m + 1 <= upto && !host.pages.lookup(inode.ino, m + 1)) m++;
       const runFirst = k;
-      missing.push(trackedReadIn(host, inode, runFirst, m).then((bufs) => copyBuffers(runFirst, bufs)));
+      const runLast = m;
+      missing.push(trackedReadIn(host, inode, runFirst, runLast, (data) => copyRun(runFirst, runLast, data)));
       k = m + 1;
     }
     await Promise.all(missing);
@@ -431,7 +426,9 @@ async function copyIntoPages(host: IoHost, inode: Inode, offset: number, data: B
         page = host.pages.insertClean(inode.ino, i, ZERO_PAGE);
       } else {
         cacheTrace('read-in: page %d of inode %d for a partial write %d..%d', i, inode.ino, a, b);
-        const [fresh] = await readInPages(host, inode, i, i);
+        // A copy of its own (see readInPages): the cached page may be gone again by the time this resumes.
+        let fresh = ZERO_PAGE;
+        await readInPages(host, inode, i, i, (data) => { fresh = Buffer.from(data); });
         page = host.pages.lookup(inode.ino, i) ?? host.pages.insertClean(inode.ino, i, fresh);
       }
     }
