@@ -123,6 +123,8 @@ t.test('O_DIRECT opens ask for direct I/O with parallel direct writes', async (t
   t.equal(FOPEN_NOFLUSH, 1 << 5, 'FOPEN_NOFLUSH is bit 5 (7.31)');
   t.equal(openFlagsFor(0o40000 | 2), FOPEN_NOFLUSH | FOPEN_DIRECT_IO | FOPEN_PARALLEL_DIRECT_WRITES);
   t.equal(openFlagsFor(2), FOPEN_NOFLUSH, 'buffered opens use the page cache; no open asks for a FLUSH at close');
+  t.equal(openFlagsFor(0o40000 | 2, true), FOPEN_NOFLUSH,
+    'with the writeback cache, O_DIRECT takes the kernel\'s direct path, which writes dirty pages back first');
 });
 
 t.test('a request header is checked against the bytes read', async (t) => {

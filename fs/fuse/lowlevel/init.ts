@@ -21,8 +21,9 @@
  *   it may READ pages of files opened write-only (the engine allows that).
  *   What that costs: ENOSPC and write errors show at fsync or close, not at
  *   write(2), and the engine's trace no longer sees each write. Off by
- *   default, because the engine wants every write as it happens. Direct I/O
- *   is unchanged either way (FOPEN_DIRECT_IO bypasses the kernel's cache).
+ *   default, because the engine wants every write as it happens. O_DIRECT
+ *   opens then get no FOPEN_DIRECT_IO (ops.ts, openFlagsFor): the kernel's
+ *   own direct I/O path writes its dirty pages back before a direct request.
  * Never asked: POSIX_LOCKS/FLOCK_LOCKS (the kernel keeps locks local),
  * EXPORT_SUPPORT (no lookups of "." and ".."), DONT_MASK (the kernel applies the umask),
  * HANDLE_KILLPRIV (the kernel sends the setattr that clears suid), SPLICE_*,

@@ -65,6 +65,8 @@ export interface OpsHooks {
   readDone(bytes: number): void;
   /** FUSE_DESTROY: the kernel is tearing the mount down (sent for fuseblk mounts only). */
   destroy(): Promise<void>;
+  /** Whether INIT settled on the kernel's writeback cache (FUSE_WRITEBACK_CACHE). */
+  writebackCache(): boolean;
 }
 
 interface DirHandle {
@@ -276,14 +278,14 @@ export class LowLevelOps {
           throw err;
         }
       }
-      return [openOut(fh, openFlagsFor(a.flags))];
+      return [openOut(fh, openFlagsFor(a.flags, this.hooks.writebackCache()))];
     }],
 
     [FuseOpcode.FUSE_CREATE, async (req) => {
       const a = args(fuse_create_in, req, 'fuse_create_in');
       const { name } = nameAt(req, 16);
       const { attr, fh } = await this.engine.create(this.ino(req.nodeid), name, a.mode, a.flags, this.caller(req));
-      return [...this.entry(attr), openOut(fh, openFlagsFor(a.flags))];
+      return [...this.entry(attr), openOut(fh, openFlagsFor(a.flags, this.hooks.writebackCache()))];
     }],
 
     [FuseOpcode.FUSE_READ, async (req) => {
@@ -445,13 +447,19 @@ export class LowLevelOps {
   }
 }
 
-/** FOPEN_* for an open with these open(2) flags. */
-export function openFlagsFor(flags: number): number {
+/** FOPEN_* for an open with these open(2) flags, on a mount with or without the kernel's writeback cache. */
+export function openFlagsFor(flags: number, writebackCache = false): number {
   // FOPEN_NOFLUSH: close(2) sends no FLUSH (one round trip less per open file). A local filesystem's close reports
   // nothing (ext4, xfs): write-back errors go to the next fsync, and with writeback_cache the kernel still writes its
   // pages back and reports their errors at close itself.
   // O_DIRECT: no page cache in the kernel either, and (with ASYNC_DIO) writes to one inode may arrive in parallel.
-  return FOPEN_NOFLUSH | (flags & O_DIRECT ? FOPEN_DIRECT_IO | FOPEN_PARALLEL_DIRECT_WRITES : 0);
+  // Not with the writeback cache: there the kernel holds dirty pages and i_size the engine has not seen, and a
+  // FOPEN_DIRECT_IO read goes to the engine without writing them back first (a direct read after a buffered write
+  // past the engine's end of file read nothing). Without the flag the kernel's own O_DIRECT path writes the range
+  // back (and invalidates it, for writes) before each request, and clamps reads to its i_size; async direct I/O
+  // still reaches the engine in parallel (ASYNC_DIO), but each submission takes the inode lock.
+  if (!(flags & O_DIRECT) || writebackCache) return FOPEN_NOFLUSH;
+  return FOPEN_NOFLUSH | FOPEN_DIRECT_IO | FOPEN_PARALLEL_DIRECT_WRITES;
 }
 
 function isDotOrDotDot(name: Buffer): boolean {

@@ -53,7 +53,7 @@ import {
 } from './kernelMount';
 import { mountsAt } from '../mountinfo';
 import { LowLevelOps, type LowLevelEngine } from './ops';
-import { FuseNotifyCode } from './protocol';
+import { FuseNotifyCode, hasFlag, InitFlag } from './protocol';
 import { validityOf } from './reply';
 import { StatsCollector, type SessionStats } from './stats';
 import { checkSpinBudget, SpinPolicy, SPIN_BUDGET_US_DEFAULT } from './spin';
@@ -143,6 +143,7 @@ export class LowLevelSession {
       readDone: (bytes) => this.stats_.readDone(bytes),
       // Sent for fuseblk mounts only: the kernel waits for this reply, so the write-back is done when umount returns.
       destroy: () => engine.unmount(),
+      writebackCache: () => hasFlag(this.dispatcher.negotiated?.flags ?? 0, InitFlag.FUSE_WRITEBACK_CACHE),
     });
     this.spin = reader.poll ? new SpinPolicy(options.spinUs ?? SPIN_BUDGET_US_DEFAULT) : undefined;
     this.channel = new FuseChannel(fd, {

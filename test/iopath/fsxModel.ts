@@ -1,0 +1,174 @@
+/**
+ * fsx's half that knows nothing of the filesystem: the random choice of
+ * operations and a model of one file's bytes that each operation updates as
+ * it should change the file. The engine test and the mount test drive their
+ * own calls from it (fsx-files-share-a-small-cache, fsx-through-the-mount).
+ */
+import type { Rng } from '../lib/seed';
+
+export type FsxOp = 'bwrite' | 'dwrite' | 'bread' | 'dread' | 'truncate' | 'punch' | 'zero' | 'prealloc' | 'fsync';
+
+const WEIGHTS: [FsxOp, number][] = [
+  ['bwrite', 26], ['dwrite', 12], ['bread', 22], ['dread', 10], ['truncate', 8], ['punch', 7], ['zero', 5], ['prealloc', 4],
+  ['fsync', 6],
+];
+const TOTAL = WEIGHTS.reduce((n, [, w]) => n + w, 0);
+
+/** A random op, by weight; `without`: ops the target cannot do (drawn again). */
+export function pickOp(r: Rng, without?: ReadonlySet<FsxOp>): FsxOp {
+  for (;;) {
+    let x = r.int(1, TOTAL);
+    let op: FsxOp = 'bread';
+    for (const [name, w] of WEIGHTS) {
+      if ((x -= w) <= 0) {
+        op = name;
+        break;
+      }
+    }
+    if (!without?.has(op)) return op;
+  }
+}
+
+/** The ops that need fallocate(2). */
+export const FALLOCATE_OPS: ReadonlySet<FsxOp> = new Set(['punch', 'zero', 'prealloc']);
+
+/** One operation, its arguments drawn: a byte range, and for truncate the size, for prealloc whether KEEP_SIZE. */
+export interface FsxStep {
+  op: FsxOp;
+  offset: number;
+  length: number;
+  /** truncate: the new size. */
+  size: number;
+  /** prealloc: FALLOC_FL_KEEP_SIZE (only ever inside the file: past its end the engine refuses it). */
+  keep: boolean;
+  /** bwrite/dwrite: the bytes, one value per write (a stale byte names its write), its number in the first four. */
+  data?: Buffer;
+}
+
+let writeStamp = 0;
+
+/**
+ * The next operation on `m`'s file and its arguments: ranges anywhere up to the model's largest size, reads mostly
+ * inside the file, half the direct writes aligned to `block` (the direct path proper; the others take the
+ * unaligned-write rule). A punch past the end becomes a read (it would do nothing).
+ */
+export function nextStep(r: Rng, m: FileModel, o: { block: number; maxIo: number; without?: ReadonlySet<FsxOp> }): FsxStep {
+  let op = pickOp(r, o.without);
+  let offset = r.int(0, m.maxBytes - 1);
+  let length = Math.min(r.int(1, o.maxIo), m.maxBytes - offset);
+  const step: FsxStep = { op, offset, length, size: 0, keep: false };
+  if (op === 'punch' && offset >= m.size) op = step.op = 'bread';
+  switch (op) {
+    case 'dwrite':
+      if (r.bool()) {
+        offset -= offset % o.block;
+        length = Math.min(Math.max(o.block, length - (length % o.block)), m.maxBytes - offset);
+      }
+      step.data = writeData(length, ++writeStamp);
+      break;
+    case 'bwrite':
+      step.data = writeData(length, ++writeStamp);
+      break;
+    case 'bread':
+    case 'dread':
+      if (m.size && r.bool(0.8)) offset = r.int(0, m.size - 1);
+      break;
+    case 'truncate':
+      step.size = r.bool(0.3) ? 0 : r.int(0, m.maxBytes);
+      break;
+    case 'prealloc':
+      step.keep = r.bool() && offset + length <= m.size;
+      break;
+  }
+  step.offset = offset;
+  step.length = length;
+  return step;
+}
+
+export class FileModel {
+  readonly bytes: Buffer;
+  size = 0;
+  /** What was done to the file, newest last (for the failure message). */
+  readonly history: string[] = [];
+
+  constructor(readonly name: string, readonly maxBytes: number) {
+    this.bytes = Buffer.alloc(maxBytes);
+  }
+
+  /** The file's bytes [0, size). */
+  content(): Buffer {
+    return this.bytes.subarray(0, this.size);
+  }
+
+  write(offset: number, data: Buffer): void {
+    if (offset > this.size) this.bytes.fill(0, this.size, offset);
+    data.copy(this.bytes, offset);
+    this.size = Math.max(this.size, offset + data.length);
+  }
+
+  truncate(size: number): void {
+    // Bytes cut off read as zeros if a later write or truncate extends the file again.
+    if (size < this.size) this.bytes.fill(0, size, this.size);
+    else this.bytes.fill(0, this.size, size);
+    this.size = size;
+  }
+
+  /** PUNCH_HOLE | KEEP_SIZE. */
+  punch(offset: number, length: number): void {
+    if (offset < this.size) this.bytes.fill(0, offset, Math.min(offset + length, this.size));
+  }
+
+  /** ZERO_RANGE without KEEP_SIZE: the range reads as zeros, the size grows to cover it. */
+  zero(offset: number, length: number): void {
+    this.write(offset, Buffer.alloc(length));
+  }
+
+  /** Plain preallocation: the size grows to cover the range, no byte of the file changes. */
+  preallocate(offset: number, length: number): void {
+    if (offset + length > this.size) this.truncate(offset + length);
+  }
+
+  /** Where `got`, read at `offset`, first differs from the model, or -1 (a short read differs at its end). */
+  differs(offset: number, got: Buffer, expectLength = Math.max(0, Math.min(got.length, this.size - offset))): number {
+    const want = this.content().subarray(offset, offset + expectLength);
+    return firstDifference(got, want);
+  }
+
+  /** Updates the model for a step the file system has just done. */
+  apply(s: FsxStep): void {
+    switch (s.op) {
+      case 'bwrite':
+      case 'dwrite': this.write(s.offset, s.data!); break;
+      case 'truncate': this.truncate(s.size); break;
+      case 'punch': this.punch(s.offset, s.length); break;
+      case 'zero': this.zero(s.offset, s.length); break;
+      case 'prealloc': if (!s.keep) this.preallocate(s.offset, s.length); break;
+      default: break;
+    }
+    this.history.push(`${s.op} ${s.offset}+${s.length}${s.op === 'truncate' ? ` to ${s.size}` : ''} -> size ${this.size}`);
+  }
+
+  /** What is wrong with `got`, the result of read step `s`, or null. */
+  checkRead(s: FsxStep, got: Buffer): string | null {
+    const want = Math.max(0, Math.min(s.length, this.size - s.offset));
+    if (got.length !== want) return `${s.op} ${s.offset}+${s.length} returned ${got.length} bytes, model ${want}`;
+    const at = this.differs(s.offset, got);
+    return at < 0 ? null : `${s.op} ${s.offset}+${s.length}: byte ${s.offset + at} is ${got[at]}, model ${this.bytes[s.offset + at]}`;
+  }
+
+  recent(n = 8): string {
+    return this.history.slice(-n).join(' | ');
+  }
+}
+
+export function firstDifference(a: Buffer, b: Buffer): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return i;
+  return a.length === b.length ? -1 : n;
+}
+
+function writeData(length: number, stamp: number): Buffer {
+  const data = Buffer.alloc(length, (stamp % 251) + 1);
+  if (length >= 4) data.writeUInt32LE(stamp, 0);
+  return data;
+}
