@@ -11,6 +11,9 @@
  * end every file is read back, then again after a remount, and fsck.ocfs2
  * -fn must find the volume clean.
  *
+ * Three volumes: sub-page blocks, clusters of many pages with metaecc, and a
+ * volume without sparse files or unwritten extents (no fallocate there).
+ *
  * Ops on one file never overlap, so the model is exact: any difference is
  * a lost or stale byte. FSX_OPS (ops per file), FSX_FILES and FSX_CHECK_ALL=1
  * (read the whole file back after every op, and name the op that broke it)
@@ -34,9 +37,8 @@ import { FaultyDevice } from '../../io/faultyDevice';
 import { Volume } from '../../fs/volume';
 import { FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, FALLOC_FL_ZERO_RANGE } from '../../fs/fallocate';
 import { O_RDWR, O_DIRECT, ROOT_CALLER } from './harness';
-import { FileModel, nextStep, type FsxOp } from './fsxModel';
+import { FALLOCATE_OPS, FileModel, nextStep, type FsxOp } from './fsxModel';
 
-const BLOCK = 1024;
 const FILES = Number(process.env.FSX_FILES ?? 4);
 const OPS = Number(process.env.FSX_OPS ?? 400);
 const MAX_BYTES = 192 * 1024;
@@ -51,10 +53,31 @@ interface EngineFile {
   dfh: number;
 }
 
-t.test('fsx: files sharing a 16-page cache keep every byte', async (t) => {
+interface Case {
+  name: string;
+  blockSize: number;
+  clusterSize: number;
+  features: string;
+  /** Ops the volume refuses (EOPNOTSUPP) by design. */
+  without?: ReadonlySet<FsxOp>;
+}
+
+const CASES: Case[] = [
+  // Blocks smaller than a page: write-back and read-ins round to blocks inside pages.
+  { name: '1 KiB blocks, 4 KiB clusters', blockSize: 1024, clusterSize: 4096, features: 'noindexed-dirs,norefcount' },
+  // Clusters of many pages: partial-cluster zeroing at every punch, zero range and extension; checksummed metadata.
+  { name: '4 KiB blocks, 64 KiB clusters, metaecc', blockSize: 4096, clusterSize: 65536, features: 'noindexed-dirs,norefcount,metaecc' },
+  // No holes and no unwritten extents: every extension allocates and zeros up to the write.
+  {
+    name: 'not sparse, no unwritten extents', blockSize: 1024, clusterSize: 4096, features: 'noindexed-dirs,norefcount,nosparse,nounwritten',
+    without: FALLOCATE_OPS,
+  },
+];
+
+for (const c of CASES) t.test(`fsx: files sharing a 16-page cache keep every byte (${c.name})`, async (t) => {
   const rng = rngFrom(t);
   const image = path.join(path.dirname(await makeImage(t, {
-    sizeBytes: 64 << 20, blockSize: BLOCK, clusterSize: 4096, features: 'noindexed-dirs,norefcount',
+    sizeBytes: 64 << 20, blockSize: c.blockSize, clusterSize: c.clusterSize, features: c.features,
   })), 'ocfs2.img');
   const mem = await MemoryDevice.fromFile(image);
   const dev = new FaultyDevice(mem, { seed: rng.next(), latency: { minMs: 0, maxMs: 3 }, cache: 'writethrough', closeInner: false });
@@ -75,7 +98,7 @@ t.test('fsx: files sharing a 16-page cache keep every byte', async (t) => {
   const worker = async (f: EngineFile, r: Rng): Promise<void> => {
     const m = f.model;
     for (let i = 0; i < OPS && failures.length === 0; i++) {
-      const s = nextStep(r, m, { block: BLOCK, maxIo: MAX_IO });
+      const s = nextStep(r, m, { block: c.blockSize, maxIo: MAX_IO, without: c.without });
       counts.set(s.op, (counts.get(s.op) ?? 0) + 1);
       switch (s.op) {
         case 'bwrite':
