@@ -517,10 +517,19 @@ export class Volume implements Engine, VolumeContext, NameiHost, IoHost {
   async fsync(ino: number, _fh: number, _datasync: boolean): Promise<void> {
     this.checkOpen();
     if (this.readOnly) return;
+    this.checkDurable();
     await syncInode(this, await this.iget(ino));
   }
   async fsyncdir(_ino: number, _datasync: boolean): Promise<void> {
-    if (!this.readOnly) await this.syncMetadata();
+    if (this.readOnly) return;
+    this.checkDurable();
+    await this.syncMetadata();
+  }
+
+  /** fsync after a journal abort: nothing can be made durable any more, and the answer is EIO (as jbd2's). */
+  private checkDurable(): void {
+    const cause = this.journal?.abortedBy;
+    if (cause) throw new FsError('EIO', `journal of slot ${this.journal!.space.slot} aborted (${cause.message}): nothing more can be made durable`);
   }
 
   // ---- Engine: namespace changes ----
@@ -528,6 +537,8 @@ export class Volume implements Engine, VolumeContext, NameiHost, IoHost {
   private writable(): void {
     this.checkOpen();
     if (this.readOnly) throw new FsError('EROFS');
+    // After a journal abort the volume takes no change, data included (as a kernel filesystem remounted read-only).
+    this.journal?.checkUsable();
   }
 
   async create(parent: number, name: Buffer, mode: number, flags: number, caller: Caller): Promise<{ attr: Attr; fh: number }> {

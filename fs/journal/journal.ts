@@ -179,9 +179,20 @@ export class Journal {
       Math.ceil(tx.revokes.size / this.revokesPerBlock) + 1;
   }
 
+  /**
+   * For a change about to join the running transaction. Once the journal has aborted nothing more can be recorded,
+   * and the volume takes no more changes (EROFS, as the kernel's ocfs2 and ext4 answer once a journal abort has
+   * made the filesystem read-only); the change whose log write failed got that write's EIO, and fsync still
+   * answers EIO (its data may not be on stable storage).
+   */
   checkUsable(): void {
-    if (this.failed) throw new FsError('EIO', `journal of slot ${this.space.slot} aborted: ${this.failed.message}`);
+    if (this.failed) throw new FsError('EROFS', `journal of slot ${this.space.slot} aborted (${this.failed.message}): the volume takes no more changes until it is mounted again`);
     if (this.stopped) throw new FsError('EROFS', `journal of slot ${this.space.slot} is closed`);
+  }
+
+  /** The error that aborted the journal, or null. */
+  get abortedBy(): Error | null {
+    return this.failed;
   }
 
   /**
@@ -447,6 +458,8 @@ export class Journal {
   private abort(err: Error): void {
     if (this.failed) return;
     this.failed = err;
+    // Said on stderr as well as the trace, as the kernel says it in its log: every later change fails with EROFS.
+    console.error(`o2fuse: journal of slot ${this.space.slot} aborted (${err.message}): the volume is read-only until it is mounted again`);
     trace('slot %d: journal aborted: %s', this.space.slot, err.message);
   }
 

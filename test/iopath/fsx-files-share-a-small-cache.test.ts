@@ -35,9 +35,9 @@ import { rngFrom, type Rng } from '../lib/seed';
 import { MemoryDevice } from '../../io/memoryDevice';
 import { FaultyDevice } from '../../io/faultyDevice';
 import { Volume } from '../../fs/volume';
-import { FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, FALLOC_FL_ZERO_RANGE } from '../../fs/fallocate';
 import { O_RDWR, O_DIRECT, ROOT_CALLER } from './harness';
 import { FALLOCATE_OPS, FileModel, nextStep, type FsxOp } from './fsxModel';
+import { engineStep } from './fsxEngine';
 
 const FILES = Number(process.env.FSX_FILES ?? 4);
 const OPS = Number(process.env.FSX_OPS ?? 400);
@@ -100,24 +100,11 @@ for (const c of CASES) t.test(`fsx: files sharing a 16-page cache keep every byt
     for (let i = 0; i < OPS && failures.length === 0; i++) {
       const s = nextStep(r, m, { block: c.blockSize, maxIo: MAX_IO, without: c.without });
       counts.set(s.op, (counts.get(s.op) ?? 0) + 1);
-      switch (s.op) {
-        case 'bwrite':
-        case 'dwrite': {
-          const wrote = await vol.write(f.ino, s.op === 'dwrite' ? f.dfh : f.fh, s.offset, s.data!);
-          if (wrote !== s.length) fail(f, `${s.op} ${s.offset}+${s.length} wrote ${wrote}`);
-          break;
-        }
-        case 'bread':
-        case 'dread': {
-          const wrong = m.checkRead(s, await vol.read(f.ino, s.op === 'dread' ? f.dfh : f.fh, s.offset, s.length));
-          if (wrong) fail(f, wrong);
-          break;
-        }
-        case 'truncate': await vol.setattr(f.ino, { size: s.size }); break;
-        case 'punch': await vol.fallocate(f.ino, f.fh, s.offset, s.length, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE); break;
-        case 'zero': await vol.fallocate(f.ino, f.fh, s.offset, s.length, FALLOC_FL_ZERO_RANGE); break;
-        case 'prealloc': await vol.fallocate(f.ino, f.fh, s.offset, s.length, s.keep ? FALLOC_FL_KEEP_SIZE : 0); break;
-        case 'fsync': await vol.fsync(f.ino, f.fh, false); break;
+      const result = await engineStep(vol, f, s);
+      if (s.data && result !== s.length) fail(f, `${s.op} ${s.offset}+${s.length} wrote ${String(result)}`);
+      if (result instanceof Buffer) {
+        const wrong = m.checkRead(s, result);
+        if (wrong) fail(f, wrong);
       }
       m.apply(s);
       if (process.env.FSX_CHECK_ALL) {

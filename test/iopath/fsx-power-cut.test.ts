@@ -24,9 +24,9 @@ import { rngFrom, type Rng } from '../lib/seed';
 import { MemoryDevice } from '../../io/memoryDevice';
 import { FaultyDevice } from '../../io/faultyDevice';
 import { Volume } from '../../fs/volume';
-import { FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, FALLOC_FL_ZERO_RANGE } from '../../fs/fallocate';
 import { O_RDWR, O_DIRECT, ROOT_CALLER } from './harness';
 import { FileModel, nextStep, type FsxStep } from './fsxModel';
+import { engineStep } from './fsxEngine';
 
 const BLOCK = 1024;
 const FILES = 3;
@@ -100,15 +100,7 @@ async function round(t: Test, rng: Rng, n: number): Promise<void> {
       model.apply(s);
       f.since.push({ step: s, sizeAfter: model.size });
       try {
-        switch (s.op) {
-          case 'bwrite': case 'dwrite': await vol.write(f.ino, s.op === 'dwrite' ? f.dfh : f.fh, s.offset, s.data!); break;
-          case 'bread': case 'dread': await vol.read(f.ino, s.op === 'dread' ? f.dfh : f.fh, s.offset, s.length); break;
-          case 'truncate': await vol.setattr(f.ino, { size: s.size }); break;
-          case 'punch': await vol.fallocate(f.ino, f.fh, s.offset, s.length, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE); break;
-          case 'zero': await vol.fallocate(f.ino, f.fh, s.offset, s.length, FALLOC_FL_ZERO_RANGE); break;
-          case 'prealloc': await vol.fallocate(f.ino, f.fh, s.offset, s.length, s.keep ? FALLOC_FL_KEEP_SIZE : 0); break;
-          case 'fsync': await vol.fsync(f.ino, f.fh, false); break;
-        }
+        await engineStep(vol, f, s);
       } catch (err) {
         if (cut) return; // the power went under it
         throw err;
