@@ -48,21 +48,33 @@ export interface FsxStep {
 let writeStamp = 0;
 
 /**
- * The next operation on `m`'s file and its arguments: ranges anywhere up to the model's largest size, reads mostly
- * inside the file, half the direct writes aligned to `block` (the direct path proper; the others take the
- * unaligned-write rule). A punch past the end becomes a read (it would do nothing).
+ * The next operation on `m`'s file and its arguments: ranges anywhere up to the model's largest size (or inside
+ * `within`, for a worker that owns part of a file), reads mostly inside the file, half the direct writes aligned to
+ * `block` (the direct path proper; the others take the unaligned-write rule). A punch past the end becomes a read
+ * (it would do nothing).
  */
-export function nextStep(r: Rng, m: FileModel, o: { block: number; maxIo: number; without?: ReadonlySet<FsxOp> }): FsxStep {
+export function nextStep(r: Rng, m: FileModel, o: {
+  block: number;
+  maxIo: number;
+  without?: ReadonlySet<FsxOp>;
+  within?: { start: number; end: number };
+}): FsxStep {
+  const lo = o.within?.start ?? 0;
+  const hi = o.within?.end ?? m.maxBytes;
   let op = pickOp(r, o.without);
-  let offset = r.int(0, m.maxBytes - 1);
-  let length = Math.min(r.int(1, o.maxIo), m.maxBytes - offset);
+  let offset = r.int(lo, hi - 1);
+  let length = Math.min(r.int(1, o.maxIo), hi - offset);
   const step: FsxStep = { op, offset, length, size: 0, keep: false };
   if (op === 'punch' && offset >= m.size) op = step.op = 'bread';
   switch (op) {
     case 'dwrite':
       if (r.bool()) {
-        offset -= offset % o.block;
-        length = Math.min(Math.max(o.block, length - (length % o.block)), m.maxBytes - offset);
+        const aligned = Math.ceil(offset / o.block) * o.block;
+        if (aligned + o.block <= hi) {
+          offset = aligned;
+          length = Math.min(Math.max(o.block, length - (length % o.block)), hi - offset);
+          length -= length % o.block;
+        }
       }
       step.data = writeData(length, ++writeStamp);
       break;
@@ -71,7 +83,8 @@ export function nextStep(r: Rng, m: FileModel, o: { block: number; maxIo: number
       break;
     case 'bread':
     case 'dread':
-      if (m.size && r.bool(0.8)) offset = r.int(0, m.size - 1);
+      if (Math.min(m.size, hi) > lo && r.bool(0.8)) offset = r.int(lo, Math.min(m.size, hi) - 1);
+      length = Math.min(length, hi - offset);
       break;
     case 'truncate':
       step.size = r.bool(0.3) ? 0 : r.int(0, m.maxBytes);
