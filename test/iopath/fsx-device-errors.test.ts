@@ -15,35 +15,23 @@
  * what they hit, never the volume's consistency.
  */
 import t from 'tap';
-import path from 'node:path';
-import { makeImage } from '../lib/volume';
-import { assertFsckClean } from '../lib/fsck';
 import { rngFrom, type Rng } from '../lib/seed';
-import { MemoryDevice } from '../../io/memoryDevice';
-import { FaultyDevice } from '../../io/faultyDevice';
-import { Volume } from '../../fs/volume';
 import { errnoOf } from '../../fs/errors';
 import { isExpectedError } from '../../fs/fuse/errno';
 import { O_RDWR, O_DIRECT, ROOT_CALLER } from './harness';
 import { FileModel, nextStep } from './fsxModel';
-import { engineStep } from './fsxEngine';
+import { engineStep, fsxVolume } from './fsxEngine';
 
 const BLOCK = 1024;
 const FILES = 3;
 const OPS = Number(process.env.FSX_OPS ?? 250);
 const MAX_BYTES = 192 * 1024;
 const MAX_IO = 40 * 1024;
-const CACHE_BYTES = 16 * 4096;
 
 t.test('fsx with device errors: only EIO or EROFS, and the volume stays consistent', async (t) => {
   const rng = rngFrom(t);
-  const image = path.join(path.dirname(await makeImage(t, {
-    sizeBytes: 64 << 20, blockSize: BLOCK, clusterSize: 4096, features: 'noindexed-dirs,norefcount',
-  })), 'ocfs2.img');
-  const mem = await MemoryDevice.fromFile(image);
-  const dev = new FaultyDevice(mem, { seed: rng.next(), latency: { minMs: 0, maxMs: 2 }, cache: 'writethrough', closeInner: false });
-  const vol = await Volume.mount(dev, { readOnly: false, cacheSizeBytes: CACHE_BYTES, commitIntervalMs: 50 });
-  t.teardown(() => vol.unmount().catch(() => {}));
+  const h = await fsxVolume(t, rng, { maxLatencyMs: 2, volume: { commitIntervalMs: 50 } });
+  const { vol, dev } = h;
 
   const files: { model: FileModel; ino: number; fh: number; dfh: number }[] = [];
   for (let k = 0; k < FILES; k++) {
@@ -105,7 +93,7 @@ t.test('fsx with device errors: only EIO or EROFS, and the volume stays consiste
     await vol.release(f.ino, f.dfh).catch(() => {});
   }
   await vol.unmount().catch((err) => t.comment(`unmount: ${(err as Error).message}`));
-  const vol2 = await Volume.mount(new FaultyDevice(mem, { cache: 'writethrough', closeInner: false }), { readOnly: false });
+  const vol2 = await h.remount();
   for (const f of files) {
     const attr = await vol2.lookup(vol2.rootIno, Buffer.from(f.model.name));
     const fh = await vol2.open(attr.ino, O_RDWR);
@@ -113,7 +101,5 @@ t.test('fsx with device errors: only EIO or EROFS, and the volume stays consiste
     t.equal(got.length, attr.size, `${f.model.name}: reads its whole size after the remount`);
     await vol2.release(attr.ino, fh);
   }
-  await vol2.unmount();
-  await mem.saveTo(image);
-  await assertFsckClean(t, image);
+  await h.finish();
 });

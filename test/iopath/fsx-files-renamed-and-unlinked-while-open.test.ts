@@ -11,16 +11,10 @@
  * back, after a remount) and fsck.ocfs2 -fn must find the volume clean.
  */
 import t from 'tap';
-import path from 'node:path';
-import { makeImage } from '../lib/volume';
-import { assertFsckClean } from '../lib/fsck';
 import { rngFrom, type Rng } from '../lib/seed';
-import { MemoryDevice } from '../../io/memoryDevice';
-import { FaultyDevice } from '../../io/faultyDevice';
-import { Volume } from '../../fs/volume';
 import { O_RDWR, O_DIRECT, ROOT_CALLER } from './harness';
 import { FileModel, nextStep } from './fsxModel';
-import { engineStep, type EngineHandles } from './fsxEngine';
+import { engineStep, fsxVolume, type EngineHandles } from './fsxEngine';
 import { allocCounts, assertCountsBack } from '../rw/helpers';
 
 const BLOCK = 1024;
@@ -37,13 +31,8 @@ const B = (s: string) => Buffer.from(s);
 
 t.test('fsx through open handles while the files are renamed, replaced and unlinked', async (t) => {
   const rng = rngFrom(t);
-  const image = path.join(path.dirname(await makeImage(t, {
-    sizeBytes: 64 << 20, blockSize: BLOCK, clusterSize: 4096, features: 'noindexed-dirs,norefcount',
-  })), 'ocfs2.img');
-  const mem = await MemoryDevice.fromFile(image);
-  const dev = new FaultyDevice(mem, { seed: rng.next(), latency: { minMs: 0, maxMs: 3 }, cache: 'writethrough', closeInner: false });
-  let vol = await Volume.mount(dev, { readOnly: false, cacheSizeBytes: 16 * 4096 });
-  t.teardown(() => vol.unmount().catch(() => {}));
+  const h = await fsxVolume(t, rng);
+  let vol = h.vol;
   const before = await allocCounts(vol);
 
   const dir = (await vol.mkdir(vol.rootIno, B('d'), 0o755, ROOT_CALLER)).ino;
@@ -118,10 +107,7 @@ t.test('fsx through open handles while the files are renamed, replaced and unlin
   }
   for (const name of names) await vol.unlink(dir, B(name));
   await vol.rmdir(vol.rootIno, B('d'));
-  await vol.unmount();
-  vol = await Volume.mount(new FaultyDevice(mem, { cache: 'writethrough', closeInner: false }), { readOnly: false });
+  vol = await h.remount();
   assertCountsBack(t, before, await allocCounts(vol), 'the orphans were freed at their last close');
-  await vol.unmount();
-  await mem.saveTo(image);
-  await assertFsckClean(t, image);
+  await h.finish();
 });

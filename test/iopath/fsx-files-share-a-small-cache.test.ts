@@ -28,16 +28,10 @@
  * each down deterministically).
  */
 import t from 'tap';
-import path from 'node:path';
-import { makeImage } from '../lib/volume';
-import { assertFsckClean } from '../lib/fsck';
 import { rngFrom, type Rng } from '../lib/seed';
-import { MemoryDevice } from '../../io/memoryDevice';
-import { FaultyDevice } from '../../io/faultyDevice';
-import { Volume } from '../../fs/volume';
 import { O_RDWR, O_DIRECT, ROOT_CALLER } from './harness';
 import { FALLOCATE_OPS, FileModel, nextStep, type FsxOp } from './fsxModel';
-import { engineStep } from './fsxEngine';
+import { engineStep, fsxVolume } from './fsxEngine';
 
 const FILES = Number(process.env.FSX_FILES ?? 4);
 const OPS = Number(process.env.FSX_OPS ?? 400);
@@ -76,13 +70,8 @@ const CASES: Case[] = [
 
 for (const c of CASES) t.test(`fsx: files sharing a 16-page cache keep every byte (${c.name})`, async (t) => {
   const rng = rngFrom(t);
-  const image = path.join(path.dirname(await makeImage(t, {
-    sizeBytes: 64 << 20, blockSize: c.blockSize, clusterSize: c.clusterSize, features: c.features,
-  })), 'ocfs2.img');
-  const mem = await MemoryDevice.fromFile(image);
-  const dev = new FaultyDevice(mem, { seed: rng.next(), latency: { minMs: 0, maxMs: 3 }, cache: 'writethrough', closeInner: false });
-  let vol = await Volume.mount(dev, { readOnly: false, cacheSizeBytes: CACHE_BYTES });
-  t.teardown(() => vol.unmount().catch(() => {}));
+  const h = await fsxVolume(t, rng, { blockSize: c.blockSize, clusterSize: c.clusterSize, features: c.features });
+  let vol = h.vol;
 
   const files: EngineFile[] = [];
   for (let k = 0; k < FILES; k++) {
@@ -125,9 +114,7 @@ for (const c of CASES) t.test(`fsx: files sharing a 16-page cache keep every byt
     await vol.release(f.ino, f.fh);
     await vol.release(f.ino, f.dfh);
   }
-  await vol.unmount();
-  // From the memory copy as the unmount left it, through a fresh device (unmount closed the first).
-  vol = await Volume.mount(new FaultyDevice(mem, { cache: 'writethrough', closeInner: false }), { readOnly: false, cacheSizeBytes: CACHE_BYTES });
+  vol = await h.remount({ cacheSizeBytes: CACHE_BYTES });
   for (const { model } of files) {
     const attr = await vol.lookup(vol.rootIno, Buffer.from(model.name));
     t.equal(attr.size, model.size, `${model.name}: size after remount`);
@@ -136,7 +123,5 @@ for (const c of CASES) t.test(`fsx: files sharing a 16-page cache keep every byt
     t.equal(model.differs(0, got, model.size), -1, `${model.name} reads back as the model after remount`);
     await vol.release(attr.ino, fh);
   }
-  await vol.unmount();
-  await mem.saveTo(image);
-  await assertFsckClean(t, image);
+  await h.finish();
 });

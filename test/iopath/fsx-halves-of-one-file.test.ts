@@ -16,17 +16,11 @@
  * end, or in a read-back) within a few rounds: the test can fail.
  */
 import t, { type Test } from 'tap';
-import path from 'node:path';
-import { makeImage } from '../lib/volume';
-import { assertFsckClean } from '../lib/fsck';
 import { rngFrom, type Rng } from '../lib/seed';
-import { MemoryDevice } from '../../io/memoryDevice';
-import { FaultyDevice } from '../../io/faultyDevice';
-import { Volume } from '../../fs/volume';
 import type { GateMode } from '../../io/unalignedGate';
 import { O_RDWR, O_DIRECT, ROOT_CALLER } from './harness';
 import { FileModel, nextStep, type FsxOp } from './fsxModel';
-import { engineStep, type EngineHandles } from './fsxEngine';
+import { engineStep, fsxVolume, type EngineHandles } from './fsxEngine';
 
 const BLOCK = 1024;
 /** Inside a block: both writers' edge writes read-modify-write it. */
@@ -45,13 +39,8 @@ interface Outcome {
 }
 
 async function run(t: Test, rng: Rng, mode: GateMode): Promise<Outcome> {
-  const image = path.join(path.dirname(await makeImage(t, {
-    sizeBytes: 64 << 20, blockSize: BLOCK, clusterSize: 4096, features: 'noindexed-dirs,norefcount',
-  })), 'ocfs2.img');
-  const mem = await MemoryDevice.fromFile(image);
-  const dev = new FaultyDevice(mem, { seed: rng.next(), latency: { minMs: 0, maxMs: 3 }, cache: 'writethrough', closeInner: false });
-  const vol = await Volume.mount(dev, { readOnly: false, unalignedDio: mode, cacheSizeBytes: 16 * 4096 });
-  t.teardown(() => vol.unmount().catch(() => {}));
+  const h = await fsxVolume(t, rng, { blockSize: BLOCK, volume: { unalignedDio: mode } });
+  const { vol } = h;
 
   const model = new FileModel('halves', 2 * HALF);
   const { attr, fh } = await vol.create(vol.rootIno, Buffer.from(model.name), 0o644, O_RDWR, ROOT_CALLER);
@@ -103,9 +92,7 @@ async function run(t: Test, rng: Rng, mode: GateMode): Promise<Outcome> {
   }
   await vol.release(f.ino, f.fh);
   await vol.release(f.ino, f.dfh);
-  await vol.unmount();
-  await mem.saveTo(image);
-  await assertFsckClean(t, image);
+  await h.finish();
   return { wrongReads, lost, firstLost, edgeWrites };
 }
 

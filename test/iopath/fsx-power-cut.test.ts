@@ -17,22 +17,15 @@
  * value (its number mod 251, plus one) so a stray byte names a write.
  */
 import t, { type Test } from 'tap';
-import path from 'node:path';
-import { makeImage } from '../lib/volume';
-import { assertFsckClean } from '../lib/fsck';
 import { rngFrom, type Rng } from '../lib/seed';
-import { MemoryDevice } from '../../io/memoryDevice';
-import { FaultyDevice } from '../../io/faultyDevice';
-import { Volume } from '../../fs/volume';
 import { O_RDWR, O_DIRECT, ROOT_CALLER } from './harness';
 import { FileModel, nextStep, type FsxStep } from './fsxModel';
-import { engineStep } from './fsxEngine';
+import { engineStep, fsxVolume } from './fsxEngine';
 
 const BLOCK = 1024;
 const FILES = 3;
 const MAX_BYTES = 192 * 1024;
 const MAX_IO = 40 * 1024;
-const CACHE_BYTES = 16 * 4096;
 const ROUNDS = Number(process.env.FSX_CUT_ROUNDS ?? 4);
 
 interface CutFile {
@@ -69,13 +62,8 @@ function judge(f: CutFile, got: Buffer): string | null {
 }
 
 async function round(t: Test, rng: Rng, n: number): Promise<void> {
-  const image = path.join(path.dirname(await makeImage(t, {
-    sizeBytes: 64 << 20, blockSize: BLOCK, clusterSize: 4096, features: 'noindexed-dirs,norefcount',
-  })), 'ocfs2.img');
-  const mem = await MemoryDevice.fromFile(image);
-  const dev = new FaultyDevice(mem, { seed: rng.next(), latency: { minMs: 0, maxMs: 2 }, cache: 'volatile', closeInner: false });
-  const vol = await Volume.mount(dev, { readOnly: false, cacheSizeBytes: CACHE_BYTES, commitIntervalMs: 50 });
-  t.teardown(() => vol.unmount().catch(() => {}));
+  const h = await fsxVolume(t, rng, { cache: 'volatile', maxLatencyMs: 2, volume: { commitIntervalMs: 50 } });
+  const { vol, dev } = h;
 
   const files: CutFile[] = [];
   for (let k = 0; k < FILES; k++) {
@@ -121,13 +109,13 @@ async function round(t: Test, rng: Rng, n: number): Promise<void> {
   cut = true;
   const report = await dev.powerCut({ keepFraction });
   await Promise.all(running);
-  await vol.unmount().catch(() => {});
+  await h.close();
   t.comment(`round ${n}: cut after ${cutAfterMs} ms keeping ${(keepFraction * 100).toFixed(0)}% of unflushed pieces: ` +
     `${report.unflushedWrites} unflushed writes, ${report.keptPieces} pieces kept; ops since each file's last fsync: ` +
     files.map((f) => f.since.length).join(', '));
 
   // The next mount finds the journal dirty and replays it.
-  const vol2 = await Volume.mount(new FaultyDevice(mem, { cache: 'writethrough', closeInner: false }), { readOnly: false });
+  const vol2 = await h.remount();
   for (const f of files) {
     const attr = await vol2.lookup(vol2.rootIno, Buffer.from(f.model.name));
     const fh = await vol2.open(attr.ino, O_RDWR);
@@ -136,9 +124,7 @@ async function round(t: Test, rng: Rng, n: number): Promise<void> {
     t.equal(got.length, attr.size, `${f.model.name}: reads its whole size`);
     t.equal(judge(f, got), null, `${f.model.name}: a state its operations could have left`);
   }
-  await vol2.unmount();
-  await mem.saveTo(image);
-  await assertFsckClean(t, image, `volume after round ${n}`);
+  await h.finish(`volume after round ${n}`);
 }
 
 t.test('fsx with a power cut: every file recovers to a state its operations allow', async (t) => {

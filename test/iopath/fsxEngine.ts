@@ -1,8 +1,16 @@
 /**
- * fsx's engine driver: one step (fsxModel.ts) done with the Volume's calls,
- * as the FUSE layer would make them. Shared by the engine's fsx tests.
+ * fsx's engine side: the volume the engine's fsx tests run on (a real image
+ * in memory under a fault-injecting device), and one step (fsxModel.ts) done
+ * with the Volume's calls, as the FUSE layer would make them.
  */
-import type { Volume } from '../../fs/volume';
+import path from 'node:path';
+import type { Test } from 'tap';
+import { makeImage } from '../lib/volume';
+import { assertFsckClean } from '../lib/fsck';
+import type { Rng } from '../lib/seed';
+import { MemoryDevice } from '../../io/memoryDevice';
+import { FaultyDevice } from '../../io/faultyDevice';
+import { Volume, type VolumeOptions } from '../../fs/volume';
 import { FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, FALLOC_FL_ZERO_RANGE } from '../../fs/fallocate';
 import type { FsxStep } from './fsxModel';
 
@@ -26,4 +34,59 @@ export async function engineStep(vol: Volume, f: EngineHandles, s: FsxStep): Pro
     case 'prealloc': return vol.fallocate(f.ino, f.fh, s.offset, s.length, s.keep ? FALLOC_FL_KEEP_SIZE : 0);
     case 'fsync': return vol.fsync(f.ino, f.fh, false);
   }
+}
+
+export interface FsxVolumeOptions {
+  blockSize?: number;
+  clusterSize?: number;
+  features?: string;
+  /** The device's write cache: 'volatile' for power cuts (default 'writethrough'). */
+  cache?: 'volatile' | 'writethrough';
+  /** Largest random latency per request (ms); default 3. */
+  maxLatencyMs?: number;
+  volume?: Partial<VolumeOptions>;
+}
+
+export interface FsxVolume {
+  vol: Volume;
+  dev: FaultyDevice;
+  /** Unmounts what is mounted (errors ignored: a power cut or an abort may have left it failing). */
+  close(): Promise<void>;
+  /** Mounts the memory copy again as the last unmount (or cut) left it, through a fresh device. */
+  remount(volume?: Partial<VolumeOptions>): Promise<Volume>;
+  /** Unmounts, writes the memory copy back to the image and runs fsck.ocfs2 -fn on it. */
+  finish(what?: string): Promise<void>;
+}
+
+/**
+ * A real mkfs.ocfs2 image (64 MiB, 1 KiB blocks and 4 KiB clusters unless told), copied into memory under a
+ * fault-injecting device with seeded random latency, mounted with a 16-page cache unless told.
+ */
+export async function fsxVolume(t: Test, rng: Rng, o: FsxVolumeOptions = {}): Promise<FsxVolume> {
+  const image = path.join(path.dirname(await makeImage(t, {
+    sizeBytes: 64 << 20, blockSize: o.blockSize ?? 1024, clusterSize: o.clusterSize ?? 4096,
+    features: o.features ?? 'noindexed-dirs,norefcount',
+  })), 'ocfs2.img');
+  const mem = await MemoryDevice.fromFile(image);
+  const dev = new FaultyDevice(mem, {
+    seed: rng.next(), latency: { minMs: 0, maxMs: o.maxLatencyMs ?? 3 }, cache: o.cache ?? 'writethrough', closeInner: false,
+  });
+  let current = await Volume.mount(dev, { readOnly: false, cacheSizeBytes: 16 * 4096, ...o.volume });
+  t.teardown(() => current.unmount().catch(() => {}));
+  const h: FsxVolume = {
+    vol: current,
+    dev,
+    close: () => current.unmount().catch(() => {}),
+    remount: async (volume) => {
+      await h.close();
+      current = await Volume.mount(new FaultyDevice(mem, { cache: 'writethrough', closeInner: false }), { readOnly: false, ...volume });
+      return current;
+    },
+    finish: async (what) => {
+      await h.close();
+      await mem.saveTo(image);
+      await assertFsckClean(t, image, what);
+    },
+  };
+  return h;
 }
