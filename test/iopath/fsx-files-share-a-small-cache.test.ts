@@ -11,8 +11,9 @@
  * end every file is read back, then again after a remount, and fsck.ocfs2
  * -fn must find the volume clean.
  *
- * Three volumes: sub-page blocks, clusters of many pages with metaecc, and a
- * volume without sparse files or unwritten extents (no fallocate there).
+ * Four volumes: sub-page blocks, clusters of many pages with metaecc, a
+ * volume without sparse files or unwritten extents (no fallocate there), and
+ * files small enough to live inline in their inodes and be converted.
  *
  * Ops on one file never overlap, so the model is exact: any difference is
  * a lost or stale byte. FSX_OPS (ops per file), FSX_FILES and FSX_CHECK_ALL=1
@@ -35,8 +36,6 @@ import { engineStep, fsxVolume } from './fsxEngine';
 
 const FILES = Number(process.env.FSX_FILES ?? 4);
 const OPS = Number(process.env.FSX_OPS ?? 400);
-const MAX_BYTES = 192 * 1024;
-const MAX_IO = 40 * 1024;
 /** The smallest cache the engine takes. */
 const CACHE_BYTES = 16 * 4096;
 
@@ -54,6 +53,9 @@ interface Case {
   features: string;
   /** Ops the volume refuses (EOPNOTSUPP) by design. */
   without?: ReadonlySet<FsxOp>;
+  /** Largest file and largest single I/O (default 192 KiB and 40 KiB). */
+  maxBytes?: number;
+  maxIo?: number;
 }
 
 const CASES: Case[] = [
@@ -66,9 +68,16 @@ const CASES: Case[] = [
     name: 'not sparse, no unwritten extents', blockSize: 1024, clusterSize: 4096, features: 'noindexed-dirs,norefcount,nosparse,nounwritten',
     without: FALLOCATE_OPS,
   },
+  // Files of a few KiB: inline data in the inode, converted to an extent list when a write outgrows it.
+  {
+    name: 'small files, inline data', blockSize: 4096, clusterSize: 4096, features: 'noindexed-dirs,norefcount,inline-data',
+    maxBytes: 8192, maxIo: 3000,
+  },
 ];
 
 for (const c of CASES) t.test(`fsx: files sharing a 16-page cache keep every byte (${c.name})`, async (t) => {
+  const MAX_BYTES = c.maxBytes ?? 192 * 1024;
+  const MAX_IO = c.maxIo ?? 40 * 1024;
   const rng = rngFrom(t);
   const h = await fsxVolume(t, rng, { blockSize: c.blockSize, clusterSize: c.clusterSize, features: c.features });
   let vol = h.vol;
