@@ -37,6 +37,10 @@ export async function engineStep(vol: Volume, f: EngineHandles, s: FsxStep): Pro
 }
 
 export interface FsxVolumeOptions {
+  /** Image size (default 64 MiB). */
+  sizeBytes?: number;
+  /** mkfs.ocfs2 journal size (default mkfs's). */
+  journalBytes?: number;
   blockSize?: number;
   clusterSize?: number;
   features?: string;
@@ -59,13 +63,14 @@ export interface FsxVolume {
 }
 
 /**
- * A real mkfs.ocfs2 image (64 MiB, 1 KiB blocks and 4 KiB clusters unless told), copied into memory under a
+ * A real mkfs.ocfs2 image (64 MiB, 1 KiB blocks and 4 KiB clusters unless told; one slot when the journal size is
+ * given), copied into memory under a
  * fault-injecting device with seeded random latency, mounted with a 16-page cache unless told.
  */
 export async function fsxVolume(t: Test, rng: Rng, o: FsxVolumeOptions = {}): Promise<FsxVolume> {
   const image = path.join(path.dirname(await makeImage(t, {
-    sizeBytes: 64 << 20, blockSize: o.blockSize ?? 1024, clusterSize: o.clusterSize ?? 4096,
-    features: o.features ?? 'noindexed-dirs,norefcount',
+    sizeBytes: o.sizeBytes ?? 64 << 20, blockSize: o.blockSize ?? 1024, clusterSize: o.clusterSize ?? 4096,
+    features: o.features ?? 'noindexed-dirs,norefcount', journalBytes: o.journalBytes, slots: o.journalBytes ? 1 : undefined,
   })), 'ocfs2.img');
   const mem = await MemoryDevice.fromFile(image);
   const dev = new FaultyDevice(mem, {

@@ -169,6 +169,11 @@ export class FileModel {
     return at < 0 ? null : `${s.op} ${s.offset}+${s.length}: byte ${s.offset + at} is ${got[at]}, model ${this.bytes[s.offset + at]}`;
   }
 
+  /** Records something that happened to the file besides a step applied (for the failure message). */
+  note(entry: string): void {
+    this.history.push(entry);
+  }
+
   recent(n = 8): string {
     return this.history.slice(-n).join(' | ');
   }
