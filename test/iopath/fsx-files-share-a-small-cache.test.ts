@@ -8,8 +8,10 @@
  * reorders completions, and the cache holds 16 pages: background write-back
  * runs all the time, and one file's reads and writes evict another's pages
  * while their write-back, read-ins and direct writes are in flight. At the
- * end every file is read back, then again after a remount, and fsck.ocfs2
- * -fn must find the volume clean.
+ * end every file is read back, then again after a remount, fsck.ocfs2 -fn
+ * must find the volume clean, and the kernel's own OCFS2 driver must read
+ * each file's size and bytes as the model has them (kernel-run, where it
+ * can run).
  *
  * Four volumes: sub-page blocks, clusters of many pages with metaecc, a
  * volume without sparse files or unwritten extents (no fallocate there), and
@@ -29,7 +31,9 @@
  * each down deterministically).
  */
 import t from 'tap';
+import { createHash } from 'node:crypto';
 import { rngFrom, type Rng } from '../lib/seed';
+import { kernelRun, kernelUnavailable } from '../lib/kernel';
 import { O_RDWR, O_DIRECT, ROOT_CALLER } from './harness';
 import { FALLOCATE_OPS, FileModel, nextStep, type FsxOp } from './fsxModel';
 import { engineStep, fsxVolume } from './fsxEngine';
@@ -133,4 +137,16 @@ for (const c of CASES) t.test(`fsx: files sharing a 16-page cache keep every byt
     await vol.release(attr.ino, fh);
   }
   await h.finish();
+
+  // The kernel's own driver reads what the engine left (sizes and bytes), where kernel-run can run.
+  if (kernelUnavailable()) return;
+  const r = await kernelRun(h.image, files.map(({ model }) => `echo "${model.name} $(wc -c < ${model.name}) $(sha256sum < ${model.name})"`).join('\n'),
+    { readOnly: true });
+  t.equal(r.code, 0, 'the kernel mounted the volume and ran the script', { output: r.output });
+  const seen = new Map(r.scriptOutput.split('\n').map((l) => l.trim().split(/\s+/)).filter((w) => w.length >= 3)
+    .map(([name, size, sum]) => [name, `${size} ${sum}`]));
+  for (const { model } of files) {
+    t.equal(seen.get(model.name), `${model.size} ${createHash('sha256').update(model.content()).digest('hex')}`,
+      `the kernel reads ${model.name} as the model: size and bytes`);
+  }
 });

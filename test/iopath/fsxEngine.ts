@@ -52,6 +52,8 @@ export interface FsxVolumeOptions {
 }
 
 export interface FsxVolume {
+  /** The image file (written back from memory by finish()). */
+  image: string;
   vol: Volume;
   dev: FaultyDevice;
   /** Unmounts what is mounted (errors ignored: a power cut or an abort may have left it failing). */
@@ -79,6 +81,7 @@ export async function fsxVolume(t: Test, rng: Rng, o: FsxVolumeOptions = {}): Pr
   let current = await Volume.mount(dev, { readOnly: false, cacheSizeBytes: 16 * 4096, ...o.volume });
   t.teardown(() => current.unmount().catch(() => {}));
   const h: FsxVolume = {
+    image,
     vol: current,
     dev,
     close: () => current.unmount().catch(() => {}),
