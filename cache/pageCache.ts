@@ -5,9 +5,10 @@
  * pages live in an LRU bounded in bytes and may be evicted at any time;
  * dirty pages live apart, outside the LRU, so nothing can evict a page before
  * its write-back has landed (a page under write-back stays dirty until then,
- * as Linux's PG_writeback keeps a page from being reclaimed). A dirty page remembers the byte range that is dirty, and
- * write-back writes that range rounded out to the volume's block size (the
- * page holds the bytes around it, so the rounding never writes stale data).
+ * as Linux's PG_writeback keeps a page from being reclaimed). A dirty page
+ * remembers the byte range that is dirty, and write-back writes that range
+ * rounded out to the volume's block size (the page holds the bytes around
+ * it, so the rounding never writes stale data).
  *
  * The cache is bounded as a whole: when clean plus dirty bytes would pass the
  * limit, clean pages go first; writers that find dirty bytes over the dirty
