@@ -518,12 +518,23 @@ export class Volume implements Engine, VolumeContext, NameiHost, IoHost {
     this.checkOpen();
     if (this.readOnly) return;
     this.checkDurable();
-    await syncInode(this, await this.iget(ino));
+    try {
+      await syncInode(this, await this.iget(ino));
+    } catch (err) {
+      // The journal aborted while this fsync ran (its commit of the file's times was refused): EIO, as above.
+      this.checkDurable();
+      throw err;
+    }
   }
   async fsyncdir(_ino: number, _datasync: boolean): Promise<void> {
     if (this.readOnly) return;
     this.checkDurable();
-    await this.syncMetadata();
+    try {
+      await this.syncMetadata();
+    } catch (err) {
+      this.checkDurable();
+      throw err;
+    }
   }
 
   /** fsync after a journal abort: nothing can be made durable any more, and the answer is EIO (as jbd2's). */

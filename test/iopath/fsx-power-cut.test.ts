@@ -19,7 +19,7 @@
 import t, { type Test } from 'tap';
 import { rngFrom, type Rng } from '../lib/seed';
 import { O_RDWR, O_DIRECT, ROOT_CALLER } from './harness';
-import { FileModel, nextStep, type FsxStep } from './fsxModel';
+import { CrashWindow, FileModel, nextStep } from './fsxModel';
 import { engineStep, fsxVolume } from './fsxEngine';
 
 const BLOCK = 1024;
@@ -33,32 +33,7 @@ interface CutFile {
   ino: number;
   fh: number;
   dfh: number;
-  /** The model at the last completed fsync. */
-  synced: { bytes: Buffer; size: number };
-  /** Steps begun since that fsync, in order, each with the size the model had after it. */
-  since: { step: FsxStep; sizeAfter: number }[];
-}
-
-/** What is wrong with `got` (the file after the cut), or null. */
-function judge(f: CutFile, got: Buffer): string | null {
-  const sizes = new Set([f.synced.size, ...f.since.map((s) => s.sizeAfter)]);
-  if (!sizes.has(got.length)) return `size ${got.length} is none of ${[...sizes].join(', ')}`;
-  const touched = new Uint8Array(Math.max(got.length, f.synced.size));
-  for (const { step } of f.since) {
-    const to = step.op === 'truncate' ? touched.length : Math.min(touched.length, step.offset + step.length);
-    const from = step.op === 'truncate' ? step.size : step.offset;
-    if (step.op !== 'bread' && step.op !== 'dread' && step.op !== 'fsync') touched.fill(1, Math.min(from, to), to);
-  }
-  const writes = f.since.filter(({ step }) => step.data);
-  for (let i = 0; i < got.length; i++) {
-    const old = i < f.synced.size ? f.synced.bytes[i] : 0;
-    if (got[i] === old) continue;
-    if (!touched[i] && i < f.synced.size) return `byte ${i} is ${got[i]}, synced ${old}, and nothing since touched it`;
-    if (got[i] === 0) continue;
-    const wrote = writes.some(({ step }) => step.offset <= i && i < step.offset + step.length && step.data![i - step.offset] === got[i]);
-    if (!wrote) return `byte ${i} is ${got[i]}: not its synced value (${old}), zero, or written there since`;
-  }
-  return null;
+  crash: CrashWindow;
 }
 
 async function round(t: Test, rng: Rng, n: number): Promise<void> {
@@ -72,7 +47,7 @@ async function round(t: Test, rng: Rng, n: number): Promise<void> {
     await vol.fsync(attr.ino, fh, false);
     files.push({
       model, ino: attr.ino, fh, dfh: await vol.open(attr.ino, O_RDWR | O_DIRECT),
-      synced: { bytes: Buffer.alloc(MAX_BYTES), size: 0 }, since: [],
+      crash: new CrashWindow(model),
     });
   }
 
@@ -81,12 +56,7 @@ async function round(t: Test, rng: Rng, n: number): Promise<void> {
     const m = f.model;
     while (!cut) {
       const s = nextStep(r, m, { block: BLOCK, maxIo: MAX_IO });
-      // Counted as begun before it is sent: the cut may land it whole, in part, or not at all.
-      const model = new FileModel(m.name, MAX_BYTES);
-      m.content().copy(model.bytes);
-      model.size = m.size;
-      model.apply(s);
-      f.since.push({ step: s, sizeAfter: model.size });
+      f.crash.begin(s);
       try {
         await engineStep(vol, f, s);
       } catch (err) {
@@ -94,11 +64,7 @@ async function round(t: Test, rng: Rng, n: number): Promise<void> {
         throw err;
       }
       m.apply(s);
-      if (s.op === 'fsync' && !cut) {
-        m.content().copy(f.synced.bytes);
-        f.synced.size = m.size;
-        f.since = [];
-      }
+      if (s.op === 'fsync' && !cut) f.crash.fsynced();
     }
   };
 
@@ -112,7 +78,7 @@ async function round(t: Test, rng: Rng, n: number): Promise<void> {
   await h.close();
   t.comment(`round ${n}: cut after ${cutAfterMs} ms keeping ${(keepFraction * 100).toFixed(0)}% of unflushed pieces: ` +
     `${report.unflushedWrites} unflushed writes, ${report.keptPieces} pieces kept; ops since each file's last fsync: ` +
-    files.map((f) => f.since.length).join(', '));
+    files.map((f) => f.crash.open).join(', '));
 
   // The next mount finds the journal dirty and replays it.
   const vol2 = await h.remount();
@@ -122,7 +88,7 @@ async function round(t: Test, rng: Rng, n: number): Promise<void> {
     const got = await vol2.read(attr.ino, fh, 0, MAX_BYTES);
     await vol2.release(attr.ino, fh);
     t.equal(got.length, attr.size, `${f.model.name}: reads its whole size`);
-    t.equal(judge(f, got), null, `${f.model.name}: a state its operations could have left`);
+    t.equal(f.crash.judge(got), null, `${f.model.name}: a state its operations could have left`);
   }
   await h.finish(`volume after round ${n}`);
 }

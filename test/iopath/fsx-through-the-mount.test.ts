@@ -13,14 +13,14 @@
  * then again after a remount, and fsck.ocfs2 -fn must find the volume clean.
  */
 import t from 'tap';
-import { constants as C, promises as fsp, type promises } from 'node:fs';
+import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { makeImage } from '../lib/volume';
 import { assertFsckClean } from '../lib/fsck';
 import { mountO2fuse } from '../lib/mount';
-import { runOk } from '../lib/exec';
 import { rngFrom, type Rng } from '../lib/seed';
 import { FALLOCATE_OPS, FileModel, nextStep } from './fsxModel';
+import { mountStep, openMountFile, type MountFile } from './fsxMount';
 
 const FILES = 3;
 const OPS = Number(process.env.FSX_OPS ?? 120);
@@ -28,26 +28,8 @@ const MAX_BYTES = 1536 * 1024;
 const MAX_IO = 192 * 1024;
 const BLOCK = 4096;
 
-interface MountFile {
+interface FsxFile extends MountFile {
   model: FileModel;
-  file: string;
-  buffered: promises.FileHandle;
-  direct: promises.FileHandle;
-}
-
-async function readAt(h: promises.FileHandle, offset: number, length: number): Promise<Buffer> {
-  const buf = Buffer.alloc(length);
-  let n = 0;
-  while (n < length) {
-    const { bytesRead } = await h.read(buf, n, length - n, offset + n);
-    if (bytesRead === 0) break;
-    n += bytesRead;
-  }
-  return buf.subarray(0, n);
-}
-
-async function fallocate(file: string, args: string[], offset: number, length: number): Promise<void> {
-  await runOk('fallocate', [...args, '-o', String(offset), '-l', String(length), file]);
 }
 
 const MOUNTS = [
@@ -63,38 +45,23 @@ for (const mount of MOUNTS) {
     const image = await makeImage(t, { sizeBytes: 256 << 20, features: 'noindexed-dirs,norefcount' });
     const options = `${mount.options},cache_size=1M,inject=latency:0-2ms+seed=${rng.int(1, 1e6)}`;
     let m = await mountO2fuse(t, image, { options });
-    const files: MountFile[] = [];
+    const files: FsxFile[] = [];
     for (let k = 0; k < FILES; k++) {
       const model = new FileModel(`fsx${k}`, MAX_BYTES);
-      const file = path.join(m.dir, model.name);
-      const buffered = await fsp.open(file, C.O_RDWR | C.O_CREAT, 0o644);
-      files.push({ model, file, buffered, direct: await fsp.open(file, C.O_RDWR | C.O_DIRECT) });
+      files.push({ model, ...(await openMountFile(m.dir, model.name)) });
     }
     const failures: string[] = [];
-    const fail = (f: MountFile, what: string) => failures.push(`${f.model.name}: ${what}; last ops: ${f.model.recent()}`);
+    const fail = (f: FsxFile, what: string) => failures.push(`${f.model.name}: ${what}; last ops: ${f.model.recent()}`);
 
-    const worker = async (f: MountFile, r: Rng): Promise<void> => {
+    const worker = async (f: FsxFile, r: Rng): Promise<void> => {
       const m = f.model;
       for (let i = 0; i < OPS && failures.length === 0; i++) {
         const s = nextStep(r, m, { block: BLOCK, maxIo: MAX_IO, without: mount.fallocate ? undefined : FALLOCATE_OPS });
-        switch (s.op) {
-          case 'bwrite':
-          case 'dwrite': {
-            const { bytesWritten } = await (s.op === 'dwrite' ? f.direct : f.buffered).write(s.data!, 0, s.length, s.offset);
-            if (bytesWritten !== s.length) fail(f, `${s.op} ${s.offset}+${s.length} wrote ${bytesWritten}`);
-            break;
-          }
-          case 'bread':
-          case 'dread': {
-            const wrong = m.checkRead(s, await readAt(s.op === 'dread' ? f.direct : f.buffered, s.offset, s.length));
-            if (wrong) fail(f, wrong);
-            break;
-          }
-          case 'truncate': await f.buffered.truncate(s.size); break;
-          case 'punch': await fallocate(f.file, ['-p'], s.offset, s.length); break;
-          case 'zero': await fallocate(f.file, ['-z'], s.offset, s.length); break;
-          case 'prealloc': await fallocate(f.file, s.keep ? ['-n'] : [], s.offset, s.length); break;
-          case 'fsync': await f.buffered.sync(); break;
+        const result = await mountStep(f, s);
+        if (s.data && result !== s.length) fail(f, `${s.op} ${s.offset}+${s.length} wrote ${String(result)}`);
+        if (result instanceof Buffer) {
+          const wrong = m.checkRead(s, result);
+          if (wrong) fail(f, wrong);
         }
         m.apply(s);
       }

@@ -46,6 +46,8 @@ export interface FsxStep {
 }
 
 let writeStamp = 0;
+/** The kernel's page size (FUSE's page cache). */
+const PAGE = 4096;
 
 /**
  * The next operation on `m`'s file and its arguments: ranges anywhere up to the model's largest size (or inside
@@ -189,4 +191,77 @@ function writeData(length: number, stamp: number): Buffer {
   const data = Buffer.alloc(length, (stamp % 251) + 1);
   if (length >= 4) data.writeUInt32LE(stamp, 0);
   return data;
+}
+
+/**
+ * What a file may hold after a crash: its model at the last fsync that completed, and the steps begun since
+ * (the crash may have landed each whole, in part, or not at all).
+ */
+export class CrashWindow {
+  private readonly synced: { bytes: Buffer; size: number };
+  private since: { step: FsxStep; sizeAfter: number }[] = [];
+
+  /**
+   * `pageSplitWrites`: buffered writes go through the kernel's FUSE page cache, which sends a write that starts
+   * inside a page it does not hold as two requests, the bytes up to the page boundary and then the rest
+   * (fuse_fill_write_pages stops after a partial page that is not up to date): a crash between them leaves the
+   * size at that boundary.
+   */
+  constructor(private readonly m: FileModel, private readonly o: { pageSplitWrites?: boolean } = {}) {
+    this.synced = { bytes: Buffer.alloc(m.maxBytes), size: 0 };
+  }
+
+  /** Steps begun since the last completed fsync. */
+  get open(): number {
+    return this.since.length;
+  }
+
+  /** Call before the step is sent: from then on the crash may have landed it. */
+  begin(s: FsxStep): void {
+    const after = new FileModel(this.m.name, this.m.maxBytes);
+    this.m.content().copy(after.bytes);
+    after.size = this.m.size;
+    after.apply(s);
+    this.since.push({ step: s, sizeAfter: after.size });
+    const pageEnd = Math.ceil(s.offset / PAGE) * PAGE;
+    if (this.o.pageSplitWrites && s.op === 'bwrite' && pageEnd > s.offset && pageEnd < s.offset + s.length) {
+      this.since.push({ step: { ...s, op: 'bread' }, sizeAfter: Math.max(this.m.size, pageEnd) });
+    }
+  }
+
+  /** Call when an fsync has completed, with the model brought up to date: everything before it is durable. */
+  fsynced(): void {
+    this.m.content().copy(this.synced.bytes);
+    this.synced.size = this.m.size;
+    this.since = [];
+  }
+
+  /**
+   * What is wrong with `got` (the whole file after the crash), or null. Its size must be the synced size or the
+   * size after one of the steps since (metadata commits in order); a byte no step since touched must hold its
+   * synced value; any other byte its synced value, zero, or a value one of those steps wrote there.
+   */
+  judge(got: Buffer): string | null {
+    const sizes = new Set([this.synced.size, ...this.since.map((s) => s.sizeAfter)]);
+    if (!sizes.has(got.length)) {
+      return `size ${got.length} is neither the synced ${this.synced.size} nor one after the steps since: ` +
+        this.since.map(({ step, sizeAfter }) => `${step.op} ${step.offset}+${step.length}${step.op === 'truncate' ? ` to ${step.size}` : ''} -> ${sizeAfter}`).join(', ');
+    }
+    const touched = new Uint8Array(Math.max(got.length, this.synced.size));
+    for (const { step } of this.since) {
+      const to = step.op === 'truncate' ? touched.length : Math.min(touched.length, step.offset + step.length);
+      const from = step.op === 'truncate' ? step.size : step.offset;
+      if (step.op !== 'bread' && step.op !== 'dread' && step.op !== 'fsync') touched.fill(1, Math.min(from, to), to);
+    }
+    const writes = this.since.filter(({ step }) => step.data);
+    for (let i = 0; i < got.length; i++) {
+      const old = i < this.synced.size ? this.synced.bytes[i] : 0;
+      if (got[i] === old) continue;
+      if (!touched[i] && i < this.synced.size) return `byte ${i} is ${got[i]}, synced ${old}, and nothing since touched it`;
+      if (got[i] === 0) continue;
+      const wrote = writes.some(({ step }) => step.offset <= i && i < step.offset + step.length && step.data![i - step.offset] === got[i]);
+      if (!wrote) return `byte ${i} is ${got[i]}: not its synced value (${old}), zero, or written there since`;
+    }
+    return null;
+  }
 }
