@@ -9,12 +9,13 @@
  * operations allow (fsxModel.ts, CrashWindow): what fsync(2) reported
  * durable through the mount is there. fsck.ocfs2 -fn must find it clean.
  *
- * Kernel transport and libfuse; not writeback_cache, where the kernel writes
- * a file's pages back in its own order and pieces, so the sizes a crash may
- * leave are not the sizes after whole operations. Writes stay within one
- * FUSE request (libfuse's 128 KiB), for the same reason; the one split the
- * kernel makes below that (a buffered write starting inside an uncached page
- * goes as two requests) CrashWindow allows for.
+ * Kernel transport, with and without writeback_cache, and libfuse. Writes
+ * stay within one FUSE request (libfuse's 128 KiB), so that a crash leaves
+ * the size after a whole operation; CrashWindow allows for the splits the
+ * kernel makes anyway: a buffered write starting inside an uncached page
+ * goes as two requests, and with writeback_cache the kernel writes a file's
+ * pages back in its own order, so any page boundary in between may be the
+ * size a crash leaves.
  */
 import t from 'tap';
 import { promises as fsp } from 'node:fs';
@@ -39,8 +40,10 @@ interface CutFile extends MountFile {
 }
 
 const MOUNTS = [
-  { name: 'kernel transport', options: 'transport=kernel', fallocate: true },
-  { name: 'libfuse', options: 'transport=libfuse', fallocate: false },
+  { name: 'kernel transport', options: 'transport=kernel', fallocate: true, pagedSizes: false },
+  // The kernel holds dirty pages and writes them back in its own order: sizes at any page boundary in between.
+  { name: 'kernel transport, writeback_cache', options: 'transport=kernel,writeback_cache', fallocate: true, pagedSizes: true },
+  { name: 'libfuse', options: 'transport=libfuse', fallocate: false, pagedSizes: false },
 ];
 
 for (const mount of MOUNTS) {
@@ -56,7 +59,7 @@ for (const mount of MOUNTS) {
       const model = new FileModel(`cut${k}`, MAX_BYTES);
       const f = await openMountFile(m.dir, model.name);
       await f.buffered.sync();
-      files.push({ model, crash: new CrashWindow(model, { pageSplitWrites: true }), ...f });
+      files.push({ model, crash: new CrashWindow(model, { pageSplitWrites: true, pagedSizes: mount.pagedSizes }), ...f });
     }
     // The files' names are durable before the workload: fsync of each, then of the directory.
     const dir = await fsp.open(m.dir, 'r');
