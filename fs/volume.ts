@@ -517,27 +517,26 @@ export class Volume implements Engine, VolumeContext, NameiHost, IoHost {
   async fsync(ino: number, _fh: number, _datasync: boolean): Promise<void> {
     this.checkOpen();
     if (this.readOnly) return;
-    this.checkDurable();
-    try {
-      await syncInode(this, await this.iget(ino));
-    } catch (err) {
-      // The journal aborted while this fsync ran (its commit of the file's times was refused): EIO, as above.
-      this.checkDurable();
-      throw err;
-    }
+    await this.durably(async () => syncInode(this, await this.iget(ino)));
   }
   async fsyncdir(_ino: number, _datasync: boolean): Promise<void> {
-    if (this.readOnly) return;
+    if (!this.readOnly) await this.durably(() => this.syncMetadata());
+  }
+
+  /**
+   * An fsync's work, answered as jbd2 answers once the journal has aborted: EIO, nothing more can be made durable.
+   * Also when it aborts while the work runs (the work's own commit is then refused with EROFS).
+   */
+  private async durably(work: () => Promise<void>): Promise<void> {
     this.checkDurable();
     try {
-      await this.syncMetadata();
+      await work();
     } catch (err) {
       this.checkDurable();
       throw err;
     }
   }
 
-  /** fsync after a journal abort: nothing can be made durable any more, and the answer is EIO (as jbd2's). */
   private checkDurable(): void {
     const cause = this.journal?.abortedBy;
     if (cause) throw new FsError('EIO', `journal of slot ${this.journal!.space.slot} aborted (${cause.message}): nothing more can be made durable`);

@@ -199,7 +199,8 @@ function writeData(length: number, stamp: number): Buffer {
  */
 export class CrashWindow {
   private readonly synced: { bytes: Buffer; size: number };
-  private since: { step: FsxStep; sizeAfter: number }[] = [];
+  /** Steps begun since, each with the sizes it can leave: after the whole step, and after a part the kernel sent alone. */
+  private since: { step: FsxStep; sizes: number[] }[] = [];
 
   /**
    * `pageSplitWrites`: buffered writes go through the kernel's FUSE page cache, which sends a write that starts
@@ -225,11 +226,12 @@ export class CrashWindow {
     this.m.content().copy(after.bytes);
     after.size = this.m.size;
     after.apply(s);
-    this.since.push({ step: s, sizeAfter: after.size });
+    const sizes = [after.size];
     const pageEnd = Math.ceil(s.offset / PAGE) * PAGE;
     if (this.o.pageSplitWrites && s.op === 'bwrite' && pageEnd > s.offset && pageEnd < s.offset + s.length) {
-      this.since.push({ step: { ...s, op: 'bread' }, sizeAfter: Math.max(this.m.size, pageEnd) });
+      sizes.push(Math.max(this.m.size, pageEnd));
     }
+    this.since.push({ step: s, sizes });
   }
 
   /** Call when an fsync has completed, with the model brought up to date: everything before it is durable. */
@@ -245,12 +247,12 @@ export class CrashWindow {
    * synced value; any other byte its synced value, zero, or a value one of those steps wrote there.
    */
   judge(got: Buffer): string | null {
-    const sizes = new Set([this.synced.size, ...this.since.map((s) => s.sizeAfter)]);
+    const sizes = new Set([this.synced.size, ...this.since.flatMap((s) => s.sizes)]);
     const paged = this.o.pagedSizes && got.length % PAGE === 0 &&
       got.length >= Math.min(...sizes) && got.length <= Math.max(...sizes);
     if (!sizes.has(got.length) && !paged) {
       return `size ${got.length} is neither the synced ${this.synced.size} nor one after the steps since: ` +
-        this.since.map(({ step, sizeAfter }) => `${step.op} ${step.offset}+${step.length}${step.op === 'truncate' ? ` to ${step.size}` : ''} -> ${sizeAfter}`).join(', ');
+        this.since.map(({ step, sizes }) => `${step.op} ${step.offset}+${step.length}${step.op === 'truncate' ? ` to ${step.size}` : ''} -> ${sizes.join(' or ')}`).join(', ');
     }
     const touched = new Uint8Array(Math.max(got.length, this.synced.size));
     for (const { step } of this.since) {
