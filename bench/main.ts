@@ -24,6 +24,7 @@ import * as path from 'node:path';
 import { mountsAt, readMountinfo } from '../fs/fuse/mountinfo';
 import { DEV_POLL_ADDON } from '../fs/fuse/lowlevel/devPoll';
 import { describeCpuIdle } from './cpuIdle';
+import { cpuLatencyLimitUs, holdCpuLatency, type CpuLatencyHold } from './cpuLatency';
 import { runFio } from './fio';
 import { JOBS, type Job } from './jobs';
 import type { Measurement } from './measurement';
@@ -59,6 +60,8 @@ interface Config {
   install: boolean;
   /** Extra -o options for every o2fuse mount. */
   o2fuseOptions?: string;
+  /** 'poll': hold a CPU latency limit of 0 us for the whole run (bench/cpuLatency.ts); 'as-is': leave the machine alone. */
+  cpuIdle: 'as-is' | 'poll';
 }
 
 const QUICK = { reps: 1, seqBytes: 256 * MiB, randBytes: 128 * MiB, verifyBytes: 4 * MiB, runtimeSec: 3 };
@@ -72,6 +75,8 @@ const USAGE = `usage: node dist/bench/main.js [options]
   --scratch DIR      where volumes and mounts go (default /tmp/o2fuse-bench; use a directory on the filesystem you mean by "host")
   --out DIR          results directory (default bench/results/<date>-<time>)
   --o2fuse-options O extra -o options for every o2fuse mount (e.g. cache_size=64M, unaligned_dio=unsafe)
+  --cpu-idle MODE    as-is (default): the machine's idle policy; poll: idle CPUs poll instead of halting for the
+                     whole run, every target alike (a PM QoS CPU latency limit of 0 us; bench/cpuLatency.ts)
   --no-install       do not apt-get install missing bench packages`;
 
 function parseArgs(argv: string[]): Config {
@@ -85,6 +90,7 @@ function parseArgs(argv: string[]): Config {
     fioTimeoutMs: quick ? 180_000 : 300_000,
     scratch: '/tmp/o2fuse-bench',
     install: true,
+    cpuIdle: 'as-is',
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -102,6 +108,12 @@ function parseArgs(argv: string[]): Config {
       case '--out': cfg.out = path.resolve(value()); break;
       case '--no-install': cfg.install = false; break;
       case '--o2fuse-options': cfg.o2fuseOptions = value(); break;
+      case '--cpu-idle': {
+        const mode = value();
+        if (mode !== 'as-is' && mode !== 'poll') throw new Error(`--cpu-idle ${mode}: expected as-is or poll`);
+        cfg.cpuIdle = mode;
+        break;
+      }
       case '-h': case '--help': process.stdout.write(`${USAGE}\n`); process.exit(0); break;
       default: throw new Error(`unknown argument ${a}\n${USAGE}`);
     }
@@ -407,7 +419,7 @@ async function environment(cfg: Config, repoRoot: string): Promise<string[]> {
     `node ${process.version}, ${await first('fio', ['--version'])}, ${await first('bindfs', ['--version'])}, fuse2fs ${await first('dpkg-query', ['-W', '-f=${Version}', 'fuse2fs'])}`,
     `o2fuse commit ${head}${dirty}; kernel transport reads /dev/fuse ${
       fs.existsSync(DEV_POLL_ADDON) ? 'polled on the main thread (reader=poll: the addon is built)' : 'with worker threads (the poll reader addon is not built)'}`,
-    describeCpuIdle(),
+    describeCpuIdle('/sys', cpuLatencyLimitUs(), cfg.cpuIdle === 'poll'),
     `load average at start ${fs.readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`,
   ];
 }
@@ -466,7 +478,13 @@ async function main(): Promise<number> {
   process.on('SIGTERM', () => onSignal('SIGTERM'));
 
   let env: string[] = [];
+  let latencyHold: CpuLatencyHold | undefined;
   try {
+    if (cfg.cpuIdle === 'poll') {
+      // Before anything is laid out or measured, so every target runs under it.
+      latencyHold = holdCpuLatency(0);
+      say('bench: holding a CPU latency limit of 0 us (/dev/cpu_dma_latency) for the whole run: idle CPUs poll instead of halting');
+    }
     env = await environment(cfg, repoRoot);
     if (targets.some((t) => t.isO2fuse && !t.unavailable)) {
       try {
@@ -492,6 +510,7 @@ async function main(): Promise<number> {
     }
     await bench.runAll();
   } finally {
+    latencyHold?.release();
     await cleanUp(workDir, cfg.scratch);
   }
 

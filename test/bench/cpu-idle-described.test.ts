@@ -36,3 +36,15 @@ t.test('haltpoll with polling on, another driver, no driver', async (t) => {
   root = await fakeSys(t, {});
   t.equal(describeCpuIdle(root), "idle CPUs: no cpuidle driver (the kernel's default idle loop)");
 });
+
+t.test('the PM QoS CPU latency limit: said when one is in force, and who holds it', async (t) => {
+  const root = await fakeSys(t, { [`${CPUIDLE}/current_driver`]: 'haltpoll', [`${CPUIDLE}/current_governor`]: 'haltpoll', [POLL_NS]: '0' });
+  const base = describeCpuIdle(root);
+  t.equal(describeCpuIdle(root, undefined), base, 'unknown limit: nothing added');
+  t.equal(describeCpuIdle(root, 2_000_000_000), base, 'the default (no limit): nothing added');
+  t.equal(describeCpuIdle(root, 0, true), 'idle CPUs: cpuidle driver haltpoll, governor haltpoll; its guest_halt_poll_ns=0 ' +
+    'does not apply while the limit below holds; CPU latency limit 0 us (PM QoS, held by this run for every target ' +
+    '(--cpu-idle poll)): idle CPUs poll instead of halting, so a wake-up on another CPU costs no interrupt');
+  t.equal(describeCpuIdle(root, 20), `${base}; CPU latency limit 20 us (PM QoS, held by some other process): idle CPUs ` +
+    'stay in states that wake within it', 'a limit someone else holds (tuned, say) is reported too');
+});
