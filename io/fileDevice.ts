@@ -14,8 +14,12 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import createDebug from 'debug';
 import { BaseDevice, toDeviceError } from './baseDevice';
 import { DeviceError } from './device';
+import { CACHED_READ_MAX_BYTES, readIfCached, type CachedRead } from './cachedRead';
+
+const trace = createDebug('o2fuse:io');
 
 /** The system calls FileDevice uses; tests substitute ones that return short counts or errors. */
 export interface FileSyscalls {
@@ -25,6 +29,8 @@ export interface FileSyscalls {
   writev(fd: number, bufs: readonly Buffer[], position: number): Promise<number>;
   fdatasync(fd: number): Promise<void>;
   close(fd: number): Promise<void>;
+  /** A read done at once when the page cache holds the bytes (cachedRead.ts); absent: every read is read(). */
+  readIfCached?(fd: number, buf: Buffer, bufOffset: number, length: number, position: number): CachedRead;
 }
 
 /**
@@ -105,6 +111,7 @@ export const nodeFileSyscalls: FileSyscalls = {
     () => fs.writevSync(fd, bufs as Buffer[], position),
     (done) => fs.writev(fd, bufs as Buffer[], position, done)),
   fdatasync: (fd) => new Promise((resolve, reject) => fs.fdatasync(fd, (err) => (err ? reject(err) : resolve()))),
+  readIfCached,
   close: (fd) => new Promise((resolve, reject) => fs.close(fd, (err) => (err ? reject(err) : resolve()))),
 };
 
@@ -165,7 +172,17 @@ async function readSysNumber(file: string): Promise<number> {
   return value;
 }
 
+/** How a FileDevice's reads were served: at once from the host's page cache, or on the threadpool. */
+export interface ReadPaths {
+  cached: number;
+  threadpool: number;
+}
+
 export class FileDevice extends BaseDevice {
+  readonly readPaths: ReadPaths = { cached: 0, threadpool: 0 };
+  /** Cleared when the file turns out not to support reads that do not wait. */
+  private tryCached = true;
+
   private constructor(
     readonly path: string,
     readonly fd: number,
@@ -223,7 +240,8 @@ export class FileDevice extends BaseDevice {
   protected async readIntoImpl(buf: Buffer, offset: number): Promise<void> {
     let doneBytes = 0;
     while (doneBytes < buf.length) {
-      const n = await this.sys.read(this.fd, buf, doneBytes, buf.length - doneBytes, offset + doneBytes);
+      const n = this.readCached(buf, doneBytes, offset + doneBytes) ??
+        await this.sys.read(this.fd, buf, doneBytes, buf.length - doneBytes, offset + doneBytes);
       if (n === 0) {
         if (this.kind === 'image') {
           // The image ends before the device does: a sparse tail reads as zeros.
@@ -234,6 +252,22 @@ export class FileDevice extends BaseDevice {
       }
       doneBytes += n;
     }
+  }
+
+  /** buf[from..] read at once when the host's page cache holds it (a count, maybe short), else undefined (counted). */
+  private readCached(buf: Buffer, from: number, position: number): number | undefined {
+    const length = buf.length - from;
+    const r = this.tryCached && length <= CACHED_READ_MAX_BYTES ? this.sys.readIfCached?.(this.fd, buf, from, length, position) : undefined;
+    if (typeof r === 'number') {
+      this.readPaths.cached++;
+      return r;
+    }
+    if (r === 'unsupported') {
+      this.tryCached = false;
+      trace('%s: reads cannot be tried without waiting here: all take the threadpool', this.name);
+    }
+    this.readPaths.threadpool++;
+    return undefined;
   }
 
   protected async writeImpl(buf: Buffer, offset: number): Promise<void> {

@@ -12,14 +12,21 @@
  * O_NONBLOCK. Everything else, including when to spin, stays in TypeScript
  * (fs/fuse/lowlevel/channel.ts, spin.ts, devPoll.ts).
  *
+ * It also answers reads of the device that the host's page cache can serve
+ * at once (preadNoWait, for io/cachedRead.ts): a read-modify-write's edge
+ * block or a cache miss of ours that the host still holds is then read on the
+ * main thread instead of paying the threadpool's two thread wake-ups.
+ *
  * Built by scripts/build-native.sh with the C compiler and node's own
  * headers (no node-gyp, no download); N-API, so any node >= 20 loads it.
  */
+#define _GNU_SOURCE /* preadv2, RWF_NOWAIT */
 #include <node_api.h>
 #include <uv.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -184,6 +191,34 @@ static napi_value set_nonblocking(napi_env env, napi_callback_info info) {
   return out;
 }
 
+/* preadNoWait(fd, buffer, offset, length, position) -> bytes read, or -errno: pread(2) of `length` bytes into
+   buffer[offset..] with RWF_NOWAIT, which answers -EAGAIN instead of waiting for the device when the data is
+   not all in the page cache (a short count when only its start is); -EOPNOTSUPP where the file does not
+   support that. Never throws for an errno. */
+static napi_value pread_nowait(napi_env env, napi_callback_info info) {
+  napi_value argv[5];
+  int32_t fd;
+  CHECK(env, fd_args(env, info, 5, argv, &fd));
+  void *data;
+  size_t len;
+  CHECK(env, napi_get_buffer_info(env, argv[1], &data, &len));
+  int64_t off, count, pos;
+  CHECK(env, napi_get_value_int64(env, argv[2], &off));
+  CHECK(env, napi_get_value_int64(env, argv[3], &count));
+  CHECK(env, napi_get_value_int64(env, argv[4], &pos));
+  if (off < 0 || count < 0 || pos < 0 || (uint64_t)off + (uint64_t)count > len) {
+    napi_throw_range_error(env, NULL, "fusepoll: preadNoWait range outside the buffer");
+    return NULL;
+  }
+  struct iovec iov = {(char *)data + off, (size_t)count};
+  ssize_t n;
+  do n = preadv2(fd, &iov, 1, (off_t)pos, RWF_NOWAIT);
+  while (n < 0 && errno == EINTR);
+  napi_value out;
+  CHECK(env, napi_create_int64(env, n < 0 ? -errno : n, &out));
+  return out;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
     {"watch", NULL, watch, NULL, NULL, NULL, napi_enumerable, NULL},
@@ -191,6 +226,7 @@ static napi_value init(napi_env env, napi_value exports) {
     {"readInto", NULL, read_into, NULL, NULL, NULL, napi_enumerable, NULL},
     {"spinRead", NULL, spin_read, NULL, NULL, NULL, napi_enumerable, NULL},
     {"setNonblocking", NULL, set_nonblocking, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"preadNoWait", NULL, pread_nowait, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   CHECK(env, napi_define_properties(env, exports, sizeof props / sizeof props[0], props));
   return exports;

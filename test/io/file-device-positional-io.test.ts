@@ -11,6 +11,7 @@ import * as path from 'node:path';
 import { DeviceError } from '../../io/device';
 import { blockDeviceGeometry, FileDevice, FileSyscalls, nodeFileSyscalls, splitDevNumber } from '../../io/fileDevice';
 import { Prng, seedFromEnv } from '../../io/prng';
+import { nativeAddon } from '../../io/nativeAddon';
 import { errnoOf, pattern, scratchDir } from './helpers';
 
 const MiB = 1024 * 1024;
@@ -105,6 +106,11 @@ t.test('short reads and writes are continued until the request is complete', asy
       readCalls++;
       return nodeFileSyscalls.read(fd, buf, off, Math.min(len, prng.int(1, 333)), pos);
     },
+    // Reads done at once from the host's page cache come short too (only the cached start of a range).
+    readIfCached: (fd, buf, off, len, pos) => {
+      readCalls++;
+      return nodeFileSyscalls.readIfCached?.(fd, buf, off, Math.min(len, prng.int(1, 333)), pos) ?? 'unsupported';
+    },
     write: (fd, buf, off, len, pos) => {
       writeCalls++;
       return nodeFileSyscalls.write(fd, buf, off, Math.min(len, prng.int(1, 333)), pos);
@@ -160,6 +166,8 @@ t.test('system call errors become DeviceError with the errno name and the reques
     write: (fd, buf, off, len, pos) =>
       failWith ? Promise.reject(Object.assign(new Error('injected'), { code: failWith })) : nodeFileSyscalls.write(fd, buf, off, len, pos),
     fdatasync: (fd) => (failWith ? Promise.reject(Object.assign(new Error('injected'), { code: failWith })) : nodeFileSyscalls.fdatasync(fd)),
+    // A failing device has nothing cached: the read goes to read(), which fails.
+    readIfCached: (fd, buf, off, len, pos) => (failWith ? 'not cached' : nodeFileSyscalls.readIfCached?.(fd, buf, off, len, pos) ?? 'unsupported'),
   };
   const dev = await FileDevice.open(file, { syscalls: failing });
   failWith = 'EIO';
@@ -302,4 +310,51 @@ t.test('small writes land before the call returns, those past the per-turn budge
   const ro = fs.openSync(file, 'r');
   await t.rejects(nodeFileSyscalls.write(ro, small, 0, 4096, 0), { code: 'EBADF' }, 'a failed small write rejects with its errno');
   fs.closeSync(ro);
+});
+
+function addonMissing(): string | false {
+  const r = nativeAddon(['preadNoWait']);
+  return 'failure' in r ? `no native addon: ${r.failure}` : false;
+}
+
+/** Drops `file`'s pages from the host's page cache (written back first, so they are clean and can go). */
+function evictFromHostCache(file: string): void {
+  execFileSync('sync', [file]);
+  execFileSync('dd', [`if=${file}`, 'iflag=nocache', 'count=0', 'status=none']);
+}
+
+t.test('reads the host\'s page cache holds are done at once on this thread; cold and long ones in the threadpool', {
+  skip: addonMissing(),
+}, async (t) => {
+  const file = sparseImage(t, 16 * MiB);
+  const data = pattern(2 * MiB, 5);
+  fs.writeFileSync(file, data);
+  fs.truncateSync(file, 4 * MiB); // the device is 16 MiB: past 4 MiB the image ends and reads as zeros
+  const dev = await FileDevice.open(file, { sizeBytes: 16 * MiB });
+  // Every threadpool thread waits on a FIFO until released: a read that needs the threadpool cannot finish
+  // before release(), so a read that finishes was done on this thread.
+  const release = occupyThreadpool(t);
+  const within = (p: Promise<Buffer>, ms: number) => Promise.race([p, new Promise<'waiting'>((resolve) => setTimeout(resolve, ms, 'waiting'))]);
+
+  const hot = await within(dev.read(8192, 4096), 5000);
+  t.ok(Buffer.isBuffer(hot) && hot.equals(data.subarray(8192, 12288)), 'a 4 KiB read of cached bytes is answered with the threadpool taken');
+  const unaligned = await within(dev.read(MiB + 100, 3000), 5000);
+  t.ok(Buffer.isBuffer(unaligned) && unaligned.equals(data.subarray(MiB + 100, MiB + 3100)), 'so is an unaligned one');
+  const tail = await within(dev.read(4 * MiB - 2048, 4096), 5000);
+  t.ok(Buffer.isBuffer(tail) && tail.equals(Buffer.concat([Buffer.alloc(2048), Buffer.alloc(2048)])),
+    'a read across the end of a sparse image: the hole and the zeros past the end, at once');
+  t.same(dev.readPaths, { cached: 4, threadpool: 0 }, 'all counted as served from the cache (the last in two calls: to the end, then the end)');
+
+  const long = dev.read(0, 128 * 1024);
+  const cold = (() => {
+    evictFromHostCache(file);
+    return dev.read(1536 * 1024, 4096);
+  })();
+  t.equal(await within(cold, 300), 'waiting', 'a read of bytes the host no longer caches waits for the threadpool');
+  t.equal(await within(long, 1), 'waiting', 'so does a read longer than 64 KiB, cached or not');
+  release();
+  t.ok((await cold).equals(data.subarray(1536 * 1024, 1536 * 1024 + 4096)), 'the cold read, once the threadpool is free');
+  t.ok((await long).equals(data.subarray(0, 128 * 1024)), 'the long read');
+  t.same(dev.readPaths, { cached: 4, threadpool: 2 }, 'both counted as threadpool reads');
+  await dev.close();
 });

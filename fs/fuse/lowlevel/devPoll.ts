@@ -1,14 +1,14 @@
 /**
  * The /dev/fuse poll reader (native/fusepoll.c, built into
- * dist/native/fusepoll.node by scripts/build-native.sh): the main thread
- * waits for requests in its own event loop and reads them itself, instead of
- * worker threads reading and handing each request over (see channel.ts).
+ * dist/native/fusepoll.node by scripts/build-native.sh; io/nativeAddon.ts
+ * loads it): the main thread waits for requests in its own event loop and
+ * reads them itself, instead of worker threads reading and handing each
+ * request over (see channel.ts).
  *
  * Optional by design: a machine without a C compiler or node's headers gets
  * the worker-thread reader, and says why (`unavailableReason`).
  */
-import * as fs from 'node:fs';
-import * as path from 'node:path';
+import { NATIVE_ADDON, nativeAddon } from '../../../io/nativeAddon';
 
 export interface DevPoll {
   /** Calls `onReadable` on the main thread whenever `fd` is readable (level-triggered); status < 0 is a libuv error. */
@@ -26,36 +26,18 @@ export interface DevPoll {
   setNonblocking(fd: number): number;
 }
 
-/** Where the build puts the addon: dist/native, beside dist/fs. */
-export const DEV_POLL_ADDON = path.join(__dirname, '..', '..', '..', 'native', 'fusepoll.node');
+/** Where the build puts the addon. */
+export const DEV_POLL_ADDON = NATIVE_ADDON;
 
-let loaded: DevPoll | undefined;
-let failure: string | undefined;
+const FUNCTIONS = ['watch', 'unwatch', 'readInto', 'spinRead', 'setNonblocking'] as const;
 
-/** The addon, or undefined (then `unavailableReason()` says why). Loaded once. */
+/** The addon, or undefined (then `unavailableReason()` says why). */
 export function devPoll(): DevPoll | undefined {
-  if (loaded || failure !== undefined) return loaded;
-  if (process.env.O2FUSE_NATIVE === '0') {
-    failure = 'O2FUSE_NATIVE=0 is set';
-    return undefined;
-  }
-  if (!fs.existsSync(DEV_POLL_ADDON)) {
-    failure = `${DEV_POLL_ADDON} is not built (scripts/build-native.sh needs a C compiler and node's headers)`;
-    return undefined;
-  }
-  try {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const addon = require(DEV_POLL_ADDON) as Partial<DevPoll>;
-    const missing = (['watch', 'unwatch', 'readInto', 'spinRead', 'setNonblocking'] as const).filter((f) => typeof addon[f] !== 'function');
-    if (missing.length) failure = `${DEV_POLL_ADDON} is out of date (no ${missing.join(', ')}): rebuild it with npm run build`;
-    else loaded = addon as DevPoll;
-  } catch (err) {
-    failure = `${DEV_POLL_ADDON} does not load: ${(err as Error).message}`;
-  }
-  return loaded;
+  const r = nativeAddon(FUNCTIONS);
+  return 'addon' in r ? (r.addon as unknown as DevPoll) : undefined;
 }
 
 export function unavailableReason(): string | undefined {
-  devPoll();
-  return failure;
+  const r = nativeAddon(FUNCTIONS);
+  return 'failure' in r ? r.failure : undefined;
 }
