@@ -414,6 +414,16 @@ export class PageCache {
   dirtyOf(ino: number, first = 0, last = Infinity): Page[] {
     const m = this.dirty.get(ino);
     if (!m) return [];
+    if (last - first < m.size) {
+      // A range narrower than the inode's dirty set (a write's own pages, while a file it appended to is dirty
+      // in the cache): look the indexes up rather than walk every dirty page.
+      const out: Page[] = [];
+      for (let i = first; i <= last; i++) {
+        const p = m.get(i);
+        if (p) out.push(p);
+      }
+      return out;
+    }
     const all = [...m.values()];
     return (first === 0 && last === Infinity ? all : all.filter((p) => p.index >= first && p.index <= last)).sort((a, b) => a.index - b.index);
   }
