@@ -25,6 +25,8 @@ import { mountsAt, readMountinfo } from '../fs/fuse/mountinfo';
 import { DEV_POLL_ADDON } from '../fs/fuse/lowlevel/devPoll';
 import { describeCpuIdle } from './cpuIdle';
 import { cpuLatencyLimitUs, holdCpuLatency, type CpuLatencyHold } from './cpuLatency';
+import { tracingUnavailable } from './fuseTrace';
+import { formatWakeups, traceJob, wakeupRow, type WakeupRow } from './wakeups';
 import { runFio } from './fio';
 import { JOBS, type Job } from './jobs';
 import type { Measurement } from './measurement';
@@ -42,6 +44,8 @@ const GiB = 1 << 30;
 /** Layout writes: one 1 MiB buffer of random bytes, written over and over. */
 const LAYOUT_CHUNK_BYTES = MiB;
 const RSS_SAMPLE_MS = 200;
+/** The one-at-a-time job traced for the report's wake-up section (bench/wakeups.ts). */
+const WAKEUP_JOB = 'randwrite-buffered';
 
 interface Config {
   quick: boolean;
@@ -62,6 +66,8 @@ interface Config {
   o2fuseOptions?: string;
   /** 'poll': hold a CPU latency limit of 0 us for the whole run (bench/cpuLatency.ts); 'as-is': leave the machine alone. */
   cpuIdle: 'as-is' | 'poll';
+  /** Trace where clients woke on the one-at-a-time job after the measurements (bench/wakeups.ts). */
+  traceWakeups: boolean;
 }
 
 const QUICK = { reps: 1, seqBytes: 256 * MiB, randBytes: 128 * MiB, verifyBytes: 4 * MiB, runtimeSec: 3 };
@@ -77,6 +83,7 @@ const USAGE = `usage: node dist/bench/main.js [options]
   --o2fuse-options O extra -o options for every o2fuse mount (e.g. cache_size=64M, unaligned_dio=unsafe)
   --cpu-idle MODE    as-is (default): the machine's idle policy; poll: idle CPUs poll instead of halting for the
                      whole run, every target alike (a PM QoS CPU latency limit of 0 us; bench/cpuLatency.ts)
+  --no-trace         skip the traced run per FUSE target that shows where clients woke (bench/wakeups.ts)
   --no-install       do not apt-get install missing bench packages`;
 
 function parseArgs(argv: string[]): Config {
@@ -91,6 +98,7 @@ function parseArgs(argv: string[]): Config {
     scratch: '/tmp/o2fuse-bench',
     install: true,
     cpuIdle: 'as-is',
+    traceWakeups: true,
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -107,6 +115,7 @@ function parseArgs(argv: string[]): Config {
       case '--scratch': cfg.scratch = path.resolve(value()); break;
       case '--out': cfg.out = path.resolve(value()); break;
       case '--no-install': cfg.install = false; break;
+      case '--no-trace': cfg.traceWakeups = false; break;
       case '--o2fuse-options': cfg.o2fuseOptions = value(); break;
       case '--cpu-idle': {
         const mode = value();
@@ -241,6 +250,7 @@ class Bench {
   readonly notes: string[] = [];
   /** Size each image-backed filesystem reports (statfs), bytes. */
   readonly volumeSizes = new Map<string, number>();
+  wakeupSection: string[] = [];
   aborted = false;
   private cachesDropped = true;
 
@@ -378,6 +388,46 @@ class Bench {
     }
     if (!this.cachesDropped) this.notes.push('The kernel caches could not be dropped (not root): reads may not have been cold.');
   }
+
+  /** One traced run of the one-at-a-time job per FUSE target: the report's wake-up section (bench/wakeups.ts). */
+  async traceWakeups(): Promise<void> {
+    const job = this.jobs.find((j) => j.id === WAKEUP_JOB);
+    if (!job || this.aborted) return;
+    const why = tracingUnavailable();
+    if (why) {
+      this.notes.push(`Where the client woke was not traced: ${why}.`);
+      return;
+    }
+    const seconds = this.cfg.runtimeSec;
+    const rows: WakeupRow[] = [];
+    for (const t of this.targets.filter((x) => !x.unavailable && x.id !== 'host')) {
+      if (this.aborted) return;
+      process.stdout.write(`tracing wake-ups: ${t.id} ${job.id} ... `);
+      const mnt = path.join(this.workDir, `mnt-${t.id}`);
+      let mounted: Mounted | undefined;
+      try {
+        await dropKernelCaches(this.workDir, 3);
+        fs.mkdirSync(mnt, { recursive: true });
+        mounted = await t.mount(this.volume(t), mnt);
+        const s = await traceJob(mounted.dir, path.join(this.repoRoot, 'bench', 'jobs', job.fioFile!), {
+          BENCH_DIR: mounted.dir,
+          BENCH_RAND_SIZE: String(this.cfg.randBytes),
+          BENCH_RUNTIME: String(seconds),
+        });
+        rows.push(wakeupRow(t.id, t.label, s, seconds));
+        const r = rows[rows.length - 1];
+        say(`${Math.round(r.requestsPerSec ?? 0)} requests/s, ${r.sameCpu?.n ?? 0} wake-ups on the answering CPU, ${r.otherCpu?.n ?? 0} on another`);
+      } catch (err) {
+        rows.push({ targetId: t.id, label: t.label, error: (err as Error).message.split('\n')[0] });
+        say(`failed: ${(err as Error).message.split('\n')[0].slice(0, 200)}`);
+      } finally {
+        if (job.creates && mounted) await fs.promises.rm(path.join(mounted.dir, job.creates), { force: true, recursive: true }).catch(() => undefined);
+        await mounted?.unmount();
+        removeMountDir(mnt);
+      }
+    }
+    this.wakeupSection = formatWakeups(rows, job.id, seconds);
+  }
 }
 
 function describeMeasurement(m: Measurement, job: Job): string {
@@ -509,6 +559,7 @@ async function main(): Promise<number> {
       }
     }
     await bench.runAll();
+    if (cfg.traceWakeups) await bench.traceWakeups();
   } finally {
     latencyHold?.release();
     await cleanUp(workDir, cfg.scratch);
@@ -535,6 +586,7 @@ async function main(): Promise<number> {
     jobs,
     measurements: bench.measurements,
     notes: bench.notes,
+    wakeupSection: bench.wakeupSection,
   };
   const { markdown, svg } = buildReport(info);
   fs.writeFileSync(path.join(resultsDir, 'report.md'), markdown);

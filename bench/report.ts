@@ -25,6 +25,8 @@ export interface RunInfo {
   measurements: Measurement[];
   /** Lines for the notes section (setup problems, cache drops refused, ...). */
   notes: string[];
+  /** The traced wake-up section (bench/wakeups.ts), markdown lines; empty when nothing was traced. */
+  wakeupSection?: string[];
 }
 
 /** fuse2fs: o2fuse must match it everywhere. */
@@ -214,6 +216,8 @@ export function buildReport(info: RunInfo): { markdown: string; svg: string } {
     md.push('A miss "within the spread": o2fuse\'s best run reached the target against the baseline\'s worst, so the ' +
       'medians of another set of repetitions could meet it. "In every run": even that comparison falls short.', '');
   }
+
+  md.push(...(info.wakeupSection ?? []));
 
   md.push('## Setup', '');
   md.push(...info.sizes.map((s) => `- ${s}`));
