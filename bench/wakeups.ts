@@ -25,6 +25,8 @@ export interface WakeupRow {
   otherCpu?: WakeStats;
   /** Why the row has no numbers. */
   error?: string;
+  /** What the row's numbers mean for this target, when not the client's own round trips. */
+  note?: string;
 }
 
 /** The row of one traced run (`seconds` long) from its summary. */
@@ -84,5 +86,7 @@ export function formatWakeups(rows: readonly WakeupRow[], job: string, seconds: 
       `${pct(same.n, other.n)} | ${same.n ? us(same.p50Us) : '–'} | ${pct(other.n, same.n)} | ${other.n ? us(other.p50Us) : '–'} |`);
   }
   md.push('');
+  const notes = rows.filter((r) => r.note);
+  if (notes.length) md.push(...notes.map((r) => `- ${r.label}: ${r.note}`), '');
   return md;
 }

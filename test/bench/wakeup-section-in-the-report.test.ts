@@ -36,4 +36,6 @@ t.test('no wake-up events (a kernel without sched_wakeup), and nothing traced', 
   const md = formatWakeups([wakeupRow('x', 'X', s, 2)], 'randwrite-buffered', 2);
   t.ok(md.includes('| X | 2,000 | – | – | – | – | – |'), 'dashes, not zeros or NaN');
   t.same(formatWakeups([], 'randwrite-buffered', 2), [], 'no rows: no section');
+  const noted = formatWakeups([{ ...wakeupRow('y', 'Y', summary(), 2), note: 'bursts, not round trips' }], 'randwrite-buffered', 2);
+  t.equal(noted[noted.length - 2], '- Y: bursts, not round trips', 'a row\'s note follows the table');
 });
