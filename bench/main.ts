@@ -22,10 +22,10 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { mountsAt, readMountinfo } from '../fs/fuse/mountinfo';
-import { DEV_POLL_ADDON } from '../fs/fuse/lowlevel/devPoll';
 import { describeCpuIdle } from './cpuIdle';
 import { cpuLatencyLimitUs, holdCpuLatency, type CpuLatencyHold } from './cpuLatency';
 import { tracingUnavailable } from './fuseTrace';
+import { NATIVE_ADDON } from '../io/nativeAddon';
 import { formatWakeups, traceJob, wakeupRow, type WakeupRow } from './wakeups';
 import { runFio } from './fio';
 import { JOBS, type Job } from './jobs';
@@ -420,8 +420,7 @@ class Bench {
             'the requests and gaps in its row are the kernel\'s write-back, not the client\'s round trips';
         }
         rows.push(row);
-        const r = rows[rows.length - 1];
-        say(`${Math.round(r.requestsPerSec ?? 0)} requests/s, ${r.sameCpu?.n ?? 0} wake-ups on the answering CPU, ${r.otherCpu?.n ?? 0} on another`);
+        say(`${Math.round(row.requestsPerSec ?? 0)} requests/s, ${row.sameCpu?.n ?? 0} wake-ups on the answering CPU, ${row.otherCpu?.n ?? 0} on another`);
       } catch (err) {
         rows.push({ targetId: t.id, label: t.label, error: (err as Error).message.split('\n')[0] });
         say(`failed: ${(err as Error).message.split('\n')[0].slice(0, 200)}`);
@@ -473,7 +472,7 @@ async function environment(cfg: Config, repoRoot: string): Promise<string[]> {
     `scratch ${cfg.scratch}: ${fsOf} (${sameAsWork})`,
     `node ${process.version}, ${await first('fio', ['--version'])}, ${await first('bindfs', ['--version'])}, fuse2fs ${await first('dpkg-query', ['-W', '-f=${Version}', 'fuse2fs'])}`,
     `o2fuse commit ${head}${dirty}; kernel transport reads /dev/fuse ${
-      fs.existsSync(DEV_POLL_ADDON) ? 'polled on the main thread (reader=poll: the addon is built)' : 'with worker threads (the poll reader addon is not built)'}`,
+      fs.existsSync(NATIVE_ADDON) ? 'polled on the main thread (reader=poll: the addon is built)' : 'with worker threads (the poll reader addon is not built)'}`,
     describeCpuIdle('/sys', cpuLatencyLimitUs(), cfg.cpuIdle === 'poll'),
     `load average at start ${fs.readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`,
   ];

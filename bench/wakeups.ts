@@ -12,7 +12,7 @@
  * Tracing costs time, so these runs are not measurements: their rates are
  * shown for orientation only and enter no table or target.
  */
-import { connectionOf, summarize, traceWhile, type TraceEvent, type TraceSummary, type WakeStats } from './fuseTrace';
+import { connectionOf, summarize, traceWhile, type TraceSummary, type WakeStats } from './fuseTrace';
 
 export interface WakeupRow {
   targetId: string;
@@ -57,8 +57,7 @@ export async function traceJob(dir: string, jobFile: string, env: Record<string,
   const vars = Object.entries(env).map(([k, v]) => `${k}=${v}`);
   const r = await traceWhile('env', [...vars, 'fio', '--output-format=terse', jobFile]);
   if (r.code !== 0) throw new Error(`fio exited ${r.code}: ${`${r.stderr}${r.stdout}`.trim().slice(-300)}`);
-  const events: TraceEvent[] = r.events;
-  return summarize(events, connection);
+  return summarize(r.events, connection);
 }
 
 /** The report section (markdown lines), or none when no row was traced. */

@@ -415,8 +415,8 @@ export class PageCache {
     const m = this.dirty.get(ino);
     if (!m) return [];
     if (last - first < m.size) {
-      // A range narrower than the inode's dirty set (a write's own pages, while a file it appended to is dirty
-      // in the cache): look the indexes up rather than walk every dirty page.
+      // A range narrower than the inode's dirty set (the pages of one direct read or write, or of an allocating
+      // write, in a file with many dirty pages): look the indexes up rather than walk every dirty page.
       const out: Page[] = [];
       for (let i = first; i <= last; i++) {
         const p = m.get(i);

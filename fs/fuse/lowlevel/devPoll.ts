@@ -8,7 +8,7 @@
  * Optional by design: a machine without a C compiler or node's headers gets
  * the worker-thread reader, and says why (`unavailableReason`).
  */
-import { NATIVE_ADDON, nativeAddon } from '../../../io/nativeAddon';
+import { nativeAddon } from '../../../io/nativeAddon';
 
 export interface DevPoll {
   /** Calls `onReadable` on the main thread whenever `fd` is readable (level-triggered); status < 0 is a libuv error. */
@@ -25,9 +25,6 @@ export interface DevPoll {
   /** Sets O_NONBLOCK on `fd`: 0, or minus the errno. */
   setNonblocking(fd: number): number;
 }
-
-/** Where the build puts the addon. */
-export const DEV_POLL_ADDON = NATIVE_ADDON;
 
 const FUNCTIONS = ['watch', 'unwatch', 'readInto', 'spinRead', 'setNonblocking'] as const;
 
