@@ -1,15 +1,30 @@
 /**
  * Running one fio job file and reading its JSON output (--output-format=json):
- * bandwidth and IOPS per direction, and whether verification failed.
+ * bandwidth, IOPS, I/Os completed and completion-latency percentiles per
+ * direction, and whether verification failed.
  */
 import * as fs from 'node:fs';
 import { run } from './proc';
+
+/** Completion latency percentiles of one direction, microseconds. */
+export interface LatencyUs {
+  p50: number;
+  p99: number;
+}
 
 export interface FioDirection {
   /** KiB/s (fio's "bw", kb_base 1024). */
   bwKiBps: number;
   iops: number;
   ioBytes: number;
+  /** I/Os completed (fio's total_ios). */
+  ios: number;
+  /**
+   * fio's completion latency (clat: from submission to completion, what the
+   * filesystem and everything under it took) at p50 and p99; undefined when
+   * the direction completed no I/O or fio reported no percentiles.
+   */
+  clatUs?: LatencyUs;
 }
 
 export interface FioResult {
@@ -32,14 +47,25 @@ interface FioJsonDirection {
   bw?: number;
   iops?: number;
   io_bytes?: number;
+  total_ios?: number;
+  /** Percentile keys as fio prints them: "50.000000", "99.000000". */
+  clat_ns?: { percentile?: Record<string, number> };
 }
 
-interface FioJson {
+export interface FioJson {
   jobs?: Array<{ error?: number; read?: FioJsonDirection; write?: FioJsonDirection }>;
 }
 
+function clatOf(d: FioJsonDirection | undefined): LatencyUs | undefined {
+  const pct = d?.clat_ns?.percentile;
+  const p50 = pct?.['50.000000'];
+  const p99 = pct?.['99.000000'];
+  if (!d?.total_ios || typeof p50 !== 'number' || typeof p99 !== 'number') return undefined;
+  return { p50: p50 / 1000, p99: p99 / 1000 };
+}
+
 function direction(d: FioJsonDirection | undefined): FioDirection {
-  return { bwKiBps: d?.bw ?? 0, iops: d?.iops ?? 0, ioBytes: d?.io_bytes ?? 0 };
+  return { bwKiBps: d?.bw ?? 0, iops: d?.iops ?? 0, ioBytes: d?.io_bytes ?? 0, ios: d?.total_ios ?? 0, clatUs: clatOf(d) };
 }
 
 /** fio may print warnings before the JSON document even with --output; take from the first "{". */
@@ -47,6 +73,12 @@ export function parseFioJson(text: string): FioJson {
   const start = text.indexOf('{');
   if (start < 0) throw new Error('no JSON in fio output');
   return JSON.parse(text.slice(start)) as FioJson;
+}
+
+/** The numbers of one job's directions from fio's JSON document (the first job: each file here has one). */
+export function directionsOf(json: FioJson): { read: FioDirection; write: FioDirection; error: number } {
+  const job = json.jobs?.[0];
+  return { read: direction(job?.read), write: direction(job?.write), error: job?.error ?? 0 };
 }
 
 export async function runFio(jobFile: string, env: Record<string, string>, jsonPath: string, timeoutMs: number): Promise<FioResult> {
@@ -71,10 +103,10 @@ export async function runFio(jobFile: string, env: Record<string, string>, jsonP
     result.failure = `fio exited ${r.code}${r.timedOut ? ' (killed after the time limit)' : ''}, no JSON (${(err as Error).message}): ${stderr.trim().slice(-500)}`;
     return result;
   }
-  const job = json.jobs?.[0];
-  result.read = direction(job?.read);
-  result.write = direction(job?.write);
-  result.jobError = job?.error ?? 0;
+  const d = directionsOf(json);
+  result.read = d.read;
+  result.write = d.write;
+  result.jobError = d.error;
   if (r.code !== 0 || result.jobError !== 0 || r.timedOut) {
     result.failure = `fio exited ${r.code}${r.timedOut ? ' (killed after the time limit)' : ''}, job error ${result.jobError}: ${stderr.trim().slice(-500)}`;
   }

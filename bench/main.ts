@@ -31,7 +31,7 @@ import { runFio } from './fio';
 import { JOBS, type Job } from './jobs';
 import type { Measurement } from './measurement';
 import { ensureBenchPackages } from './packages';
-import { dropKernelCaches, isRoot, peakRssKiB, run, runOk, terminateChildren } from './proc';
+import { cpuSeconds, dropKernelCaches, isRoot, peakRssKiB, run, runOk, terminateChildren } from './proc';
 import { buildReport, type RunInfo } from './report';
 import {
   bindfsTarget, fuse2fsTarget, hostTarget, o2fuseTarget, passthroughTarget, type Mounted, type Target, type TargetConfig,
@@ -321,6 +321,7 @@ class Bench {
       }
       phase('mount');
       const sampler = rssSampler(mounted.pid);
+      const cpuBefore = mounted.pid === undefined ? undefined : cpuSeconds(mounted.pid);
       try {
         if (job.kind === 'fio') {
           const jsonPath = path.join(this.resultsDir, `${rawBase}.json`);
@@ -336,7 +337,15 @@ class Bench {
           m.verifyFailed = job.verify && r.verifyFailed;
           if (r.failure) m.error = r.failure;
           // A failed verify job is FAILED, never a number; another failed run keeps no number either.
-          else m.values = job.values!(r);
+          else {
+            m.values = job.values!(r);
+            m.ops = r.read.ios + r.write.ios;
+            m.latencyUs = {};
+            for (const l of job.latencyRows ?? []) {
+              const clat = r[l.direction].clatUs;
+              if (clat) m.latencyUs[l.id] = clat;
+            }
+          }
         } else {
           const script = path.join(this.repoRoot, 'dist', 'bench', 'metadata.js');
           const r = await run(process.execPath, [script, mounted.dir, String(this.cfg.metaFiles)], { timeoutMs: this.cfg.fioTimeoutMs * 2 });
@@ -347,8 +356,12 @@ class Bench {
           } else {
             const rates = JSON.parse(r.stdout.trim().split('\n').pop()!) as Record<string, number>;
             m.values = { 'meta-create': rates.create, 'meta-stat': rates.stat, 'meta-readdir': rates.readdir, 'meta-unlink': rates.unlink };
+            m.ops = this.cfg.metaFiles;
           }
         }
+        // Before the untimed clean-up below: the CPU the workload itself cost the daemon.
+        const cpuAfter = mounted.pid === undefined ? undefined : cpuSeconds(mounted.pid);
+        if (cpuBefore !== undefined && cpuAfter !== undefined) m.daemonCpuSec = cpuAfter - cpuBefore;
       } finally {
         phase('work');
         if (job.creates) await fs.promises.rm(path.join(mounted.dir, job.creates), { force: true, recursive: true }).catch(() => undefined);
@@ -434,6 +447,10 @@ class Bench {
   }
 }
 
+function formatUs(us: number): string {
+  return us >= 10_000 ? `${(us / 1000).toFixed(1)} ms` : `${us >= 100 ? Math.round(us) : us.toFixed(1)} us`;
+}
+
 function describeMeasurement(m: Measurement, job: Job): string {
   const parts: string[] = [];
   if (m.verifyFailed) parts.push('VERIFY FAILED');
@@ -442,6 +459,9 @@ function describeMeasurement(m: Measurement, job: Job): string {
     const v = m.values[row.id];
     if (v !== undefined) parts.push(`${job.rows.length > 1 ? `${row.id.replace(/^meta-/, '')} ` : ''}${row.unit === 'MiB/s' ? v.toFixed(1) : Math.round(v)} ${row.unit}`);
   }
+  const slowest = Object.values(m.latencyUs ?? {}).reduce((a, l) => Math.max(a, l.p99), 0);
+  if (slowest > 0) parts.push(`p99 ${formatUs(slowest)}`);
+  if (m.daemonCpuSec !== undefined && m.ops) parts.push(`daemon CPU ${formatUs((m.daemonCpuSec / m.ops) * 1e6)}/${job.kind === 'fio' ? 'I/O' : 'file'}`);
   if (m.peakRssKiB !== undefined) parts.push(`peak RSS ${(m.peakRssKiB / 1024).toFixed(0)} MiB`);
   const phases = Object.entries(m.phases).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(', ');
   return `${parts.join(', ')} (${m.seconds.toFixed(1)} s: ${phases})`;

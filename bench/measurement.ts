@@ -3,6 +3,7 @@
  * the report is made of. A run either has numbers, or failed verification
  * (FAILED: never shown as a number), or could not run (error).
  */
+import type { LatencyUs } from './fio';
 import type { Row } from './jobs';
 import type { Target } from './targets';
 
@@ -18,6 +19,12 @@ export interface Measurement {
   error?: string;
   /** Peak RSS (VmHWM) of the serving daemon over the run, KiB. */
   peakRssKiB?: number;
+  /** Completion latency per latency row id (jobs.ts LatencyRow), from fio. */
+  latencyUs?: Record<string, LatencyUs>;
+  /** CPU time (user + system, all threads) the serving daemon used while the workload ran, seconds. */
+  daemonCpuSec?: number;
+  /** What that CPU time is divided by: I/Os fio completed, or the metadata job's files. */
+  ops?: number;
   /** Wall time of the whole run (copy, mount, workload, unmount). */
   seconds: number;
   /** Where that time went, seconds per phase (copy, drop, mount, work, unmount). */
@@ -69,4 +76,21 @@ export function cellOf(row: Row, target: Target, ms: Measurement[]): Cell {
 /** Median peak RSS (KiB) of a target's daemon over a job's runs. */
 export function rssOf(jobId: string, targetId: string, ms: Measurement[]): number | undefined {
   return median(ms.filter((m) => m.jobId === jobId && m.targetId === targetId && m.peakRssKiB !== undefined).map((m) => m.peakRssKiB!));
+}
+
+/** Median p50 and median p99 (each over the runs that have them) of one latency row of a target. */
+export function latencyOf(rowId: string, jobId: string, targetId: string, ms: Measurement[]): LatencyUs | undefined {
+  const points = ms
+    .filter((m) => m.jobId === jobId && m.targetId === targetId && !m.error && !m.verifyFailed)
+    .map((m) => m.latencyUs?.[rowId])
+    .filter((p): p is LatencyUs => p !== undefined);
+  if (points.length === 0) return undefined;
+  return { p50: median(points.map((p) => p.p50))!, p99: median(points.map((p) => p.p99))! };
+}
+
+/** Median over a target's runs of a job of the daemon's CPU microseconds per operation. */
+export function cpuPerOpUs(jobId: string, targetId: string, ms: Measurement[]): number | undefined {
+  return median(ms
+    .filter((m) => m.jobId === jobId && m.targetId === targetId && !m.error && m.daemonCpuSec !== undefined && (m.ops ?? 0) > 0)
+    .map((m) => (m.daemonCpuSec! / m.ops!) * 1e6));
 }

@@ -3,7 +3,7 @@
  * FUSE daemon may be serving from a child while we wait), every live child is
  * known so Ctrl-C can stop it, and daemons are found by their mount point.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import { pidAlive } from '../bin/registry';
 
@@ -85,6 +85,45 @@ export function peakRssKiB(pid: number): number | undefined {
   try {
     const m = /^VmHWM:\s+(\d+)\s+kB/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
     return m ? Number(m[1]) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * utime + stime, in clock ticks, from the text of /proc/PID/stat. The command
+ * name (field 2) is in parentheses and may itself hold spaces and
+ * parentheses, so the fields are counted from the last ")".
+ */
+export function cpuTicksOfStat(stat: string): number | undefined {
+  const close = stat.lastIndexOf(')');
+  if (close < 0) return undefined;
+  // After ")": field 3 (state) onwards; utime and stime are fields 14 and 15.
+  const f = stat.slice(close + 1).trim().split(/\s+/);
+  const utime = Number(f[14 - 3]);
+  const stime = Number(f[15 - 3]);
+  return Number.isFinite(utime) && Number.isFinite(stime) ? utime + stime : undefined;
+}
+
+let clockTicksPerSec: number | undefined;
+
+/** sysconf(_SC_CLK_TCK): the unit of /proc's CPU times (100 on every Linux this runs on; asked once). */
+function ticksPerSec(): number {
+  if (clockTicksPerSec === undefined) {
+    try {
+      clockTicksPerSec = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+    } catch {
+      clockTicksPerSec = 100;
+    }
+  }
+  return clockTicksPerSec;
+}
+
+/** CPU time a process has used so far (user + system, all its threads), seconds; undefined when it is gone. */
+export function cpuSeconds(pid: number): number | undefined {
+  try {
+    const ticks = cpuTicksOfStat(fs.readFileSync(`/proc/${pid}/stat`, 'utf8'));
+    return ticks === undefined ? undefined : ticks / ticksPerSec();
   } catch {
     return undefined;
   }

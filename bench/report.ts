@@ -1,13 +1,14 @@
 /**
  * The Markdown report and the ratio chart of one benchmark run: medians per
- * row × target, o2fuse / each baseline, peak RSS per job, and the targets
- * stated as met or not (with what missed).
+ * row × target, o2fuse / each baseline, peak RSS, completion latency and the
+ * daemon's CPU per operation for each job, and the targets stated as met or
+ * not (with what missed).
  */
 import type { ChartPanel } from './chart';
 import { ratioChartSvg } from './chart';
 import type { Job, Row } from './jobs';
-import { allRows } from './jobs';
-import { cellOf, rssOf, type Cell, type Measurement } from './measurement';
+import { allLatencyRows, allRows } from './jobs';
+import { cellOf, cpuPerOpUs, latencyOf, rssOf, type Cell, type Measurement } from './measurement';
 import type { Target } from './targets';
 
 export interface RunInfo {
@@ -61,6 +62,11 @@ function fmtRatio(r: number | undefined, a: Cell, b: Cell): string {
   if (a.status === 'FAILED') return '**FAILED**';
   if (r === undefined) return b.status === 'FAILED' ? 'baseline FAILED' : 'n/a';
   return `${r >= 10 ? r.toFixed(0) : r.toFixed(2)}×`;
+}
+
+/** Microseconds for the latency and CPU tables: one decimal below 10, whole numbers (with separators) above. */
+function fmtUs(us: number): string {
+  return us < 10 ? us.toFixed(1) : Math.round(us).toLocaleString('en-US');
 }
 
 function table(head: string[], rows: string[][]): string {
@@ -172,7 +178,7 @@ export function buildReport(info: RunInfo): { markdown: string; svg: string } {
   const md: string[] = [];
 
   md.push(`# ${info.title}`, '');
-  md.push(`${info.mode === 'quick' ? 'Quick run' : 'Full run'}: ${info.reps} repetition${info.reps > 1 ? 's' : ''} per job and target, interleaved across targets (the order rotating by repetition and job); medians${showRange ? ' (min–max in brackets)' : ''}. Higher is better everywhere.${info.interrupted ? ' **Interrupted: partial results.**' : ''}`, '');
+  md.push(`${info.mode === 'quick' ? 'Quick run' : 'Full run'}: ${info.reps} repetition${info.reps > 1 ? 's' : ''} per job and target, interleaved across targets (the order rotating by repetition and job); medians${showRange ? ' (min–max in brackets)' : ''}. Throughput: higher is better everywhere; latency and CPU: lower is better.${info.interrupted ? ' **Interrupted: partial results.**' : ''}`, '');
   md.push(`Started ${info.startedAt.toISOString()}, took ${((info.finishedAt.getTime() - info.startedAt.getTime()) / 1000).toFixed(0)} s. Command: \`${info.commandLine}\``, '');
 
   md.push('## Medians', '');
@@ -203,6 +209,35 @@ export function buildReport(info: RunInfo): { markdown: string; svg: string } {
     info.jobs.map((j) => [j.id, ...daemons.map((t) => {
       const kib = rssOf(j.id, t.id, ms);
       return kib === undefined ? (t.unavailable ? 'n/a' : '–') : (kib / 1024).toFixed(0);
+    })]),
+  ), '');
+
+  const latencyRows = allLatencyRows(info.jobs);
+  if (latencyRows.length > 0) {
+    md.push('## Completion latency (us, p50 / p99, median over runs)', '');
+    md.push('fio\'s completion latency (clat) of each I/O: from its submission to its completion, what the filesystem ' +
+      'and everything under it took (for the psync jobs, the whole system call). Each figure is the median over the ' +
+      'runs of that run\'s percentile.', '');
+    md.push(table(
+      ['job', ...info.targets.map((t) => t.label)],
+      latencyRows.map((l) => [l.title, ...info.targets.map((t) => {
+        const p = latencyOf(l.id, l.jobId, t.id, ms);
+        return p ? `${fmtUs(p.p50)} / ${fmtUs(p.p99)}` : t.unavailable ? 'n/a' : '–';
+      })]),
+    ), '');
+  }
+
+  md.push('## Daemon CPU per operation (us, median over runs)', '');
+  md.push('User and system CPU time of the serving process (all its threads, /proc/PID/stat) while the workload ran, ' +
+    'divided by the I/Os fio completed (metadata: by the files, each created, stat\'ed, listed and unlinked). The ' +
+    'kernel\'s share of each request is the client\'s and is not in it; nor is write-back a daemon does after the job, at ' +
+    'unmount. It counts what a daemon spends to go fast as well: o2fuse\'s kernel transport spins on /dev/fuse for up ' +
+    'to 50 us after each answer (bench/README.md). The host target has no daemon.', '');
+  md.push(table(
+    ['job', ...daemons.map((t) => t.label)],
+    info.jobs.map((j) => [j.id, ...daemons.map((t) => {
+      const us = cpuPerOpUs(j.id, t.id, ms);
+      return us === undefined ? (t.unavailable ? 'n/a' : '–') : fmtUs(us);
     })]),
   ), '');
 
