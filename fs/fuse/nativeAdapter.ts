@@ -15,6 +15,7 @@ import type { FuseOps, FuseStat, FuseStatfs } from 'fuse-native';
 import type { Attr, Caller, Engine, SetAttr, Timespec } from '../api';
 import { fuseErrno, errnoName, isExpectedError } from './errno';
 import { PathResolver } from './paths';
+import { S_IFDIR, S_IFMT } from '../format/constants';
 
 const log = createDebug('o2fuse:fuse');
 
@@ -249,6 +250,7 @@ export function createNativeOps(engine: Engine, options: NativeAdapterOptions = 
         try {
           await engine.unlink(parent, name);
         } finally {
+          // unlink(2) removes no directory: nothing is cached below the name.
           paths.forget(path);
         }
       });
@@ -260,7 +262,7 @@ export function createNativeOps(engine: Engine, options: NativeAdapterOptions = 
         try {
           await engine.rmdir(parent, name);
         } finally {
-          paths.forget(path);
+          paths.forgetTree(path);
         }
       });
     },
@@ -272,8 +274,16 @@ export function createNativeOps(engine: Engine, options: NativeAdapterOptions = 
         try {
           await engine.rename(from.parent, from.name, to.parent, to.name, 0);
         } finally {
-          paths.forget(src);
-          paths.forget(dest);
+          // A directory takes the paths below it along (and one it replaced was empty); a file takes none. When
+          // in doubt (the name is gone), both trees go.
+          const moved = await engine.lookup(to.parent, to.name).catch(() => undefined);
+          if (moved && (moved.mode & S_IFMT) !== S_IFDIR) {
+            paths.forget(src);
+            paths.forget(dest);
+          } else {
+            paths.forgetTree(src);
+            paths.forgetTree(dest);
+          }
         }
       });
     },

@@ -4,9 +4,9 @@
  * engine.lookup from the root and remembers a bounded number of answers.
  *
  * The cache is correct as long as every rename/unlink/rmdir passes through
- * this mount's adapter, which calls forget(). A lookup that raced with a
- * forget() is not cached (the generation check), so a rename can never be
- * undone by a slow lookup finishing after it.
+ * this mount's adapter, which calls forget() or forgetTree(). A lookup that
+ * raced with either is not cached (the generation check), so a rename can
+ * never be undone by a slow lookup finishing after it.
  */
 import type { Attr, Engine } from '../api';
 import { FsError } from '../errors';
@@ -62,10 +62,23 @@ export class PathResolver {
     return { parent: await this.ino(dir), name: Buffer.from(name, 'utf8') };
   }
 
-  /** Drops `path` and everything below it. */
+  /**
+   * Drops `path`, a name with nothing cached below it: one that named a
+   * file (no lookup under a file succeeds, so none is cached).
+   */
   forget(path: string): void {
     this.generation++;
     this.inoByPath.delete(path);
+  }
+
+  /**
+   * Drops `path` and every cached path below it: for a directory renamed or
+   * removed. That looks at every cached path, so a file's name goes through
+   * forget() instead (the metadata benchmark's 5,000 unlinks each scanned
+   * ~2,500 cached paths, 14 us a scan at the median).
+   */
+  forgetTree(path: string): void {
+    this.forget(path);
     const prefix = path.endsWith('/') ? path : `${path}/`;
     for (const key of this.inoByPath.keys()) {
       if (key.startsWith(prefix)) this.inoByPath.delete(key);

@@ -33,6 +33,8 @@ interface Config {
   blockSize: number;
   clusterSize: number;
   features?: string;
+  /** Mount option transport= (the default when unset). */
+  transport?: string;
   files: number;
   changes: number;
 }
@@ -40,6 +42,8 @@ interface Config {
 const configs: Config[] = [
   { name: '4K blocks, 4K clusters, inline-data', blockSize: 4096, clusterSize: 4096, files: 1500, changes: 1200 },
   { name: '1K blocks, 16K clusters, no inline-data', blockSize: 1024, clusterSize: 16384, features: 'noinline-data', files: 1500, changes: 1200 },
+  // The libfuse transport names files by path: its path cache (fs/fuse/paths.ts) must follow every rename and removal.
+  { name: '4K blocks, 4K clusters, through libfuse', blockSize: 4096, clusterSize: 4096, transport: 'libfuse', files: 400, changes: 800 },
 ];
 
 /** The tree as the workload knows it (paths relative to the root, '/'-separated). */
@@ -152,7 +156,8 @@ async function runConfig(t: Test, c: Config): Promise<void> {
   const host = path.join(await tempDir(t), 'shadow');
   await fs.mkdir(host);
   await fs.mkdir(path.join(host, 'lost+found'), { mode: 0o755 });
-  const m = await mountO2fuse(t, image);
+  const transport = c.transport ? `transport=${c.transport}` : undefined;
+  const m = await mountO2fuse(t, image, { options: transport });
   const twin = new Twin(host, m.dir);
   const tree = new Tree();
   const started = Date.now();
@@ -281,7 +286,7 @@ async function runConfig(t: Test, c: Config): Promise<void> {
     `libocfs2 (o2tool dump) reads the same ${want.size} paths: modes, link counts, sizes, sha256 per file, targets`);
   t.comment(`o2tool dump: ${((Date.now() - compareStarted) / 1000).toFixed(1)} s`);
 
-  const again = await mountO2fuse(t, image, { options: 'ro' });
+  const again = await mountO2fuse(t, image, { options: ['ro', transport].filter(Boolean).join(',') });
   t.same(diff(want, comparable(await shadowEntries(again.dir, { fields: FIELDS }))).slice(0, 20), [],
     'after a remount the mount still reads like the shadow');
   await again.unmount();
