@@ -232,7 +232,9 @@ export function buildReport(info: RunInfo): { markdown: string; svg: string } {
     'divided by the I/Os fio completed (metadata: by the files, each created, stat\'ed, listed and unlinked). The ' +
     'kernel\'s share of each request is the client\'s and is not in it; nor is write-back a daemon does after the job, at ' +
     'unmount. It counts what a daemon spends to go fast as well: o2fuse\'s kernel transport spins on /dev/fuse for up ' +
-    'to 50 us after each answer (bench/README.md). The host target has no daemon.', '');
+    'to 50 us after each answer; and what a fresh daemon spends getting going: every run mounts a new one, and ' +
+    'o2fuse\'s V8 compiles its code during the first second or so of each job, which weighs most on the jobs with ' +
+    'the fewest operations (seqwrite, seqread: 1 MiB each; bench/README.md). The host target has no daemon.', '');
   md.push(table(
     ['job', ...daemons.map((t) => t.label)],
     info.jobs.map((j) => [j.id, ...daemons.map((t) => {
