@@ -274,13 +274,12 @@ export function createNativeOps(engine: Engine, options: NativeAdapterOptions = 
         try {
           await engine.rename(from.parent, from.name, to.parent, to.name, 0);
         } finally {
+          paths.forget(src);
+          paths.forget(dest);
           // A directory takes the paths below it along (and one it replaced was empty); a file takes none. When
           // in doubt (the name is gone), both trees go.
           const moved = await engine.lookup(to.parent, to.name).catch(() => undefined);
-          if (moved && (moved.mode & S_IFMT) !== S_IFDIR) {
-            paths.forget(src);
-            paths.forget(dest);
-          } else {
+          if (!moved || (moved.mode & S_IFMT) === S_IFDIR) {
             paths.forgetTree(src);
             paths.forgetTree(dest);
           }
