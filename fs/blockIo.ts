@@ -72,15 +72,15 @@ export async function alignRun(ctx: VolumeContext, run: DeviceWrite, what = 'wri
   const aStart = Math.floor(start / bs) * bs;
   const aEnd = Math.ceil(end / bs) * bs;
   if (aStart === start && aEnd === end) return run;
-  const out = Buffer.alloc(aEnd - aStart);
+  // Not zeroed: every byte of it is written below. The partial edge blocks are read straight into it (a device
+  // read fills all it is given), and the data covers every block between them.
+  const out = Buffer.allocUnsafe(aEnd - aStart);
   const headPartial = aStart !== start;
   const tailPartial = aEnd !== end;
   const reads: Promise<void>[] = [];
-  if (headPartial) {
-    reads.push(ctx.device.read(aStart, bs).then((b) => void b.copy(out, 0)));
-  }
+  if (headPartial) reads.push(ctx.device.readInto(out.subarray(0, bs), aStart));
   if (tailPartial && (!headPartial || aEnd - bs !== aStart)) {
-    reads.push(ctx.device.read(aEnd - bs, bs).then((b) => void b.copy(out, aEnd - bs - aStart)));
+    reads.push(ctx.device.readInto(out.subarray(aEnd - bs - aStart), aEnd - bs));
   }
   await Promise.all(reads);
   trace('%s: read-in of edge block(s) for %d+%d (block %d..%d)', what, start, run.buf.length, aStart / bs, aEnd / bs - 1);

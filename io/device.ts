@@ -43,7 +43,7 @@ export interface Device {
    * of device"; a negative or fractional offset or length fails with EINVAL.
    */
   read(offset: number, length: number): Promise<Buffer>;
-  /** Reads into `buf` starting at `offset`. */
+  /** Fills all of `buf` from `offset`, as read() would (the same checks; zeros past the end of a sparse file). */
   readInto(buf: Buffer, offset: number): Promise<void>;
   /** Writes all of `buf` at `offset`. The caller must not change `buf` until the promise settles. */
   write(buf: Buffer, offset: number): Promise<void>;
