@@ -31,7 +31,7 @@ import { runFio } from './fio';
 import { JOBS, type Job } from './jobs';
 import type { Measurement } from './measurement';
 import { ensureBenchPackages } from './packages';
-import { cpuSeconds, dropKernelCaches, isRoot, peakRssKiB, run, runOk, terminateChildren } from './proc';
+import { cpuSeconds, dropKernelCaches, isRoot, machineCpu, peakRssKiB, run, runOk, terminateChildren } from './proc';
 import { buildReport, type RunInfo } from './report';
 import {
   bindfsTarget, fuse2fsTarget, hostTarget, o2fuseTarget, passthroughTarget, type Mounted, type Target, type TargetConfig,
@@ -322,6 +322,7 @@ class Bench {
       phase('mount');
       const sampler = rssSampler(mounted.pid);
       const cpuBefore = mounted.pid === undefined ? undefined : cpuSeconds(mounted.pid);
+      const machineBefore = machineCpu();
       try {
         if (job.kind === 'fio') {
           const jsonPath = path.join(this.resultsDir, `${rawBase}.json`);
@@ -362,6 +363,10 @@ class Bench {
         // Before the untimed clean-up below: the CPU the workload itself cost the daemon.
         const cpuAfter = mounted.pid === undefined ? undefined : cpuSeconds(mounted.pid);
         if (cpuBefore !== undefined && cpuAfter !== undefined) m.daemonCpuSec = cpuAfter - cpuBefore;
+        const machineAfter = machineCpu();
+        if (machineBefore && machineAfter && machineAfter.total > machineBefore.total) {
+          m.stealPct = (100 * (machineAfter.steal - machineBefore.steal)) / (machineAfter.total - machineBefore.total);
+        }
       } finally {
         phase('work');
         if (job.creates) await fs.promises.rm(path.join(mounted.dir, job.creates), { force: true, recursive: true }).catch(() => undefined);

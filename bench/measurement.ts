@@ -25,6 +25,8 @@ export interface Measurement {
   daemonCpuSec?: number;
   /** What that CPU time is divided by: I/Os fio completed, or the metadata job's files. */
   ops?: number;
+  /** Share of the machine's CPU time the hypervisor gave to something else while the workload ran (steal), %. */
+  stealPct?: number;
   /** Wall time of the whole run (copy, mount, workload, unmount). */
   seconds: number;
   /** Where that time went, seconds per phase (copy, drop, mount, work, unmount). */

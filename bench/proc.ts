@@ -129,6 +129,34 @@ export function cpuSeconds(pid: number): number | undefined {
   }
 }
 
+/** The machine's CPU time so far, in clock ticks over all CPUs: all of it, and the part stolen from this VM. */
+export interface MachineCpu {
+  total: number;
+  steal: number;
+}
+
+/**
+ * The aggregate "cpu" line of /proc/stat: user nice system idle iowait irq
+ * softirq steal guest guest_nice. guest and guest_nice are already counted
+ * in user and nice, so they are left out of the total.
+ */
+export function machineCpuOfStat(procStat: string): MachineCpu | undefined {
+  const line = procStat.split('\n').find((l) => l.startsWith('cpu '));
+  if (!line) return undefined;
+  const f = line.trim().split(/\s+/).slice(1, 9).map(Number);
+  if (f.length < 8 || f.some((v) => !Number.isFinite(v))) return undefined;
+  return { total: f.reduce((a, b) => a + b, 0), steal: f[7] };
+}
+
+/** The machine's CPU time from /proc/stat, or undefined where it cannot be read. */
+export function machineCpu(): MachineCpu | undefined {
+  try {
+    return machineCpuOfStat(fs.readFileSync('/proc/stat', 'utf8'));
+  } catch {
+    return undefined;
+  }
+}
+
 /** Processes (other than us) with `arg` among their command-line arguments: how a daemonized FUSE server is found. */
 export function pidsWithArgument(arg: string): number[] {
   const pids: number[] = [];

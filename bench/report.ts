@@ -8,7 +8,7 @@ import type { ChartPanel } from './chart';
 import { ratioChartSvg } from './chart';
 import type { Job, Row } from './jobs';
 import { allLatencyRows, allRows } from './jobs';
-import { cellOf, cpuPerOpUs, latencyOf, rssOf, type Cell, type Measurement } from './measurement';
+import { cellOf, cpuPerOpUs, latencyOf, median, rssOf, type Cell, type Measurement } from './measurement';
 import type { Target } from './targets';
 
 export interface RunInfo {
@@ -169,6 +169,32 @@ function evaluateTargets(info: RunInfo, rows: Row[]): Verdict[] {
   return verdicts;
 }
 
+/** Runs that lost more than this share of the machine's CPU time to the hypervisor are named in the report. */
+const STEAL_NOTED_PCT = 5;
+
+/**
+ * How much CPU time the hypervisor took from this machine while the runs
+ * worked (steal, /proc/stat): on a shared host a slow cell may be its
+ * neighbours' doing rather than the target's.
+ */
+function stealSection(ms: Measurement[]): string[] {
+  const runs = ms.filter((m) => m.stealPct !== undefined);
+  if (runs.length === 0) return [];
+  const worst = runs.reduce((a, m) => (m.stealPct! > a.stealPct! ? m : a));
+  const pct = (v: number) => `${v.toFixed(1)} %`;
+  const out = ['## CPU time stolen by the hypervisor', ''];
+  out.push(`Steal (/proc/stat: time a virtual CPU of this machine was ready to run and the host ran something else) ` +
+    `over each run's workload: median ${pct(median(runs.map((m) => m.stealPct!))!)}, at most ` +
+    `${pct(worst.stealPct!)} (${worst.targetId} ${worst.jobId} rep ${worst.rep}).`);
+  const noted = runs.filter((m) => m.stealPct! > STEAL_NOTED_PCT);
+  out.push(noted.length === 0
+    ? `No run lost more than ${STEAL_NOTED_PCT} %.`
+    : `Runs that lost more than ${STEAL_NOTED_PCT} % (their numbers partly measure the host's other guests): ` +
+      noted.map((m) => `${m.targetId} ${m.jobId} rep ${m.rep} (${pct(m.stealPct!)})`).join(', ') + '.');
+  out.push('');
+  return out;
+}
+
 export function buildReport(info: RunInfo): { markdown: string; svg: string } {
   const rows = allRows(info.jobs);
   const ms = info.measurements;
@@ -255,6 +281,8 @@ export function buildReport(info: RunInfo): { markdown: string; svg: string } {
   }
 
   md.push(...(info.wakeupSection ?? []));
+
+  md.push(...stealSection(ms));
 
   md.push('## Setup', '');
   md.push(...info.sizes.map((s) => `- ${s}`));

@@ -6,13 +6,15 @@
  * spaces and parentheses, and a real process's CPU time growing while it
  * computes; and the report's two tables built from synthetic measurements
  * (no mount, no fio): medians over runs, failed runs left out, dashes where
- * there is nothing to show.
+ * there is nothing to show. Also the machine's CPU time stolen by the
+ * hypervisor: /proc/stat's "cpu" line read (guest time not counted twice),
+ * and the report naming the runs that lost more than 5 %.
  */
 import t from 'tap';
 import { directionsOf, type FioJson } from '../../bench/fio';
 import { JOBS } from '../../bench/jobs';
 import type { Measurement } from '../../bench/measurement';
-import { cpuSeconds, cpuTicksOfStat } from '../../bench/proc';
+import { cpuSeconds, cpuTicksOfStat, machineCpu, machineCpuOfStat } from '../../bench/proc';
 import { buildReport, type RunInfo } from '../../bench/report';
 import type { Target } from '../../bench/targets';
 
@@ -105,4 +107,31 @@ t.test('the report: latency p50 / p99 and daemon CPU per operation, medians over
   t.equal(line('randread', CPU), '| randread | 18 | 24 |', 'median CPU per I/O, the failed run left out');
   t.equal(line('mix', CPU), '| mix | – | – |', 'nothing measured, nothing shown');
   t.equal(line('metadata', CPU), '| metadata | 884 | – |', 'per file for the metadata job');
+});
+
+t.test('steal: /proc/stat read, and the runs that lost CPU time to the host named', async (t) => {
+  // user nice system idle iowait irq softirq steal guest guest_nice: guest (7) is inside user already.
+  const stat = 'cpu  100 0 50 800 20 0 10 20 7 0\ncpu0 50 0 25 400 10 0 5 10 7 0\nintr 12345\n';
+  t.same(machineCpuOfStat(stat), { total: 1000, steal: 20 });
+  t.equal(machineCpuOfStat('intr 1\n'), undefined, 'no cpu line');
+  t.equal(machineCpuOfStat('cpu  1 2 3\n'), undefined, 'a line too short');
+  const real = machineCpu();
+  t.ok(real && real.total > 0 && real.steal >= 0 && real.steal <= real.total, 'this machine\'s /proc/stat reads');
+
+  const targets = [target('o2fuse-kernel', 'o2fuse (kernel)', true), target('fuse2fs', 'fuse2fs (ext4)', false)];
+  const run = (rep: number, targetId: string, stealPct?: number): Measurement =>
+    ({ rep, jobId: 'randread', targetId, values: { randread: 1 }, verifyFailed: false, seconds: 1, phases: {}, stealPct });
+  const at = new Date('2026-11-26T00:00:00Z');
+  const report = (ms: Measurement[]) => buildReport({
+    title: 'test', mode: 'full', reps: 3, commandLine: 'test', startedAt: at, finishedAt: at, interrupted: false,
+    environment: [], sizes: [], targets, jobs: JOBS.filter((j) => j.id === 'randread'), measurements: ms, notes: [],
+  }).markdown;
+
+  const md = report([run(1, 'o2fuse-kernel', 0.5), run(1, 'fuse2fs', 12.25), run(2, 'o2fuse-kernel', 1), run(2, 'fuse2fs', 6)]);
+  t.match(md, /## CPU time stolen by the hypervisor/);
+  t.match(md, /median 3\.5 %, at most 12\.3 % \(fuse2fs randread rep 1\)/, 'median and the worst run');
+  t.match(md, /more than 5 % .*: fuse2fs randread rep 1 \(12\.3 %\), fuse2fs randread rep 2 \(6\.0 %\)\./, 'each run over 5 % named');
+  t.notMatch(md, /o2fuse-kernel randread rep \d \(/, 'runs under it are not');
+  t.match(report([run(1, 'o2fuse-kernel', 0), run(1, 'fuse2fs', 0.2)]), /No run lost more than 5 %\./);
+  t.notMatch(report([run(1, 'o2fuse-kernel'), run(1, 'fuse2fs')]), /stolen by the hypervisor/, 'no section without figures');
 });
