@@ -163,6 +163,11 @@ function volumePath(dir: string, t: Target): string {
   return path.join(dir, t.kind === 'image' ? `vol-${t.id}.img` : `vol-${t.id}`);
 }
 
+/** Removes what a job created on the mount at `dir` (untimed, still mounted), so the next job finds the volume as laid out. */
+async function removeCreated(dir: string, job: Job): Promise<void> {
+  if (job.creates) await fs.promises.rm(path.join(dir, job.creates), { force: true, recursive: true }).catch(() => undefined);
+}
+
 /** Removes a mount directory only if nothing is mounted there (never recurse into a live mount). */
 function removeMountDir(dir: string): void {
   if (mountsAt(dir).length > 0) {
@@ -369,7 +374,7 @@ class Bench {
         }
       } finally {
         phase('work');
-        if (job.creates) await fs.promises.rm(path.join(mounted.dir, job.creates), { force: true, recursive: true }).catch(() => undefined);
+        await removeCreated(mounted.dir, job);
         await mounted.unmount();
         m.peakRssKiB = sampler.stop();
         phase('unmount');
@@ -443,7 +448,7 @@ class Bench {
         rows.push({ targetId: t.id, label: t.label, error: (err as Error).message.split('\n')[0] });
         say(`failed: ${(err as Error).message.split('\n')[0].slice(0, 200)}`);
       } finally {
-        if (job.creates && mounted) await fs.promises.rm(path.join(mounted.dir, job.creates), { force: true, recursive: true }).catch(() => undefined);
+        if (mounted) await removeCreated(mounted.dir, job);
         await mounted?.unmount();
         removeMountDir(mnt);
       }

@@ -6,6 +6,7 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import { pidAlive } from '../bin/registry';
+import { statField } from '../io/procStat';
 
 export interface RunResult {
   /** Exit status; a child killed by a signal reports 128 + its number. */
@@ -90,18 +91,10 @@ export function peakRssKiB(pid: number): number | undefined {
   }
 }
 
-/**
- * utime + stime, in clock ticks, from the text of /proc/PID/stat. The command
- * name (field 2) is in parentheses and may itself hold spaces and
- * parentheses, so the fields are counted from the last ")".
- */
+/** utime + stime (fields 14 and 15), in clock ticks, from the text of /proc/PID/stat. */
 export function cpuTicksOfStat(stat: string): number | undefined {
-  const close = stat.lastIndexOf(')');
-  if (close < 0) return undefined;
-  // After ")": field 3 (state) onwards; utime and stime are fields 14 and 15.
-  const f = stat.slice(close + 1).trim().split(/\s+/);
-  const utime = Number(f[14 - 3]);
-  const stime = Number(f[15 - 3]);
+  const utime = Number(statField(stat, 14));
+  const stime = Number(statField(stat, 15));
   return Number.isFinite(utime) && Number.isFinite(stime) ? utime + stime : undefined;
 }
 
