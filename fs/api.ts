@@ -86,8 +86,12 @@ export interface Engine {
   /**
    * Writes `data`, which the engine reads only until the returned promise settles (it keeps no reference).
    * `cached`: the kernel writing back its page cache (FUSE writeback cache): buffered whatever the handle's flags.
+   * `accepted`: called, at most once, when a buffered write's outcome is settled before its device write is done
+   * (fs/fileIo.ts, bufferedWrite): the caller may answer then; an error of that device write is reported by the
+   * next fsync, as a write-back error, and the promise still resolves with the count.
    */
-  write(ino: number, fh: number, offset: number, data: Buffer, opts?: { cached?: boolean }): Promise<number>;
+  write(ino: number, fh: number, offset: number, data: Buffer,
+    opts?: { cached?: boolean; accepted?: (written: number) => void }): Promise<number>;
   flush(ino: number, fh: number): Promise<void>;
   fsync(ino: number, fh: number, datasync: boolean): Promise<void>;
   release(ino: number, fh: number): Promise<void>;

@@ -602,13 +602,14 @@ export class Volume implements Engine, VolumeContext, NameiHost, IoHost {
       release();
     }
   }
-  async write(ino: number, fh: number, offset: number, data: Buffer, opts: { cached?: boolean } = {}): Promise<number> {
+  async write(ino: number, fh: number, offset: number, data: Buffer,
+    opts: { cached?: boolean; accepted?: (written: number) => void } = {}): Promise<number> {
     this.writable();
     const inode = await this.iget(ino);
     checkWritable(inode);
     if (offset < 0) throw new FsError('EINVAL');
     const direct = !opts.cached && ((this.handles.get(fh)?.flags ?? 0) & O_DIRECT) !== 0;
-    return direct ? directWrite(this, inode, offset, data) : bufferedWrite(this, inode, offset, data);
+    return direct ? directWrite(this, inode, offset, data) : bufferedWrite(this, inode, offset, data, { accepted: opts.accepted });
   }
 
   async fallocate(ino: number, _fh: number, offset: number, length: number, mode: number): Promise<void> {

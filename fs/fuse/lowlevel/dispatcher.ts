@@ -117,17 +117,29 @@ export class Dispatcher {
     const writeIno = isWrite ? this.safeIno(req.nodeid) : 0;
     if (isWrite) this.stats.writeStarted(writeIno, req.body.readUInt32LE(16));
     this.inFlight.add(req.unique);
+    // A handler may answer before it is done (a buffered write the engine has accepted): the request stays in
+    // flight until the handler settles, and what it returns or throws after answering is not sent again.
+    let answered = false;
+    const answer = (payload: Buffer[]): void => {
+      if (answered) return;
+      answered = true;
+      this.reply(req, payload);
+    };
     let work: Promise<Buffer[] | typeof NO_REPLY>;
     try {
-      work = handler(req);
+      work = handler(req, answer);
     } catch (err) {
       work = Promise.reject(err);
     }
     work.then(
       (result) => {
-        if (result !== NO_REPLY) this.reply(req, result);
+        if (result !== NO_REPLY && !answered) this.reply(req, result);
       },
-      (err) => this.finish(req, this.errnoFor(req, err)),
+      (err) => {
+        const errno = this.errnoFor(req, err);
+        if (answered) log('%s #%d failed after its answer: %s', opcodeName(req.opcode), req.unique, errno);
+        else this.finish(req, errno);
+      },
     ).finally(() => {
       // The reply (if any) has been written: buffers it carried may be reused.
       this.ops.settled(req);

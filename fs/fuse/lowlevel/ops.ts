@@ -106,7 +106,8 @@ class DirHandles {
   }
 }
 
-export type Handler = (req: Request) => Promise<HandlerResult>;
+/** `answer`: sends the reply now (once); the handler's own result is then not sent (dispatcher.ts). */
+export type Handler = (req: Request, answer: (payload: Buffer[]) => void) => Promise<HandlerResult>;
 
 /**
  * READ reply buffers kept for reuse, in two sizes: a few of max_read for
@@ -297,15 +298,20 @@ export class LowLevelOps {
       return [out];
     }],
 
-    [FuseOpcode.FUSE_WRITE, async (req) => {
+    [FuseOpcode.FUSE_WRITE, async (req, answer) => {
       const a = args(fuse_write_in, req, 'fuse_write_in');
       const data = req.body.subarray(FUSE_WRITE_IN_SIZE, FUSE_WRITE_IN_SIZE + a.size);
       if (data.length !== a.size) throw new FsError('EINVAL', `WRITE of ${a.size} bytes carries ${data.length}`);
       const ino = this.ino(req.nodeid);
+      const killSuidGid = (a.write_flags & FUSE_WRITE_KILL_SUIDGID) !== 0;
       // FUSE_WRITE_CACHE: the kernel writing back its page cache (writeback_cache mounts); buffered in the engine
-      // even when the handle it picked was opened O_DIRECT.
-      const written = await this.engine.write(ino, a.fh, a.offset, data, { cached: (a.write_flags & FUSE_WRITE_CACHE) !== 0 });
-      if (a.write_flags & FUSE_WRITE_KILL_SUIDGID) await this.killSuidGid(ino);
+      // even when the handle it picked was opened O_DIRECT. A write the engine accepts before its device write
+      // (fs/fileIo.ts, acceptedWriteThrough) is answered then, unless set-id bits are still to be cleared.
+      const written = await this.engine.write(ino, a.fh, a.offset, data, {
+        cached: (a.write_flags & FUSE_WRITE_CACHE) !== 0,
+        accepted: killSuidGid ? undefined : (n) => answer([writeOut(n)]),
+      });
+      if (killSuidGid) await this.killSuidGid(ino);
       return [writeOut(written)];
     }],
 
