@@ -6,9 +6,9 @@
  * waits for the inode's lock); an fsync issued then waits for the device
  * write. When the held device write fails, write() still resolves with the
  * count (the answer has gone) and an fsync issued while it was in flight
- * reports EIO, once. Writes
- * that cannot be accepted early (a partial page, a stream kept in the
- * cache) never call `accepted`. The volume ends fsck-clean.
+ * reports EIO, once. Writes that cannot be accepted early (a partial page,
+ * a stream kept in the cache, a page that allocates) never call
+ * `accepted`. The volume ends fsck-clean.
  */
 import t from 'tap';
 import { engineOnFaultyDevice, openColdFile, deviceOffsetOf, ticks } from './harness';
