@@ -309,14 +309,15 @@ async function fallbackReason(host: IoHost, inode: Inode, offset: number, end: n
  * read-modify-write an edge block of existing data, so an unaligned one
  * passes the gate like a direct write.
  */
-async function allocatingWrite(host: IoHost, inode: Inode, offset: number, data: Buffer, reason: string, direct: boolean): Promise<number> {
+async function allocatingWrite(host: IoHost, inode: Inode, offset: number, data: Buffer, reason: string, direct: boolean,
+  accepted?: (written: number) => void): Promise<number> {
   const end = offset + data.length;
   io('%s write %d+%d of inode %d takes the allocating path: %s', direct ? 'direct' : 'buffered', offset, data.length, inode.ino, reason);
   await writebackInode(host, inode, pageOf(Math.min(offset, inode.size)), pageOf(end - 1));
   const from = Math.min(offset, inode.size);
   const ticket = isUnaligned(from, end - from, host.geo.blockSize) ? await enterGate(host, inode, from, end) : null;
   try {
-    const n = await host.metaLock.run(() => writeFileData(host, inode, offset, data));
+    const n = await host.metaLock.run(() => writeFileData(host, inode, offset, data, accepted));
     updateCachedPages(host, inode, offset, data.subarray(0, n));
     inode.gen++;
     return n;
@@ -338,6 +339,7 @@ export async function bufferedWrite(host: IoHost, inode: Inode, offset: number, 
   const end = offset + data.length;
   // `locked`: the caller (fallocate) holds the inode lock exclusively already.
   const release = opts.locked ? () => {} : await inode.rw.exclusive();
+  const accept = opts.accepted && acceptance(inode, opts.accepted);
   let n: number;
   try {
     // A buffered write must not read in a block a direct write has not landed on yet.
@@ -346,10 +348,14 @@ export async function bufferedWrite(host: IoHost, inode: Inode, offset: number, 
     const stream = offset === inode.lastWriteEnd;
     inode.lastWriteEnd = end;
     if (reason) {
-      n = await allocatingWrite(host, inode, offset, data, reason, false);
+      n = accept
+        ? await accept.run(() => allocatingWrite(host, inode, offset, data, reason, false, accept.answer))
+        : await allocatingWrite(host, inode, offset, data, reason, false);
     } else if (!stream && wholePages(offset, data.length) && inode.wbLock.idle &&
       !host.pages.hasDirtyIn(inode.ino, pageOf(offset), pageOf(end - 1))) {
-      n = opts.accepted ? await acceptedWriteThrough(host, inode, offset, data, opts.accepted) : await writeThrough(host, inode, offset, data);
+      n = accept
+        ? await accept.run(() => { accept.answer(data.length); return writeThrough(host, inode, offset, data); })
+        : await writeThrough(host, inode, offset, data);
     } else {
       await copyIntoPages(host, inode, offset, data);
       n = data.length;
@@ -357,6 +363,7 @@ export async function bufferedWrite(host: IoHost, inode: Inode, offset: number, 
       inode.pendingTimes = nowTimespec();
     }
   } finally {
+    accept?.settle();
     release();
   }
   if (host.pages.dirtyBytes > host.pages.dirtyLimitBytes) await host.throttle();
@@ -409,25 +416,43 @@ async function writeThrough(host: IoHost, inode: Inode, offset: number, data: Bu
 }
 
 /**
- * writeThrough with the write accepted first: everything that can refuse it (the handle, the range all mapped
- * to written blocks, the lock) is settled, so `accepted` runs before the device write and the caller answers
- * then. The client's next request then travels while the bytes go to the device instead of after: on the
- * bench's buffered random-write job (kernel transport, CPUs halting, 3 alternating pairs) 15,214-17,511 ->
- * 25,109-26,701 writes/s, clat p50 52-55 -> 27-32 us. What a buffered write promises is unchanged: its bytes
- * are read by every later request (the inode's lock is held until they land, and fsync waits for it), and
- * reach stable storage at the next fsync; a device error now reaches the writer as every Linux filesystem
- * reports a failed write-back, from that fsync (inode.wbError), instead of from write(2).
+ * A buffered write answered before it is done. `answer` runs once everything that can refuse the write is settled
+ * (the handle, the space, the lock): for an overwrite of written blocks before its device write (writeThrough), for
+ * an allocating write before its last transaction's device writes and commit (fs/fileWrite.ts, Fill). The client's
+ * next request then travels while the bytes go to the device instead of after: on the bench's buffered
+ * random-write job (kernel transport, CPUs halting, 3 alternating pairs) 15,214-17,511 -> 25,109-26,701 writes/s,
+ * clat p50 52-55 -> 27-32 us. What a buffered write promises is unchanged: its bytes are read by every later
+ * request (the inode's lock is held until they land, and fsync waits for it), its size and times are in every
+ * later GETATTR and LOOKUP (inode.landing), and they reach stable storage at the next fsync; a device error after
+ * the answer reaches the writer as every Linux filesystem reports a failed write-back, from that fsync
+ * (inode.wbError), instead of from write(2).
  */
-async function acceptedWriteThrough(host: IoHost, inode: Inode, offset: number, data: Buffer,
-  accepted: (written: number) => void): Promise<number> {
-  accepted(data.length);
-  try {
-    await writeThrough(host, inode, offset, data);
-  } catch (err) {
-    inode.wbError = err as Error;
-    io('accepted write of inode %d (%d bytes at %d) failed: %s; the next fsync reports it', inode.ino, data.length, offset, (err as Error).message);
-  }
-  return data.length;
+function acceptance(inode: Inode, accepted: (written: number) => void) {
+  let answered: number | undefined;
+  let landed: (() => void) | undefined;
+  return {
+    answer(written: number): void {
+      answered = written;
+      inode.landing = new Promise((resolve) => { landed = resolve; });
+      accepted(written);
+    },
+    async run(write: () => Promise<number>): Promise<number> {
+      try {
+        return await write();
+      } catch (err) {
+        if (answered === undefined) throw err;
+        inode.wbError = err as Error;
+        io('accepted write of inode %d failed after its answer: %s; the next fsync reports it', inode.ino, (err as Error).message);
+        return answered;
+      }
+    },
+    /** The write is done (landed or failed): attribute requests waiting on it go on. */
+    settle(): void {
+      if (!landed) return;
+      inode.landing = undefined;
+      landed();
+    },
+  };
 }
 
 async function copyIntoPages(host: IoHost, inode: Inode, offset: number, data: Buffer): Promise<void> {
@@ -605,7 +630,7 @@ export async function commitTimes(host: IoHost, inode: Inode): Promise<void> {
 
 /** fsync: the file's dirty pages, then its metadata, then the device cache. A write-back error is reported once. */
 export async function syncInode(host: IoHost, inode: Inode): Promise<void> {
-  // An accepted write still going to the device holds the inode's lock (acceptedWriteThrough): wait for it.
+  // An accepted write still going to the device holds the inode's lock (acceptance): wait for it.
   if (!inode.rw.idle) (await inode.rw.shared())();
   await writebackInode(host, inode);
   await commitTimes(host, inode);

@@ -132,6 +132,11 @@ async function zeroWrittenRange(ctx: VolumeContext, inode: Inode, start: number,
 interface Fill {
   offset: number;
   data: Buffer;
+  /**
+   * Called, once, when the transaction that reaches the end of `data` has everything but its device writes and
+   * its commit done: nothing but a device error can refuse the write from there (fs/fileIo.ts, accepted writes).
+   */
+  accepted?: (written: number) => void;
 }
 
 /**
@@ -339,6 +344,11 @@ async function fillChunk(host: WriteHost, inode: Inode, from: number, to: number
       tx.abort();
       return from;
     }
+    const accepted = fill?.accepted;
+    if (accepted && reachedBytes === to && to === fill.offset + fill.data.length) {
+      fill.accepted = undefined;
+      accepted(fill.data.length);
+    }
     // Ordered mode: everything the new metadata exposes is on the device before it commits.
     await runIo(host, items);
     // The size moves only over data: zeros of a gap before the write (no sparse-alloc) do not make the file longer.
@@ -431,8 +441,11 @@ export async function convertInlineToExtents(host: WriteHost, inode: Inode): Pro
  * i_clusters, the extent changes, mtime and ctime. Returns the bytes
  * written: all of them, or fewer when the maximum file size (EFBIG past it)
  * or the free space (ENOSPC when nothing fit) ends the write early.
+ * `accepted` is called with that count before the last transaction's device
+ * writes and commit once every byte it will write has its space (see Fill).
  */
-export async function writeFileData(host: WriteHost, inode: Inode, offset: number, data: Buffer): Promise<number> {
+export async function writeFileData(host: WriteHost, inode: Inode, offset: number, data: Buffer,
+  accepted?: (written: number) => void): Promise<number> {
   checkOffset('write offset', offset);
   if (data.length === 0) return 0;
   const { geo, features } = host;
@@ -455,7 +468,7 @@ export async function writeFileData(host: WriteHost, inode: Inode, offset: numbe
     from = Math.min(offset, inode.di.i_clusters * geo.clusterSize);
   }
   const allocatedBefore = inode.di.i_clusters;
-  const reached = await fillRange(host, inode, from, end, { offset, data: bytes }, end, true);
+  const reached = await fillRange(host, inode, from, end, { offset, data: bytes, accepted }, end, true);
   const written = Math.max(0, Math.min(end, reached) - offset);
   if (written === 0) {
     // Without sparse-alloc the gap may have got clusters before space ran out: give back what i_size does not need.

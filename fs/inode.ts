@@ -32,6 +32,11 @@ export class Inode {
   gen = 0;
   /** A write-back error not yet reported (returned by the next fsync or close, as Linux does). */
   wbError?: Error;
+  /**
+   * Set while a buffered write answered before it is done goes to the device (fs/fileIo.ts, acceptance): its new
+   * size and times are committed only then, so GETATTR and LOOKUP wait for it.
+   */
+  landing?: Promise<void>;
   /** mtime/ctime of buffered writes not yet committed to the inode block. */
   pendingTimes?: Timespec;
   /** An atime from reads not yet committed (relatime/strictatime). */

@@ -408,12 +408,15 @@ export class Volume implements Engine, VolumeContext, NameiHost, IoHost {
       }
       throw err;
     });
+    if (inode.landing) await inode.landing;
     return inode.attr(this.geo);
   }
 
   async getattr(ino: number): Promise<Attr> {
     this.checkOpen();
-    return (await this.iget(ino)).attr(this.geo);
+    const inode = await this.iget(ino);
+    if (inode.landing) await inode.landing;
+    return inode.attr(this.geo);
   }
 
   async readdir(ino: number): Promise<DirEntry[]> {

@@ -1,13 +1,17 @@
 /**
- * A buffered write the engine accepts before its device write
- * (fs/fileIo.ts, acceptedWriteThrough): a whole page over written blocks,
- * not continuing the last write. `accepted` runs while the device write is
- * still held; a read of that range issued then returns the new bytes (it
- * waits for the inode's lock); an fsync issued then waits for the device
- * write. When the held device write fails, write() still resolves with the
- * count (the answer has gone) and an fsync issued while it was in flight
- * reports EIO, once. Writes that cannot be accepted early (a partial page,
- * a stream kept in the cache, a page that allocates) never call
+ * Buffered writes the engine accepts before they are done (fs/fileIo.ts,
+ * acceptance). A whole page over written blocks, not continuing the last
+ * write, is accepted before its device write: `accepted` runs while that
+ * write is still held; a read of that range issued then returns the new
+ * bytes (it waits for the inode's lock); an fsync issued then waits for the
+ * device write. An allocating write (past the end of the file) is accepted
+ * once its space is claimed, before its data and its commit go to the
+ * device; a GETATTR or LOOKUP issued then waits and gives the new size.
+ * When the held device write fails, write() still resolves with the count
+ * (the answer has gone), an fsync issued while it was in flight reports
+ * EIO, once, and a failed allocating write leaves the file as it was.
+ * Writes that cannot be accepted early (a partial page, a stream kept in the
+ * cache, a write that gets only part of its space or none) never call
  * `accepted`. The volume ends fsck-clean.
  */
 import t from 'tap';
@@ -79,9 +83,83 @@ t.test('writes that are not written through are never accepted early', async (t)
   t.equal(accepted, 1, 'a random whole page is');
   await vol.write(ino, fh, 13 * PAGE, Buffer.alloc(PAGE, 3), accept);
   t.equal(accepted, 1, 'the page continuing it is not (a stream, kept for write-back)');
-  await vol.write(ino, fh, 40 * PAGE, Buffer.alloc(PAGE, 4), accept);
-  t.equal(accepted, 1, 'a page past the end of the file is not (it allocates)');
   await vol.fsync(ino, fh, false);
+  await vol.release(ino, fh);
+  await h.finish();
+});
+
+t.test('an allocating write is accepted once its space is claimed; GETATTR and LOOKUP wait for its size', async (t) => {
+  const h = await engineOnFaultyDevice(t);
+  const { vol, dev } = h;
+  const { ino, fh } = await openColdFile(vol, 'f', 32 * PAGE, 0x44);
+  const before = await vol.getattr(ino);
+  // Appending at the end of the file touches the device first with its data write (nothing to zero before it).
+  const hold = dev.hold({ op: 'write' });
+  let acceptedWith: number | undefined;
+  let written: number | undefined;
+  const data = Buffer.alloc(3 * PAGE, 0x6b);
+  const write = vol.write(ino, fh, 32 * PAGE, data, { accepted: (n) => { acceptedWith = n; } }).then((n) => { written = n; });
+  await hold.arrived(1);
+  t.equal(acceptedWith, 3 * PAGE, 'accepted with the whole count while its data write is held');
+  t.equal(written, undefined, 'write() itself has not resolved');
+  const seen: string[] = [];
+  const attr = vol.getattr(ino).then((a) => { seen.push('getattr'); return a; });
+  const entry = vol.lookup(vol.rootIno, Buffer.from('f')).then((a) => { seen.push('lookup'); return a; });
+  await ticks();
+  t.same(seen, [], 'GETATTR and LOOKUP wait: the new size is not committed yet');
+  hold.release();
+  await write;
+  t.equal(written, 3 * PAGE, 'write() resolves with the count once the write is committed');
+  t.equal((await attr).size, 35 * PAGE, 'the waiting GETATTR gives the new size');
+  t.equal((await entry).size, 35 * PAGE, 'so does the waiting LOOKUP');
+  const mtime = (await attr).mtime;
+  t.ok(mtime.sec * 1e9 + mtime.nsec >= before.mtime.sec * 1e9 + before.mtime.nsec, 'and an mtime no older than before');
+  t.ok((await vol.read(ino, fh, 32 * PAGE, 3 * PAGE)).equals(data), 'the bytes read back');
+  await vol.release(ino, fh);
+  await h.finish();
+});
+
+t.test('an allocating write that fails after acceptance leaves the file as it was; fsync reports EIO', async (t) => {
+  const h = await engineOnFaultyDevice(t);
+  const { vol, dev } = h;
+  const { ino, fh } = await openColdFile(vol, 'f', 8 * PAGE, 0x55);
+  const free = (await vol.statfs()).bfree;
+  const hold = dev.hold({ op: 'write' });
+  let accepted = 0;
+  const write = vol.write(ino, fh, 8 * PAGE, Buffer.alloc(2 * PAGE, 0x66), { accepted: () => { accepted++; } });
+  await hold.arrived(1);
+  const sync = vol.fsync(ino, fh, false).then(() => undefined, (e: unknown) => e as { errno?: string });
+  await ticks();
+  hold.fail('EIO');
+  t.equal(await write, 2 * PAGE, 'write() resolves with the count: its answer has gone already');
+  t.equal(accepted, 1, 'accepted once');
+  t.equal((await sync)?.errno, 'EIO', 'the fsync issued meanwhile reports the failed write');
+  await t.resolves(vol.fsync(ino, fh, false), 'and only that one');
+  t.equal((await vol.getattr(ino)).size, 8 * PAGE, 'the file keeps its size: the transaction was not committed');
+  t.equal((await vol.statfs()).bfree, free, 'and the space it claimed is free again');
+  await vol.release(ino, fh);
+  await h.finish();
+});
+
+t.test('an allocating write that gets part of its space, or none, is not accepted early', async (t) => {
+  const h = await engineOnFaultyDevice(t);
+  const { vol } = h;
+  const { ino, fh } = await openColdFile(vol, 'f', 4 * PAGE, 0x12);
+  const { bsize } = await vol.statfs();
+  const filler = await vol.create(vol.rootIno, Buffer.from('filler'), 0o644, 2, { uid: 0, gid: 0 });
+  // All the space but a little: preallocated to a second file.
+  const spare = 16 * PAGE;
+  await vol.fallocate(filler.attr.ino, filler.fh, 0, (await vol.statfs()).bfree * bsize - spare, 0);
+  const left = (await vol.statfs()).bfree * bsize;
+  t.ok(left > 0 && left <= spare, `${left} bytes of space left`);
+  let accepted = 0;
+  const accept = { accepted: () => { accepted++; } };
+  const n = await vol.write(ino, fh, 4 * PAGE, Buffer.alloc(left + 8 * PAGE, 0x34), accept);
+  t.ok(n > 0 && n < left + 8 * PAGE, `a short write (${n} bytes) when only part fits`);
+  t.equal(accepted, 0, 'and not accepted early: its count was not known before the end');
+  await t.rejects(vol.write(ino, fh, 4 * PAGE + n, Buffer.alloc(PAGE, 0x35), accept), { name: 'FsError', errno: 'ENOSPC' }, 'ENOSPC when nothing fits');
+  t.equal(accepted, 0, 'never accepted');
+  await vol.release(filler.attr.ino, filler.fh);
   await vol.release(ino, fh);
   await h.finish();
 });

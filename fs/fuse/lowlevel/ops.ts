@@ -306,7 +306,7 @@ export class LowLevelOps {
       const killSuidGid = (a.write_flags & FUSE_WRITE_KILL_SUIDGID) !== 0;
       // FUSE_WRITE_CACHE: the kernel writing back its page cache (writeback_cache mounts); buffered in the engine
       // even when the handle it picked was opened O_DIRECT. A write the engine accepts before its device write
-      // (fs/fileIo.ts, acceptedWriteThrough) is answered then, unless set-id bits are still to be cleared.
+      // (fs/fileIo.ts, acceptance) is answered then, unless set-id bits are still to be cleared.
       const written = await this.engine.write(ino, a.fh, a.offset, data, {
         cached: (a.write_flags & FUSE_WRITE_CACHE) !== 0,
         accepted: killSuidGid ? undefined : (n) => answer([writeOut(n)]),
