@@ -31,7 +31,7 @@ import { runFio } from './fio';
 import { JOBS, type Job } from './jobs';
 import type { Measurement } from './measurement';
 import { ensureBenchPackages } from './packages';
-import { cpuSeconds, dropKernelCaches, isRoot, machineCpu, peakRssKiB, run, runOk, terminateChildren } from './proc';
+import { cpuSeconds, dropKernelCaches, isRoot, machineCpu, peakRssKiB, run, runOk, stealPercent, terminateChildren } from './proc';
 import { buildReport, type RunInfo } from './report';
 import {
   bindfsTarget, fuse2fsTarget, hostTarget, o2fuseTarget, passthroughTarget, type Mounted, type Target, type TargetConfig,
@@ -374,10 +374,7 @@ class Bench {
         // Before the untimed clean-up below: the CPU the workload itself cost the daemon.
         const cpuAfter = mounted.pid === undefined ? undefined : cpuSeconds(mounted.pid);
         if (cpuBefore !== undefined && cpuAfter !== undefined) m.daemonCpuSec = cpuAfter - cpuBefore;
-        const machineAfter = machineCpu();
-        if (machineBefore && machineAfter && machineAfter.total > machineBefore.total) {
-          m.stealPct = (100 * (machineAfter.steal - machineBefore.steal)) / (machineAfter.total - machineBefore.total);
-        }
+        m.stealPct = stealPercent(machineBefore, machineCpu());
       } finally {
         phase('work');
         await removeCreated(mounted.dir, job);

@@ -141,6 +141,15 @@ export function machineCpuOfStat(procStat: string): MachineCpu | undefined {
   return { total: f.reduce((a, b) => a + b, 0), steal: f[7] };
 }
 
+/**
+ * The share of the machine's CPU time the host took between two readings, in percent; undefined when either is
+ * missing or no time passed between them (a counter that did not move, or went back, says nothing).
+ */
+export function stealPercent(before: MachineCpu | undefined, after: MachineCpu | undefined): number | undefined {
+  if (!before || !after || after.total <= before.total) return undefined;
+  return (100 * Math.max(0, after.steal - before.steal)) / (after.total - before.total);
+}
+
 /** The machine's CPU time from /proc/stat, or undefined where it cannot be read. */
 export function machineCpu(): MachineCpu | undefined {
   try {

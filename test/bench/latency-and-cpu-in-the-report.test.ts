@@ -14,7 +14,7 @@ import t from 'tap';
 import { directionsOf, type FioJson } from '../../bench/fio';
 import { JOBS } from '../../bench/jobs';
 import type { Measurement } from '../../bench/measurement';
-import { cpuSeconds, cpuTicksOfStat, machineCpu, machineCpuOfStat } from '../../bench/proc';
+import { cpuSeconds, cpuTicksOfStat, machineCpu, machineCpuOfStat, stealPercent } from '../../bench/proc';
 import { buildReport, type RunInfo } from '../../bench/report';
 import type { Target } from '../../bench/targets';
 
@@ -117,6 +117,11 @@ t.test('steal: /proc/stat read, and the runs that lost CPU time to the host name
   t.equal(machineCpuOfStat('cpu  1 2 3\n'), undefined, 'a line too short');
   const real = machineCpu();
   t.ok(real && real.total > 0 && real.steal >= 0 && real.steal <= real.total, 'this machine\'s /proc/stat reads');
+  t.equal(stealPercent({ total: 1000, steal: 20 }, { total: 1400, steal: 40 }), 5, 'steal over the time between readings');
+  t.equal(stealPercent({ total: 1000, steal: 20 }, { total: 1000, steal: 20 }), undefined, 'no time passed: nothing said');
+  t.equal(stealPercent({ total: 1000, steal: 20 }, { total: 900, steal: 20 }), undefined, 'a counter gone back: nothing said');
+  t.equal(stealPercent(undefined, { total: 1000, steal: 20 }), undefined, 'a reading missing');
+  t.equal(stealPercent({ total: 1000, steal: 30 }, { total: 1100, steal: 20 }), 0, 'steal gone back counts as none');
 
   const targets = [target('o2fuse-kernel', 'o2fuse (kernel)', true), target('fuse2fs', 'fuse2fs (ext4)', false)];
   const run = (rep: number, targetId: string, stealPct?: number): Measurement =>
