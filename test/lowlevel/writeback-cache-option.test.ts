@@ -10,6 +10,8 @@
  * - the kernel's mtime is what the inode keeps;
  * - an O_DIRECT reader sees buffered data not yet written back;
  * - unaligned O_DIRECT AIO still passes the gate (fio verify);
+ * - close(2) sends at most one FLUSH per mount (answered ENOSYS, the kernel
+ *   stops asking) and still succeeds;
  * - a full volume fails the write or its fsync with ENOSPC and stays
  *   consistent;
  * and fsck.ocfs2 finds every volume clean.
@@ -123,6 +125,20 @@ t.test('unaligned O_DIRECT AIO still passes the gate', { skip: lowLevelUnavailab
   t.equal((r.stderr.match(/verify:/g) ?? []).length, 0, 'no verify errors');
   t.equal(r.code, 0, 'fio exits 0');
   t.ok(m.session.stats().maxInFlightWritesPerInode > 1, 'direct writes still reach the engine concurrently');
+  await m.close();
+  await assertFsckClean(t, m.image);
+});
+
+t.test('close sends one FLUSH per mount at most: ENOSYS stops it', { skip: lowLevelUnavailable() }, async (t) => {
+  const m = await mountLowLevel(t, { options: { writebackCache: true } });
+  const before = m.session.stats();
+  // Each file opened, written through the kernel's cache and closed: a FLUSH at every close unless stopped.
+  await m.shOk(`for i in $(seq 1 50); do echo $i > ${m.mnt}/f$i || exit 1; done`);
+  const after = m.session.stats();
+  const flushes = (after.byOpcode.FLUSH ?? 0) - (before.byOpcode.FLUSH ?? 0);
+  t.comment(`50 closes sent ${flushes} FLUSH request(s)`);
+  t.ok(flushes <= 1, 'at most one FLUSH for 50 closes');
+  t.equal((await m.shOk(`cat ${m.mnt}/f50`)).trim(), '50', 'the files hold what was written');
   await m.close();
   await assertFsckClean(t, m.image);
 });

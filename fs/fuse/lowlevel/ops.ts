@@ -10,6 +10,8 @@
  * itself, so FORGET has nothing to release.
  *
  * Chosen answers:
+ * - FLUSH (writeback_cache mounts only: every open answers FOPEN_NOFLUSH):
+ *   ENOSYS, so that close(2) costs no round trip there either.
  * - ACCESS, GETXATTR, LISTXATTR, SETXATTR, REMOVEXATTR: ENOSYS. The kernel
  *   remembers it and stops asking; access() then succeeds (default_permissions
  *   does the checks when asked for), and the xattr calls report EOPNOTSUPP,
@@ -332,9 +334,11 @@ export class LowLevelOps {
     }],
 
     [FuseOpcode.FUSE_FLUSH, async (req) => {
-      const a = args(fuse_flush_in, req, 'fuse_flush_in');
-      await this.engine.flush(this.ino(req.nodeid), a.fh);
-      return [];
+      args(fuse_flush_in, req, 'fuse_flush_in');
+      // Only a writeback_cache mount sends it (every open answers FOPEN_NOFLUSH), after the kernel wrote its pages
+      // back and checked them for errors. Answered ENOSYS, the kernel stops asking, and close(2) there costs no
+      // round trip either; write-back errors of the engine's own go to the next fsync, as on every other mount.
+      throw new FsError('ENOSYS');
     }],
 
     [FuseOpcode.FUSE_OPENDIR, async (req) => {
