@@ -30,7 +30,7 @@ export class Inode {
   readonly wbLock = new Mutex('writeback');
   /** Bumped whenever the file's bytes change under the cache; a read-in that saw an older value is not cached. */
   gen = 0;
-  /** A write-back error not yet reported (returned by the next fsync or close, as Linux does). */
+  /** A write-back error not yet reported: returned by the next fsync (and, over libfuse, the next FLUSH at close). */
   wbError?: Error;
   /**
    * Set while a buffered write answered before it is done goes to the device (fs/fileIo.ts, acceptance): its new
