@@ -408,13 +408,16 @@ export class Volume implements Engine, VolumeContext, NameiHost, IoHost {
       }
       throw err;
     });
-    if (inode.landing) await inode.landing;
-    return inode.attr(this.geo);
+    return this.landedAttr(inode);
   }
 
   async getattr(ino: number): Promise<Attr> {
     this.checkOpen();
-    const inode = await this.iget(ino);
+    return this.landedAttr(await this.iget(ino));
+  }
+
+  /** An inode's attributes once a write answered before it was done has committed its size and times. */
+  private async landedAttr(inode: Inode): Promise<Attr> {
     if (inode.landing) await inode.landing;
     return inode.attr(this.geo);
   }
