@@ -21,13 +21,19 @@ interface WithPages {
 
 /**
  * The data of an inode about to be freed must not reach the device after its
- * clusters go back (another file may get them at once): its cached pages are
- * dropped unwritten, and a write-back already carrying some (the flusher's)
- * is waited for, as the kernel's truncate_inode_pages_final waits for pages
- * under write-back. Nothing can dirty them again: the inode has no links and
- * no handles. Write-back takes no metadata lock, so waiting here is safe.
+ * clusters go back (another file may get them at once). A write answered
+ * before it was done (fs/fileIo.ts, acceptance) may still be on its way: its
+ * client was free to close the file and unlink it meanwhile, so that write is
+ * waited for. Then the cached pages are dropped unwritten, and a write-back
+ * already carrying some (the flusher's) is waited for, as the kernel's
+ * truncate_inode_pages_final waits for pages under write-back. Nothing can
+ * dirty them again: the inode has no links and no handles. Neither wait
+ * needs the metadata lock the caller holds: write-back takes none, and an
+ * accepted write that allocates is answered inside its last transaction, so
+ * by the time the caller has the lock that write is past needing it.
  */
 async function dropFileData(host: NameiHost, inode: Inode): Promise<void> {
+  while (inode.landing) await inode.landing;
   (host as NameiHost & WithPages).pages?.drop(inode.ino);
   await inode.wbLock.run(async () => {});
 }

@@ -12,10 +12,12 @@
  * EIO, once, and a failed allocating write leaves the file as it was.
  * Writes that cannot be accepted early (a partial page, a stream kept in the
  * cache, a write that gets only part of its space or none) never call
- * `accepted`. The volume ends fsck-clean.
+ * `accepted`. An unlink, or the last close of an unlinked file, does not
+ * free the file's clusters while an accepted write to them is in flight.
+ * The volume ends fsck-clean.
  */
-import t from 'tap';
-import { engineOnFaultyDevice, openColdFile, deviceOffsetOf, ticks } from './harness';
+import t, { type Test } from 'tap';
+import { engineOnFaultyDevice, openColdFile, deviceOffsetOf, ticks, type Harness } from './harness';
 
 const PAGE = 4096;
 
@@ -161,5 +163,68 @@ t.test('an allocating write that gets part of its space, or none, is not accepte
   t.equal(accepted, 0, 'never accepted');
   await vol.release(filler.attr.ino, filler.fh);
   await vol.release(ino, fh);
+  await h.finish();
+});
+
+/*
+ * An accepted write leaves the client free to close the file and unlink it while the bytes are still on their
+ * way to the device. The file's clusters must not go back to the allocator before they land: another file
+ * could get them, and the late write would then overwrite that file's data.
+ */
+
+/** A whole-page overwrite of page `index`, accepted and then held at the device; returns the write and the hold. */
+async function heldAcceptedWrite(t: Test, h: Harness, ino: number, fh: number, index: number, fill: number) {
+  const at = await deviceOffsetOf(h.vol, ino, index * PAGE);
+  const hold = h.dev.hold({ op: 'write', startByte: at, endByte: at + PAGE });
+  let accepted = 0;
+  const write = h.vol.write(ino, fh, index * PAGE, Buffer.alloc(PAGE, fill), { accepted: () => { accepted++; } });
+  await hold.arrived(1);
+  t.equal(accepted, 1, 'accepted while its device write is held');
+  return { write, hold };
+}
+
+t.test('an unlink after close waits for an accepted write still on its way to the file\'s clusters', async (t) => {
+  const h = await engineOnFaultyDevice(t);
+  const { vol } = h;
+  const { ino, fh } = await openColdFile(vol, 'victim', 32 * PAGE, 0x21);
+  const free = (await vol.statfs()).bfree;
+  const { write, hold } = await heldAcceptedWrite(t, h, ino, fh, 8, 0x5a);
+  await vol.release(ino, fh);
+  let unlinked = false;
+  const unlink = vol.unlink(vol.rootIno, Buffer.from('victim')).then(() => { unlinked = true; });
+  await ticks();
+  t.notOk(unlinked, 'the unlink waits: the clusters it would free still have a write in flight');
+  t.equal((await vol.statfs()).bfree, free, 'nothing is freed meanwhile');
+  hold.release();
+  await write;
+  await unlink;
+  t.ok((await vol.statfs()).bfree > free, 'the clusters are freed once the write has landed');
+  // Whoever gets the clusters next keeps what it writes.
+  const other = await vol.create(vol.rootIno, Buffer.from('other'), 0o644, 2, { uid: 0, gid: 0 });
+  const data = Buffer.alloc(32 * PAGE, 0x99);
+  await vol.write(other.attr.ino, other.fh, 0, data);
+  await vol.fsync(other.attr.ino, other.fh, false);
+  vol.pages.drop(other.attr.ino);
+  t.ok((await vol.read(other.attr.ino, other.fh, 0, data.length)).equals(data), 'a file written afterwards reads back intact');
+  await vol.release(other.attr.ino, other.fh);
+  await h.finish();
+});
+
+t.test('the last close of an unlinked file waits for an accepted write before freeing it', async (t) => {
+  const h = await engineOnFaultyDevice(t);
+  const { vol } = h;
+  const { ino, fh } = await openColdFile(vol, 'victim', 32 * PAGE, 0x31);
+  await vol.unlink(vol.rootIno, Buffer.from('victim'));
+  const free = (await vol.statfs()).bfree;
+  const { write, hold } = await heldAcceptedWrite(t, h, ino, fh, 20, 0x6a);
+  let released = false;
+  const release = vol.release(ino, fh).then(() => { released = true; });
+  await ticks();
+  t.notOk(released, 'the orphan is not freed while the write is in flight');
+  t.equal((await vol.statfs()).bfree, free, 'nothing is freed meanwhile');
+  hold.release();
+  await write;
+  await release;
+  t.ok((await vol.statfs()).bfree > free, 'it is freed once the write has landed');
   await h.finish();
 });
