@@ -650,6 +650,9 @@ export class Volume implements Engine, VolumeContext, NameiHost, IoHost {
     if (this.closed) return;
     try {
       if (!this.readOnly) {
+        // A write answered before it landed (fs/fileIo.ts, acceptance) goes on after its client saw the answer and
+        // may have unmounted: it lands, and its times join what syncAll commits.
+        for (const inode of this.allInodes()) while (inode.landing) await inode.landing;
         await this.flusher.stop();
         await this.syncAll();
         await this.setSlot(null);

@@ -13,11 +13,14 @@
  * Writes that cannot be accepted early (a partial page, a stream kept in the
  * cache, a write that gets only part of its space or none) never call
  * `accepted`. An unlink, or the last close of an unlinked file, does not
- * free the file's clusters while an accepted write to them is in flight.
+ * free the file's clusters while an accepted write to them is in flight,
+ * and an unmount waits for it (its bytes and mtime are on the volume after).
  * The volume ends fsck-clean.
  */
 import t, { type Test } from 'tap';
 import { engineOnFaultyDevice, openColdFile, deviceOffsetOf, ticks, type Harness } from './harness';
+import { Volume } from '../../fs/volume';
+import { FileDevice } from '../../io/fileDevice';
 
 const PAGE = 4096;
 
@@ -226,5 +229,30 @@ t.test('the last close of an unlinked file waits for an accepted write before fr
   await write;
   await release;
   t.ok((await vol.statfs()).bfree > free, 'it is freed once the write has landed');
+  await h.finish();
+});
+
+t.test('an unmount right after an accepted write waits for it: the bytes and the new mtime are on the volume', async (t) => {
+  const h = await engineOnFaultyDevice(t);
+  const { vol } = h;
+  const { ino, fh } = await openColdFile(vol, 'f', 32 * PAGE, 0x41);
+  const before = await vol.getattr(ino);
+  const { write, hold } = await heldAcceptedWrite(t, h, ino, fh, 5, 0x7b);
+  await vol.release(ino, fh);
+  let unmounted = false;
+  const unmount = vol.unmount().then(() => { unmounted = true; });
+  await ticks();
+  t.notOk(unmounted, 'the unmount waits for the write in flight');
+  hold.release();
+  await write;
+  await unmount;
+  const again = await Volume.mount(await FileDevice.open(h.image), { readOnly: true });
+  t.teardown(() => again.unmount());
+  const attr = await again.getattr(ino);
+  t.ok(attr.mtime.sec * 1e9 + attr.mtime.nsec > before.mtime.sec * 1e9 + before.mtime.nsec, 'the write\'s mtime was committed');
+  const rfh = await again.open(ino, 0);
+  t.ok((await again.read(ino, rfh, 5 * PAGE, PAGE)).equals(Buffer.alloc(PAGE, 0x7b)), 'its bytes are on the volume');
+  await again.release(ino, rfh);
+  await again.unmount();
   await h.finish();
 });
