@@ -629,8 +629,15 @@ export class Volume implements Engine, VolumeContext, NameiHost, IoHost {
     this.checkOpen();
     if (whence !== SEEK_DATA && whence !== SEEK_HOLE) throw new FsError('EINVAL', `lseek whence ${whence}`);
     const inode = await this.iget(ino);
-    // Dirty pages are always over mapped blocks (writes into holes allocate at once), so the extent map is the truth.
-    return seekDataHole(this, inode, offset, whence);
+    // Dirty pages are always over mapped blocks (writes into holes allocate at once), so the extent map is the truth
+    // once no write is under way: an allocating write answered before its commit (fs/fileIo.ts, acceptance) holds
+    // the inode's lock until its extents and size are in, as the kernel's llseek takes the inode lock.
+    const release = inode.rw.tryShared() ?? await inode.rw.shared();
+    try {
+      return await seekDataHole(this, inode, offset, whence);
+    } finally {
+      release();
+    }
   }
 
   deviceBusy(): boolean {

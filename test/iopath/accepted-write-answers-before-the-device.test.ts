@@ -14,7 +14,8 @@
  * cache, a write that gets only part of its space or none) never call
  * `accepted`. An unlink, or the last close of an unlinked file, does not
  * free the file's clusters while an accepted write to them is in flight,
- * and an unmount waits for it (its bytes and mtime are on the volume after).
+ * and an unmount waits for it (its bytes and mtime are on the volume after);
+ * SEEK_DATA waits for an accepted allocating write's extent and size.
  * The volume ends fsck-clean.
  */
 import t, { type Test } from 'tap';
@@ -254,5 +255,26 @@ t.test('an unmount right after an accepted write waits for it: the bytes and the
   t.ok((await again.read(ino, rfh, 5 * PAGE, PAGE)).equals(Buffer.alloc(PAGE, 0x7b)), 'its bytes are on the volume');
   await again.release(ino, rfh);
   await again.unmount();
+  await h.finish();
+});
+
+t.test('SEEK_DATA after an accepted allocating write waits for its extent and size', async (t) => {
+  const h = await engineOnFaultyDevice(t);
+  const { vol, dev } = h;
+  const { ino, fh } = await openColdFile(vol, 'f', 32 * PAGE, 0x51);
+  const hold = dev.hold({ op: 'write' });
+  let accepted = 0;
+  const write = vol.write(ino, fh, 40 * PAGE, Buffer.alloc(2 * PAGE, 0x52), { accepted: () => { accepted++; } });
+  await hold.arrived(1);
+  t.equal(accepted, 1, 'an append past a hole, accepted while its data write is held');
+  let found: number | string | undefined;
+  const seek = vol.lseek(ino, fh, 33 * PAGE, 3 /* SEEK_DATA */).then((o) => { found = o; }, (e: { errno?: string }) => { found = e.errno; });
+  await ticks();
+  t.equal(found, undefined, 'the seek waits for the write');
+  hold.release();
+  await write;
+  await seek;
+  t.equal(found, 40 * PAGE, 'and finds the data the write put there');
+  await vol.release(ino, fh);
   await h.finish();
 });
