@@ -421,13 +421,15 @@ async function writeThrough(host: IoHost, inode: Inode, offset: number, data: Bu
  * an allocating write before its last transaction's device writes and commit (fs/fileWrite.ts, Fill). The client's
  * next request then travels while the bytes go to the device instead of after: on the bench's buffered
  * random-write job (kernel transport, CPUs halting, 3 alternating pairs) 15,214-17,511 -> 25,109-26,701 writes/s,
- * clat p50 52-55 -> 27-32 us. What a buffered write promises is unchanged: its bytes are read by every later
- * request (the inode's lock is held until they land, and fsync waits for it), its size and times are in every
- * later GETATTR and LOOKUP (inode.landing), its extents in every later SEEK_DATA and SEEK_HOLE (the lock again),
- * and they reach stable storage at the next fsync; the clusters it writes
- * are not freed under it (an unlink or the last close waits for it: fs/inodeFree.ts), nor does an unmount end
- * before it has landed; a device error after the answer reaches the writer as every Linux filesystem reports a
- * failed write-back, from that fsync (inode.wbError), instead of from write(2).
+ * clat p50 52-55 -> 27-32 us. What a buffered write promises is unchanged:
+ * - its bytes are read by every later request (the inode's lock is held until they land; fsync waits for it);
+ * - its size and times are in every later GETATTR and LOOKUP (inode.landing), its extents in every later
+ *   SEEK_DATA and SEEK_HOLE (the lock), and its times lie under any a later SETATTR sets (the lock);
+ * - it reaches stable storage at the next fsync;
+ * - the clusters it writes are not freed under it (an unlink or the last close waits for it: fs/inodeFree.ts),
+ *   and an unmount does not end before it has landed;
+ * - a device error after the answer reaches the writer as every Linux filesystem reports a failed write-back,
+ *   from that fsync (inode.wbError), instead of from write(2).
  */
 function acceptance(inode: Inode, accepted: (written: number) => void) {
   let answered: number | undefined;

@@ -594,11 +594,14 @@ export class Volume implements Engine, VolumeContext, NameiHost, IoHost {
   }
   async setattr(ino: number, changes: SetAttr): Promise<Attr> {
     this.writable();
-    if (changes.size === undefined) return (await setAttributes(this, ino, changes)).attr(this.geo);
-    // Truncate: no direct write in flight, the cache written back, and pages past the new end forgotten.
     const inode = await this.iget(ino);
+    // Exclusive, as the kernel's setattr holds the inode lock: a write answered before it landed (fs/fileIo.ts,
+    // acceptance) stamps its times when it lands, and an mtime set after its answer (tar, rsync -t, cp -p) must
+    // come after that stamp, not under it.
     const release = await inode.rw.exclusive();
     try {
+      if (changes.size === undefined) return (await setAttributes(this, ino, changes)).attr(this.geo);
+      // Truncate: no direct write in flight, the cache written back, and pages past the new end forgotten.
       await inode.dioDrain();
       await writebackInode(this, inode);
       this.pages.drop(ino, Math.floor(Math.min(changes.size, inode.size) / PAGE_BYTES));

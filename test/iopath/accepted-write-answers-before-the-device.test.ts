@@ -15,7 +15,8 @@
  * `accepted`. An unlink, or the last close of an unlinked file, does not
  * free the file's clusters while an accepted write to them is in flight,
  * and an unmount waits for it (its bytes and mtime are on the volume after);
- * SEEK_DATA waits for an accepted allocating write's extent and size.
+ * SEEK_DATA waits for an accepted allocating write's extent and size; an
+ * mtime set after an accepted write's answer is the one that stays.
  * The volume ends fsck-clean.
  */
 import t, { type Test } from 'tap';
@@ -276,5 +277,28 @@ t.test('SEEK_DATA after an accepted allocating write waits for its extent and si
   await seek;
   t.equal(found, 40 * PAGE, 'and finds the data the write put there');
   await vol.release(ino, fh);
+  await h.finish();
+});
+
+t.test('an mtime set after an accepted write stays: the write\'s own stamp does not land over it', async (t) => {
+  const h = await engineOnFaultyDevice(t);
+  const { vol } = h;
+  const { ino, fh } = await openColdFile(vol, 'f', 32 * PAGE, 0x61);
+  const { write, hold } = await heldAcceptedWrite(t, h, ino, fh, 3, 0x62);
+  // What tar, rsync -t and cp -p do after writing a file's last bytes.
+  const restored = { sec: 1_000_000_000, nsec: 123 };
+  const set = vol.setattr(ino, { mtime: restored, atime: restored });
+  await ticks();
+  hold.release();
+  await write;
+  await set;
+  await vol.fsync(ino, fh, false);
+  t.same((await vol.getattr(ino)).mtime, restored, 'mtime is the one set after the write');
+  await vol.release(ino, fh);
+  await vol.unmount();
+  const again = await Volume.mount(await FileDevice.open(h.image), { readOnly: true });
+  t.teardown(() => again.unmount());
+  t.same((await again.getattr(ino)).mtime, restored, 'on the volume too');
+  await again.unmount();
   await h.finish();
 });
