@@ -67,7 +67,7 @@ export interface LiveOptions {
   nodiratime: boolean;
 }
 
-/** An engine that can change ro/rw and atime live. Not in fs/api.ts yet: used when present. */
+/** An engine that can change ro/rw and atime live (Engine.remount, optional: used when present). */
 type RemountableEngine = Engine & { remount?(options: LiveOptions): Promise<void> };
 
 export class DaemonError extends Error {
@@ -182,7 +182,14 @@ export async function runDaemon(config: DaemonConfig, deps: DaemonDeps, readines
     try {
       await engine.remount({ ...want });
     } catch (err) {
-      if (goingReadOnly) await kernelRemount(config.mountpoint, ['rw', kernelVisibleAtime(liveState.atime)]).catch(() => undefined);
+      // An engine that failed on its way to read-only (a device error while writing back) stays read-only: so
+      // does the kernel then, and the flags and the engine agree.
+      if (goingReadOnly && !engine.readOnly) {
+        await kernelRemount(config.mountpoint, ['rw', kernelVisibleAtime(liveState.atime)]).catch(() => undefined);
+      } else if (goingReadOnly) {
+        liveState.readOnly = true;
+        return { ok: false, error: `the engine failed going read-only and stays so: ${(err as Error).message}` };
+      }
       return { ok: false, error: `the engine refused: ${(err as Error).message}` };
     }
     if (!goingReadOnly) await kernelRemount(config.mountpoint, kernelFlags);

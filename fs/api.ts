@@ -117,6 +117,11 @@ export interface Engine {
   /** lseek(2) SEEK_DATA (3) / SEEK_HOLE (4): the resulting offset; ENXIO at or past i_size. Optional. */
   lseek?(ino: number, fh: number, offset: number, whence: number): Promise<number>;
   /**
+   * A live remount: read-write <-> read-only and the atime policy (bin/daemon.ts changes the kernel's flags).
+   * Optional: the daemon refuses such a remount with a message for an engine without it.
+   */
+  remount?(o: { readOnly: boolean; atime?: 'relatime' | 'noatime' | 'strictatime' }): Promise<void>;
+  /**
    * Whether device requests are in flight (read-ins, write-back, journal
    * I/O), for a transport deciding whether to hold the event loop: their
    * completions need it. Optional.

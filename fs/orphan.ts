@@ -84,6 +84,8 @@ export class Orphans implements OrphanHandling {
       const name = slot.name.toString('latin1');
       if (name === '.' || name === '..') continue;
       const inode = await this.host.iget(slot.ino).catch(() => null);
+      // Still open (a remount to read-write finds files a read-only mount served): freed at its last close.
+      if (inode && inode.openCount > 0 && !name.startsWith(DIO_ORPHAN_PREFIX)) continue;
       try {
         await withTransaction(this.host, `recover orphan ${name}`, async (tx) => this.recoverOne(tx, dir, slot.name, inode));
         n++;

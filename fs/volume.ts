@@ -111,7 +111,11 @@ export class Volume implements Engine, VolumeContext, NameiHost, IoHost {
   readonly cache: BlockCache;
   readonly features: Features;
   readonly rootIno: number;
-  readonly readOnly: boolean;
+  /**
+   * 'rw' takes changes; 'closing' is a remount to read-only writing back what is under way (its own transactions
+   * only: every new change is refused); 'ro' takes none.
+   */
+  private rwState: 'rw' | 'closing' | 'ro';
   readonly slot = 0;
   /** Block numbers of system files by name ("global_bitmap", "journal:0000", ...). */
   readonly systemFiles = new Map<string, number>();
@@ -125,7 +129,7 @@ export class Volume implements Engine, VolumeContext, NameiHost, IoHost {
   readonly pages: PageCache;
   readonly gate: UnalignedGate;
   private readonly flusher: Flusher;
-  private readonly atimePolicy: 'relatime' | 'noatime' | 'strictatime';
+  private atimePolicy: 'relatime' | 'noatime' | 'strictatime';
   private generation = randomBytes(4).readUInt32LE(0);
 
   /**
@@ -172,7 +176,7 @@ export class Volume implements Engine, VolumeContext, NameiHost, IoHost {
     this.commitIntervalMs = options.commitIntervalMs ?? DEFAULT_COMMIT_INTERVAL_MS;
     this.features = featuresOf(sb);
     this.rootIno = sb.s_root_blkno;
-    this.readOnly = readOnly;
+    this.rwState = readOnly ? 'ro' : 'rw';
     this.orphans = new Orphans(this);
   }
 
@@ -181,8 +185,12 @@ export class Volume implements Engine, VolumeContext, NameiHost, IoHost {
     return this.generation;
   }
 
+  get readOnly(): boolean {
+    return this.rwState !== 'rw';
+  }
+
   begin(label: string): Transaction {
-    if (this.readOnly) throw new FsError('EROFS');
+    if (this.rwState === 'ro') throw new FsError('EROFS');
     return new Transaction(this, label);
   }
 
@@ -656,23 +664,78 @@ export class Volume implements Engine, VolumeContext, NameiHost, IoHost {
     await this.syncMetadata();
   }
 
+  /**
+   * What a read-write mount leaves when it stops taking changes (an unmount, a remount read-only): everything
+   * under way written and committed, the journal empty and marked clean, the slot released, the device flushed.
+   * Callers have set rwState to 'closing', so nothing new starts.
+   */
+  private async closeWrites(): Promise<void> {
+    // A write answered before it landed (fs/fileIo.ts, acceptance) goes on after its client saw the answer and
+    // may have unmounted: it lands, and its times join what syncAll commits.
+    for (const inode of this.allInodes()) while (inode.landing) await inode.landing;
+    await this.flusher.stop();
+    await this.syncAll();
+    await this.setSlot(null);
+    if (this.journal) {
+      // A clean journal: everything home, the log empty, the inode's dirty flag cleared.
+      await this.journal.close();
+      await setJournalDirty(this, this.journal.space.ino, false);
+      this.journal = null;
+    }
+    await this.device.flush();
+  }
+
+  /**
+   * A live remount (`mount -o remount,...`; bin/daemon.ts changes the kernel's flags): the atime policy, and
+   * read-write <-> read-only. To read-only: what an unmount writes (closeWrites), after which the volume is as a
+   * read-only mount leaves it (fsck and other tools see it clean and unused) and every change is refused with
+   * EROFS; the kernel has refused the remount while files were open for writing. To read-write: what a
+   * read-write mount does (the features judged again, the journal opened, the slot taken, orphans resolved);
+   * refused when the device was opened read-only or the volume cannot be written.
+   */
+  async remount(o: { readOnly: boolean; atime?: 'relatime' | 'noatime' | 'strictatime' }): Promise<void> {
+    this.checkOpen();
+    if (o.readOnly && this.rwState === 'rw') {
+      this.rwState = 'closing';
+      try {
+        await this.closeWrites();
+      } finally {
+        // Even a failed write-back leaves the volume refusing changes: what the journal committed is replayed by
+        // the next read-write mount, which sees its dirty flag.
+        this.rwState = 'ro';
+      }
+      trace('remounted %s read-only', this.device.name);
+    } else if (!o.readOnly && this.rwState === 'ro') {
+      if (this.device.readOnly) {
+        throw new FsError('EROFS', `${this.device.name} was opened read-only (a read-only mount): umount and mount it read-write`);
+      }
+      const verdict = judgeFeatures(this.sb, WRITABLE);
+      if (verdict.readOnlyBecause) throw new FsError('EROFS', `${this.device.name}: read-write refused: ${verdict.readOnlyBecause}`);
+      if (!(this.sb.s_feature_incompat & OCFS2_FEATURE_INCOMPAT_LOCAL_MOUNT)) {
+        throw new FsError('EROFS', `${this.device.name}: a cluster volume is not written without the cluster lock service`);
+      }
+      // Nothing replays a journal under files being served: one left dirty (a read-only remount that failed to
+      // write back) waits for the next mount.
+      await this.checkJournals();
+      await this.checkSlotMap();
+      this.rwState = 'rw';
+      try {
+        await this.startReadWrite();
+      } catch (err) {
+        this.rwState = 'ro';
+        throw err;
+      }
+      trace('remounted %s read-write', this.device.name);
+    }
+    if (o.atime) this.atimePolicy = o.atime;
+  }
+
   async unmount(): Promise<void> {
     if (this.closed) return;
     try {
-      if (!this.readOnly) {
-        // A write answered before it landed (fs/fileIo.ts, acceptance) goes on after its client saw the answer and
-        // may have unmounted: it lands, and its times join what syncAll commits.
-        for (const inode of this.allInodes()) while (inode.landing) await inode.landing;
-        await this.flusher.stop();
-        await this.syncAll();
-        await this.setSlot(null);
-        if (this.journal) {
-          // A clean journal: everything home, the log empty, the inode's dirty flag cleared.
-          await this.journal.close();
-          await setJournalDirty(this, this.journal.space.ino, false);
-          this.journal = null;
-        }
-        await this.device.flush();
+      if (this.rwState === 'rw') {
+        this.rwState = 'closing';
+        await this.closeWrites();
       }
     } finally {
       // Whatever failed above (an aborted journal, a dead device), the volume is closed: what the journal
