@@ -75,11 +75,10 @@ export class DaemonError extends Error {
 }
 
 export function volumeOptions(o: MountOptions): VolumeOptions {
-  const v: VolumeOptions & { nodiratime?: boolean } = { readOnly: o.readOnly, atime: o.atime };
+  const v: VolumeOptions = { readOnly: o.readOnly, atime: o.atime };
   if (o.cacheSizeBytes !== undefined) v.cacheSizeBytes = o.cacheSizeBytes;
   if (o.commitIntervalMs !== undefined) v.commitIntervalMs = o.commitIntervalMs;
   if (o.unalignedDio !== undefined) v.unalignedDio = o.unalignedDio;
-  // VolumeOptions has no nodiratime yet; an engine that knows it will find it here.
   if (o.nodiratime) v.nodiratime = true;
   return v;
 }

@@ -120,7 +120,7 @@ export interface Engine {
    * A live remount: read-write <-> read-only and the atime policy (bin/daemon.ts changes the kernel's flags).
    * Optional: the daemon refuses such a remount with a message for an engine without it.
    */
-  remount?(o: { readOnly: boolean; atime?: 'relatime' | 'noatime' | 'strictatime' }): Promise<void>;
+  remount?(o: { readOnly: boolean; atime?: 'relatime' | 'noatime' | 'strictatime'; nodiratime?: boolean }): Promise<void>;
   /**
    * Whether device requests are in flight (read-ins, write-back, journal
    * I/O), for a transport deciding whether to hold the event loop: their

@@ -69,8 +69,10 @@ export interface VolumeOptions {
   cacheSizeBytes?: number;
   /** The unaligned direct-write rule: 'range' (default), 'inode' (per-inode counter), 'unsafe' (off). */
   unalignedDio?: 'range' | 'inode' | 'unsafe';
-  /** atime policy. */
+  /** atime policy, for file reads and directory listings. */
   atime?: 'relatime' | 'noatime' | 'strictatime';
+  /** No atime updates on directories (files keep `atime`). */
+  nodiratime?: boolean;
   /** How often the running journal transaction commits (default 5 s, as the kernel's commit=). */
   commitIntervalMs?: number;
 }
@@ -130,6 +132,7 @@ export class Volume implements Engine, VolumeContext, NameiHost, IoHost {
   readonly gate: UnalignedGate;
   private readonly flusher: Flusher;
   private atimePolicy: 'relatime' | 'noatime' | 'strictatime';
+  private nodiratime: boolean;
   private generation = randomBytes(4).readUInt32LE(0);
 
   /**
@@ -173,6 +176,7 @@ export class Volume implements Engine, VolumeContext, NameiHost, IoHost {
     this.gate = new UnalignedGate({ mode: options.unalignedDio ?? 'range' });
     this.flusher = new Flusher(this);
     this.atimePolicy = options.atime ?? 'relatime';
+    this.nodiratime = options.nodiratime ?? false;
     this.commitIntervalMs = options.commitIntervalMs ?? DEFAULT_COMMIT_INTERVAL_MS;
     this.features = featuresOf(sb);
     this.rootIno = sb.s_root_blkno;
@@ -434,6 +438,8 @@ export class Volume implements Engine, VolumeContext, NameiHost, IoHost {
     this.checkOpen();
     const dir = await this.iget(ino);
     const slots = await readDirSlots(this, dir);
+    // A listing is the directory's access (the kernel's readdir touches atime), unless nodiratime.
+    if (!this.nodiratime) this.touchAtime(dir);
     return slots.map((s) => ({ name: s.name, ino: s.ino, type: modeTypeOfFileType(s.fileType) }));
   }
 
@@ -503,7 +509,10 @@ export class Volume implements Engine, VolumeContext, NameiHost, IoHost {
     return into.subarray(0, data.length);
   }
 
-  /** Access time by the mount's policy (relatime by default); committed with the inode's other pending times. */
+  /**
+   * Access time by the mount's policy (relatime by default), of a file read or a directory listed; committed with
+   * the inode's other pending times (write-back, fsync, unmount).
+   */
   private touchAtime(inode: Inode): void {
     if (this.readOnly || this.atimePolicy === 'noatime') return;
     const now = nowTimespec();
@@ -693,7 +702,7 @@ export class Volume implements Engine, VolumeContext, NameiHost, IoHost {
    * read-write mount does (the features judged again, the journal opened, the slot taken, orphans resolved);
    * refused when the device was opened read-only or the volume cannot be written.
    */
-  async remount(o: { readOnly: boolean; atime?: 'relatime' | 'noatime' | 'strictatime' }): Promise<void> {
+  async remount(o: { readOnly: boolean; atime?: 'relatime' | 'noatime' | 'strictatime'; nodiratime?: boolean }): Promise<void> {
     this.checkOpen();
     if (o.readOnly && this.rwState === 'rw') {
       this.rwState = 'closing';
@@ -728,6 +737,7 @@ export class Volume implements Engine, VolumeContext, NameiHost, IoHost {
       trace('remounted %s read-write', this.device.name);
     }
     if (o.atime) this.atimePolicy = o.atime;
+    if (o.nodiratime !== undefined) this.nodiratime = o.nodiratime;
   }
 
   async unmount(): Promise<void> {
