@@ -423,7 +423,7 @@ async function writeThrough(host: IoHost, inode: Inode, offset: number, data: Bu
  * random-write job (kernel transport, CPUs halting, 3 alternating pairs) 15,214-17,511 -> 25,109-26,701 writes/s,
  * clat p50 52-55 -> 27-32 us. What a buffered write promises is unchanged:
  * - its bytes are read by every later request (the inode's lock is held until they land; fsync waits for it);
- * - its size and times are in every later GETATTR and LOOKUP (inode.landing), its extents in every later
+ * - its size and times are in every later GETATTR, LOOKUP and LINK (inode.landing), its extents in every later
  *   SEEK_DATA and SEEK_HOLE (the lock), and its times lie under any a later SETATTR sets (the lock);
  * - it reaches stable storage at the next fsync;
  * - the clusters it writes are not freed under it (an unlink or the last close waits for it: fs/inodeFree.ts),

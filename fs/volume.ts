@@ -595,7 +595,8 @@ export class Volume implements Engine, VolumeContext, NameiHost, IoHost {
   }
   async link(ino: number, newParent: number, newName: Buffer): Promise<Attr> {
     this.writable();
-    return (await linkNode(this, ino, newParent, newName)).attr(this.geo);
+    // The answer carries the inode's attributes, which the kernel caches as a GETATTR's: the same wait.
+    return this.landedAttr(await linkNode(this, ino, newParent, newName));
   }
   async unlink(parent: number, name: Buffer): Promise<void> {
     this.writable();

@@ -16,7 +16,8 @@
  * free the file's clusters while an accepted write to them is in flight,
  * and an unmount waits for it (its bytes and mtime are on the volume after);
  * SEEK_DATA waits for an accepted allocating write's extent and size; an
- * mtime set after an accepted write's answer is the one that stays.
+ * mtime set after an accepted write's answer is the one that stays, and a
+ * LINK answers with the write's mtime.
  * The volume ends fsck-clean.
  */
 import t, { type Test } from 'tap';
@@ -300,5 +301,24 @@ t.test('an mtime set after an accepted write stays: the write\'s own stamp does 
   t.teardown(() => again.unmount());
   t.same((await again.getattr(ino)).mtime, restored, 'on the volume too');
   await again.unmount();
+  await h.finish();
+});
+
+t.test('a LINK after an accepted write answers with the write\'s mtime', async (t) => {
+  const h = await engineOnFaultyDevice(t);
+  const { vol } = h;
+  const { ino, fh } = await openColdFile(vol, 'f', 32 * PAGE, 0x71);
+  const before = (await vol.getattr(ino)).mtime;
+  const { write, hold } = await heldAcceptedWrite(t, h, ino, fh, 6, 0x72);
+  let linked: { mtime: { sec: number; nsec: number } } | undefined;
+  const link = vol.link(ino, vol.rootIno, Buffer.from('g')).then((a) => { linked = a; });
+  await ticks();
+  t.equal(linked, undefined, 'the link\'s answer waits for the write');
+  hold.release();
+  await write;
+  await link;
+  const mtime = linked!.mtime;
+  t.ok(mtime.sec * 1e9 + mtime.nsec > before.sec * 1e9 + before.nsec, 'and carries the mtime the write gave the file');
+  await vol.release(ino, fh);
   await h.finish();
 });
