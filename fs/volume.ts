@@ -91,6 +91,19 @@ const WRITABLE = {
   roCompat: OCFS2_FEATURE_RO_COMPAT_UNWRITTEN,
 };
 
+/**
+ * EROFS when this engine cannot write the volume although it can read it (a ro-compat feature it does not
+ * write, a cluster volume): asked by a read-write mount and by a remount to read-write alike.
+ */
+function refuseIfUnwritable(name: string, sb: SuperBlock): void {
+  const verdict = judgeFeatures(sb, WRITABLE);
+  if (verdict.readOnlyBecause) throw new FsError('EROFS', `${name}: read-write mount refused: ${verdict.readOnlyBecause}; mount with -o ro`);
+  if (!(sb.s_feature_incompat & OCFS2_FEATURE_INCOMPAT_LOCAL_MOUNT)) {
+    throw new FsError('EROFS', `${name}: this is a cluster volume; o2fuse mounts cluster volumes read-write only ` +
+      'with the cluster lock service, which is not available yet; mount with -o ro (or format with -M local)');
+  }
+}
+
 /** Refuses a read-only engine's allocator use loudly: a bug if ever reached. */
 const NO_ALLOC: Allocator = new Proxy({} as Allocator, {
   get: () => () => Promise.reject(new FsError('EROFS', 'read-only mount')),
@@ -231,14 +244,8 @@ export class Volume implements Engine, VolumeContext, NameiHost, IoHost {
     const probed = await probeSuper(device);
     const verdict = judgeFeatures(probed.sb, WRITABLE);
     if (verdict.refuse) throw new FsError('EINVAL', `${device.name}: cannot mount: ${verdict.refuse}`);
-    let readOnly = options.readOnly || device.readOnly;
-    if (!readOnly && verdict.readOnlyBecause) {
-      throw new FsError('EROFS', `${device.name}: read-write mount refused: ${verdict.readOnlyBecause}; mount with -o ro`);
-    }
-    if (!readOnly && !(probed.sb.s_feature_incompat & OCFS2_FEATURE_INCOMPAT_LOCAL_MOUNT)) {
-      throw new FsError('EROFS', `${device.name}: this is a cluster volume; o2fuse mounts cluster volumes read-write only ` +
-        'with the cluster lock service, which is not available yet; mount with -o ro (or format with -M local)');
-    }
+    const readOnly = options.readOnly || device.readOnly;
+    if (!readOnly) refuseIfUnwritable(device.name, probed.sb);
     const vol = new Volume(device, probed.sb, probed.geometry, probed.fsGeneration, probed.label, readOnly, options);
     await vol.loadSystemFiles();
     if (readOnly) {
@@ -719,11 +726,7 @@ export class Volume implements Engine, VolumeContext, NameiHost, IoHost {
       if (this.device.readOnly) {
         throw new FsError('EROFS', `${this.device.name} was opened read-only (a read-only mount): umount and mount it read-write`);
       }
-      const verdict = judgeFeatures(this.sb, WRITABLE);
-      if (verdict.readOnlyBecause) throw new FsError('EROFS', `${this.device.name}: read-write refused: ${verdict.readOnlyBecause}`);
-      if (!(this.sb.s_feature_incompat & OCFS2_FEATURE_INCOMPAT_LOCAL_MOUNT)) {
-        throw new FsError('EROFS', `${this.device.name}: a cluster volume is not written without the cluster lock service`);
-      }
+      refuseIfUnwritable(this.device.name, this.sb);
       // Nothing replays a journal under files being served: one left dirty (a read-only remount that failed to
       // write back) waits for the next mount.
       await this.checkJournals();
