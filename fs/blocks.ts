@@ -10,6 +10,7 @@ import { decodeDinode, DINODE_CHECK_OFFSET, type Dinode } from './format/dinode'
 import { decodeExtentBlock, EXTENT_BLOCK_CHECK_OFFSET, type ExtentBlock } from './format/extent';
 import { decodeGroupDesc, GROUP_DESC_CHECK_OFFSET, type GroupDesc } from './format/group';
 import { decodeDirBlock, decodeDirTrailer, dirBlockCheckOffset, type DirBlock } from './format/dirent';
+import { decodeDxLeaf, decodeDxRoot, DX_LEAF_CHECK_OFFSET, DX_ROOT, DX_ROOT_CHECK_OFFSET } from './format/dx';
 import { verifyBlockCheck } from './format/blockcheck';
 import { FormatError } from './format/layout';
 import { FsError } from './errors';
@@ -105,4 +106,25 @@ export async function readDirBlockBytes(ctx: VolumeContext, blkno: number, dirIn
     }
   }
   return block;
+}
+
+/**
+ * The validated bytes of a directory's dx root (signature, own block number,
+ * generation and owning directory checked once per cached copy), for the
+ * index code to edit in place.
+ */
+export async function readDxRootBytes(ctx: VolumeContext, blkno: number, dirIno: number): Promise<Buffer> {
+  const { block, value } = await validated(ctx, blkno, 'dx root', DX_ROOT_CHECK_OFFSET,
+    (b) => decodeDxRoot(b, { expectedBlkno: blkno, fsGeneration: ctx.fsGeneration, dirBlkno: dirIno }));
+  // Validated earlier: it must still belong to this directory.
+  if (value === undefined && Number(block.readBigUInt64LE(DX_ROOT.dr_dir_blkno[0])) !== dirIno) {
+    throw new FsError('EIO', `dx root ${blkno}: dr_dir_blkno is not directory ${dirIno}`);
+  }
+  return block;
+}
+
+/** The validated bytes of a dx leaf (signature, own block number and generation checked once per cached copy). */
+export async function readDxLeafBytes(ctx: VolumeContext, blkno: number): Promise<Buffer> {
+  return (await validated(ctx, blkno, 'dx leaf', DX_LEAF_CHECK_OFFSET,
+    (b) => decodeDxLeaf(b, { expectedBlkno: blkno, fsGeneration: ctx.fsGeneration }))).block;
 }

@@ -30,10 +30,15 @@
  * folded in at commit, so an aborted transaction leaves the map as it was.
  * Every hint is checked against the block it names before it is used.
  *
- * Indexed directories (OCFS2_INDEXED_DIR_FL, a dx tree beside the blocks)
- * cannot be written yet: every function here refuses them with EROFS, and
- * also refuses to create a block directory on an indexed-dirs volume (the
- * kernel would index it and fsck would want the index).
+ * On indexed-dirs volumes every block directory is indexed (fsck.ocfs2
+ * insists): a new block directory, or an inline one turned into blocks, gets
+ * its index (fs/dxIndex.ts) in the same change, and every name added or
+ * removed is added to or removed from the index with it. Such a directory
+ * also keeps the list of its blocks with room (the root's dr_free_blk through
+ * each trailer's db_free_next), as ocfs2_find_dir_space_dx uses it: a block
+ * is on the list exactly when its trailer's db_free_rec_len is not 0, new
+ * blocks and blocks that regain room go to its head, and a new name goes
+ * into the first block on it with room enough.
  *
  * Callers hold the volume's metadata lock (fs/namei.ts) and pass the
  * transaction that carries the rest of the change (inode link counts, ...).
@@ -50,10 +55,12 @@ import {
 import { emptyExtentList } from './format/extent';
 import { FormatError } from './format/layout';
 import {
-  OCFS2_INDEXED_DIR_FL, OCFS2_INLINE_DATA_FL, OCFS2_FT_DIR, OCFS2_FT_MAX, S_IFMT, S_IFDIR,
+  OCFS2_INLINE_DATA_FL, OCFS2_FT_DIR, OCFS2_FT_MAX, S_IFMT, S_IFDIR,
 } from './format/constants';
 import { readDirBlock } from './blocks';
 import { dirBlockNumber, checkName } from './dir';
+import { dataExtents } from './file';
+import { createIndex, dxHashOf, freeListHead, indexAdd, indexRemove, isIndexed, setFreeListHead } from './dxIndex';
 import { insertExtent } from './extentTree';
 import { nowTimespec, stamp } from './times';
 import { FsError } from './errors';
@@ -105,15 +112,8 @@ interface DirView {
 
 const txViews = new WeakMap<Transaction, Map<number, DirView>>();
 
-function refuseIndexed(dir: Inode, di: Dinode = dir.di): void {
-  if (di.i_dyn_features & OCFS2_INDEXED_DIR_FL) {
-    throw new FsError('EROFS', `indexed directories cannot be modified yet (directory ${dir.ino})`);
-  }
-}
-
 function requireDir(dir: Inode): void {
   if (!dir.isDir) throw new FsError('ENOTDIR', `inode ${dir.ino} is not a directory`);
-  refuseIndexed(dir);
 }
 
 async function viewOf(tx: Transaction, dir: Inode): Promise<DirView> {
@@ -126,7 +126,6 @@ async function viewOf(tx: Transaction, dir: Inode): Promise<DirView> {
   if (have) return have;
   const priorDi = dir.di;
   const di = await editInode(tx, dir);
-  refuseIndexed(dir, di);
   const view: DirView = {
     dir, di, priorDi, base: null, where: new Map(), maxHole: new Map(), newClusters: new Map(), index: new Map(),
   };
@@ -430,17 +429,32 @@ function checkArea(view: DirView, area: Area): void {
   if (area.lblk !== INLINE) checkedBlocks.add(area.buf);
 }
 
-/** After a change to a block: the hole hint, and the trailer's db_free_rec_len (as ocfs2_find_max_rec_len). */
-function noteHoles(ctx: VolumeContext, view: DirView, area: Area): void {
+/**
+ * After a change to a block: the hole hint, and the trailer's
+ * db_free_rec_len (as ocfs2_find_max_rec_len); in an indexed directory the
+ * block joins the free-space list when it gains room and leaves it when it
+ * has none (ocfs2_recalc_free_list, ocfs2_delete_entry_dx).
+ */
+async function noteHoles(ctx: VolumeContext, tx: Transaction, view: DirView, area: Area): Promise<void> {
   if (area.lblk === INLINE) return;
   checkArea(view, area);
   const hole = largestHoleIn(area.buf, 0, area.end);
   view.maxHole.set(area.lblk, hole);
-  if (hasTrailer(ctx)) {
-    const t = decodeDirTrailer(area.buf, area.blkno, view.dir.ino);
-    t.db_free_rec_len = hole >= OCFS2_DIR_MIN_REC_LEN ? hole : 0;
-    encodeDirTrailer(t, area.buf);
+  if (!hasTrailer(ctx)) return;
+  const t = decodeDirTrailer(area.buf, area.blkno, view.dir.ino);
+  const was = t.db_free_rec_len;
+  t.db_free_rec_len = hole >= OCFS2_DIR_MIN_REC_LEN ? hole : 0;
+  if (isIndexed(view.di) && (was === 0) !== (t.db_free_rec_len === 0)) {
+    if (was === 0) {
+      t.db_free_next = await freeListHead(ctx, tx, view.di);
+      await setFreeListHead(ctx, tx, view.di, area.blkno);
+    } else {
+      encodeDirTrailer(t, area.buf);
+      await unlinkFree(ctx, tx, view, area.blkno);
+      return;
+    }
   }
+  encodeDirTrailer(t, area.buf);
 }
 
 /** Puts the name into record `de` of `area` (split off its slack when it is live), as __ocfs2_add_entry. */
@@ -501,12 +515,6 @@ function setFirstExtents(di: Dinode, runs: readonly { cpos: number; blkno: numbe
   di.i_clusters = clusters;
 }
 
-function refuseUnindexedBlockDir(ctx: VolumeContext, what: string): void {
-  if (ctx.features.indexedDirs) {
-    throw new FsError('EROFS', `${what} on an indexed-dirs volume needs a directory index, which cannot be written yet`);
-  }
-}
-
 /**
  * Gives a new directory its "." and ".." (ocfs2_fill_new_dir): inline when the
  * volume has inline-data (i_size = id_count, ".." covering the rest), else one
@@ -531,7 +539,6 @@ export async function initDirectory(ctx: VolumeContext, tx: Transaction, di: Din
     return;
   }
   if (di.i_dyn_features & OCFS2_INLINE_DATA_FL) throw new Error(`inode ${ino}: inline data on a volume without inline-data`);
-  refuseUnindexedBlockDir(ctx, 'a new block directory');
   di.list ??= emptyExtentList(extentRecsPerInodeWithXattr(blockSize, di));
   const run = await ctx.alloc.claimClusters(tx, 1, 1, Math.floor(ino / bpc));
   const blkno = run.cluster * bpc;
@@ -545,6 +552,8 @@ export async function initDirectory(ctx: VolumeContext, tx: Transaction, di: Din
     encodeDirTrailer(t, buf);
   }
   di.i_size = blockSize;
+  // ocfs2_fill_new_dir_dx: an inline index of "." and "..", the block heading the free-space list.
+  if (ctx.features.indexedDirs) await createIndex(ctx, tx, di, [DOT, DOTDOT].map((n) => ({ hash: dxHashOf(ctx, n), blk: blkno })), blkno);
   trace('new directory %d in %d: block %d', ino, parentIno, blkno);
 }
 
@@ -557,7 +566,6 @@ export async function initDirectory(ctx: VolumeContext, tx: Transaction, di: Din
  * new name should go into.
  */
 async function expandInline(ctx: VolumeContext, tx: Transaction, view: DirView, blocksWanted: number): Promise<number> {
-  refuseUnindexedBlockDir(ctx, 'turning an inline directory into a block directory');
   const { blockSize, clusterSize, bpc } = ctx.geo;
   const { di, dir } = view;
   const oldSize = inlineEnd(di);
@@ -593,8 +601,14 @@ async function expandInline(ctx: VolumeContext, tx: Transaction, view: DirView, 
   await editInode(tx, dir, { extentsChanged: true });
 
   const area: Area = { lblk: 0, blkno: blkno0, buf, end, writable: true };
-  noteHoles(ctx, view, area);
+  await noteHoles(ctx, tx, view, area);
   for (const de of oldRecords) if (de.inode !== 0) view.where.set(nameKey(de.name), 0);
+  if (ctx.features.indexedDirs) {
+    // ocfs2_expand_inline_dir on an indexed-dirs volume: block 0's names are indexed, block 0 heads the free list.
+    const live = oldRecords.filter((de) => de.inode !== 0).map((de) => ({ hash: dxHashOf(ctx, de.name), blk: blkno0 }));
+    const room = decodeDirTrailer(buf, blkno0, dir.ino).db_free_rec_len !== 0;
+    await createIndex(ctx, tx, di, live, room ? blkno0 : 0);
+  }
   trace('directory %d: inline -> block %d (%d clusters)', dir.ino, blkno0, have);
   return blocksWanted === 1 ? 0 : extendDir(ctx, tx, view);
 }
@@ -626,6 +640,11 @@ async function extendDir(ctx: VolumeContext, tx: Transaction, view: DirView): Pr
   if (hasTrailer(ctx)) {
     const t = newDirTrailer(blkno, dir.ino);
     t.db_free_rec_len = end;
+    if (isIndexed(di)) {
+      // ocfs2_dx_dir_link_trailer: a new block goes to the head of the free-space list.
+      t.db_free_next = await freeListHead(ctx, tx, di);
+      await setFreeListHead(ctx, tx, di, blkno);
+    }
     encodeDirTrailer(t, buf);
   }
   di.i_size += blockSize;
@@ -670,7 +689,7 @@ export async function addEntry(ctx: VolumeContext, tx: Transaction, dir: Inode, 
       lblk = await expandInline(ctx, tx, view, stretched < need + OCFS2_DIR_REC_LEN(last.name_len) ? 2 : 1);
     }
   } else {
-    lblk = await findSpace(ctx, tx, view, need);
+    lblk = isIndexed(view.di) ? await findFreeListed(ctx, tx, view, need) : await findSpace(ctx, tx, view, need);
     lblk ??= await extendDir(ctx, tx, view);
   }
   if (lblk !== INLINE) {
@@ -679,7 +698,8 @@ export async function addEntry(ctx: VolumeContext, tx: Transaction, dir: Inode, 
     const at = firstFit(area.buf, 0, area.end, need);
     if (at < 0) throw new Error(`directory ${dir.ino}: block ${lblk} was chosen for ${need} bytes but has no room`);
     placeEntry(area, entryAt(area.buf, at), name, ino, fileType);
-    noteHoles(ctx, view, area);
+    await noteHoles(ctx, tx, view, area);
+    if (isIndexed(view.di)) await indexAdd(ctx, tx, view.di, dxHashOf(ctx, name), area.blkno);
   }
   view.where.set(key, lblk);
   view.index.set(key, { ino, fileType });
@@ -699,6 +719,123 @@ async function findSpace(ctx: VolumeContext, tx: Transaction, view: DirView, nee
     view.maxHole.set(lblk, largestHoleIn(area.buf, 0, area.end));
   }
   return undefined;
+}
+
+// ---- the free-space list of an indexed directory ----
+
+/** Logical block of a physical block of the directory (this transaction's new clusters included), or undefined. */
+async function lblkOf(ctx: VolumeContext, view: DirView, blkno: number): Promise<number | undefined> {
+  const { bpc } = ctx.geo;
+  let lblk: number | undefined;
+  for (const [cpos, first] of view.newClusters) {
+    if (blkno >= first && blkno < first + bpc) lblk = cpos * bpc + (blkno - first);
+  }
+  if (lblk === undefined && !view.priorDi.data) {
+    for (const e of await dataExtents(ctx, view.dir)) {
+      if (blkno >= e.blkno && blkno < e.blkno + e.clusters * bpc) lblk = e.cpos * bpc + (blkno - e.blkno);
+    }
+  }
+  return lblk !== undefined && lblk < blockCount(ctx, view.di) ? lblk : undefined;
+}
+
+/** The blocks on the free-space list from its head, each with its logical block; null when it is damaged (a loop, a foreign block). */
+async function freeListWalk(ctx: VolumeContext, tx: Transaction, view: DirView,
+  visit: (blkno: number, lblk: number, area: Area, next: number) => Promise<boolean>): Promise<boolean | null> {
+  const limit = blockCount(ctx, view.di);
+  const seen = new Set<number>();
+  for (let blkno = await freeListHead(ctx, tx, view.di); blkno !== 0;) {
+    const lblk = seen.has(blkno) || seen.size >= limit ? undefined : await lblkOf(ctx, view, blkno);
+    if (lblk === undefined) return null;
+    seen.add(blkno);
+    const area = await readArea(ctx, tx, view, lblk);
+    const next = decodeDirTrailer(area.buf, blkno, view.dir.ino).db_free_next;
+    if (await visit(blkno, lblk, area, next)) return true;
+    blkno = next;
+  }
+  return false;
+}
+
+/**
+ * Relinks the free-space list from the blocks themselves, every block with
+ * room on it, in directory order: for a list another writer left looping or
+ * pointing outside the directory. Nothing is lost; names are not moved.
+ */
+async function rebuildFreeList(ctx: VolumeContext, tx: Transaction, view: DirView): Promise<void> {
+  trace('directory %d: its free-space list is damaged (a loop or a foreign block); relinking it', view.dir.ino);
+  let head = 0;
+  for (let lblk = blockCount(ctx, view.di) - 1; lblk >= 0; lblk--) {
+    const area = await writeArea(ctx, tx, view, lblk);
+    checkArea(view, area);
+    const hole = largestHoleIn(area.buf, 0, area.end);
+    const t = decodeDirTrailer(area.buf, area.blkno, view.dir.ino);
+    t.db_free_rec_len = hole >= OCFS2_DIR_MIN_REC_LEN ? hole : 0;
+    t.db_free_next = t.db_free_rec_len ? head : 0;
+    if (t.db_free_rec_len) head = area.blkno;
+    encodeDirTrailer(t, area.buf);
+    view.maxHole.set(lblk, hole);
+  }
+  await setFreeListHead(ctx, tx, view.di, head);
+}
+
+/**
+ * ocfs2_search_dx_free_list: the first block on the list whose
+ * db_free_rec_len admits `need` bytes and which really has them (a value
+ * that promised too much is corrected on the way).
+ */
+async function findFreeListed(ctx: VolumeContext, tx: Transaction, view: DirView, need: number): Promise<number | undefined> {
+  for (let attempt = 0; attempt < 2; attempt++) {
+    let found: number | undefined;
+    const overstated: number[] = [];
+    const walked = await freeListWalk(ctx, tx, view, async (blkno, lblk, area) => {
+      if (decodeDirTrailer(area.buf, blkno, view.dir.ino).db_free_rec_len < need) return false;
+      checkArea(view, area);
+      if (firstFit(area.buf, 0, area.end, need) >= 0) {
+        found = lblk;
+        return true;
+      }
+      overstated.push(lblk);
+      return false;
+    });
+    if (walked === null) {
+      await rebuildFreeList(ctx, tx, view);
+      continue;
+    }
+    for (const lblk of overstated) {
+      trace('directory %d: block %d promised %d bytes it does not have; corrected', view.dir.ino, lblk, need);
+      await noteHoles(ctx, tx, view, await writeArea(ctx, tx, view, lblk));
+    }
+    return found;
+  }
+  return undefined;
+}
+
+/** Takes block `blkno` off the free-space list (ocfs2_remove_block_from_free_list). */
+async function unlinkFree(ctx: VolumeContext, tx: Transaction, view: DirView, blkno: number): Promise<void> {
+  let prevLblk = -1;
+  const walked = await freeListWalk(ctx, tx, view, async (b, lblk) => {
+    if (b === blkno) return true;
+    prevLblk = lblk;
+    return false;
+  });
+  const lblk = await lblkOf(ctx, view, blkno);
+  if (walked === null || lblk === undefined) {
+    await rebuildFreeList(ctx, tx, view);
+    return;
+  }
+  const self = await writeArea(ctx, tx, view, lblk);
+  const t = decodeDirTrailer(self.buf, blkno, view.dir.ino);
+  const next = t.db_free_next;
+  t.db_free_next = 0;
+  encodeDirTrailer(t, self.buf);
+  if (!walked) return; // it was not on the list
+  if (prevLblk < 0) {
+    await setFreeListHead(ctx, tx, view.di, next);
+  } else {
+    const w = await writeArea(ctx, tx, view, prevLblk);
+    const pt = decodeDirTrailer(w.buf, w.blkno, view.dir.ino);
+    pt.db_free_next = next;
+    encodeDirTrailer(pt, w.buf);
+  }
 }
 
 /** Where `name` lives: the record and its area (writable), found through the map and checked, else by a full scan. */
@@ -762,7 +899,8 @@ export async function removeEntry(ctx: VolumeContext, tx: Transaction, dir: Inod
   } else {
     encodeDirEntry({ ...de, inode: 0 }, area.buf, de.offset);
   }
-  noteHoles(ctx, view, area);
+  await noteHoles(ctx, tx, view, area);
+  if (area.lblk !== INLINE && isIndexed(view.di)) await indexRemove(ctx, tx, view.di, dxHashOf(ctx, name), area.blkno);
   const key = nameKey(name);
   view.where.set(key, null);
   view.index.set(key, null);

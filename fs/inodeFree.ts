@@ -1,7 +1,8 @@
 /**
- * Freeing an inode: its data clusters and extent blocks, then the inode's own
- * suballocator bit; the block keeps its contents but loses OCFS2_VALID_FL and
- * gets i_dtime, as the kernel's ocfs2_delete_inode leaves it.
+ * Freeing an inode: its data clusters and extent blocks (and a directory's
+ * index), then the inode's own suballocator bit; the block keeps its contents
+ * but loses OCFS2_VALID_FL and gets i_dtime, as the kernel's
+ * ocfs2_delete_inode leaves it.
  */
 import type { NameiHost } from './nameiHost';
 import type { Inode } from './inode';
@@ -11,6 +12,7 @@ import { OCFS2_VALID_FL, OCFS2_ORPHANED_FL, S_IFMT, S_IFLNK } from './format/con
 import { fastSymlinkChars } from './format/dinode';
 import { encodeExtentList } from './format/extent';
 import { truncateClusters } from './extentTree';
+import { freeIndex, isIndexed } from './dxIndex';
 import { nowTimespec } from './times';
 import { FsError } from './errors';
 
@@ -45,6 +47,8 @@ export async function deleteInode(host: NameiHost, tx: Transaction, inode: Inode
   }
   await dropFileData(host, inode);
   if (di.list && di.i_clusters > 0) await truncateClusters(host, tx, inode, di, 0);
+  // ocfs2_wipe_inode: a directory's index goes after its blocks.
+  if (isIndexed(di)) await freeIndex(host, tx, di);
   if ((di.i_mode & S_IFMT) === S_IFLNK && di.list && di.i_clusters === 0) {
     // A slow symlink without its cluster reads, by the format's rule (symlink and no clusters), as a fast
     // one: id2 must be given as symlink bytes. They are the empty extent list's bytes, which is what the

@@ -55,7 +55,7 @@ import { relatimeNeedsUpdate, nowTimespec } from './times';
 import {
   OCFS2_FEATURE_INCOMPAT_LOCAL_MOUNT, OCFS2_FEATURE_INCOMPAT_SPARSE_ALLOC, OCFS2_FEATURE_INCOMPAT_INLINE_DATA,
   OCFS2_FEATURE_INCOMPAT_EXTENDED_SLOT_MAP, OCFS2_FEATURE_INCOMPAT_APPEND_DIO, OCFS2_FEATURE_INCOMPAT_META_ECC,
-  OCFS2_FEATURE_INCOMPAT_XATTR, OCFS2_FEATURE_INCOMPAT_DISCONTIG_BG, OCFS2_FEATURE_INCOMPAT_REFCOUNT_TREE,
+  OCFS2_FEATURE_INCOMPAT_XATTR, OCFS2_FEATURE_INCOMPAT_DISCONTIG_BG, OCFS2_FEATURE_INCOMPAT_REFCOUNT_TREE, OCFS2_FEATURE_INCOMPAT_INDEXED_DIRS,
   OCFS2_FEATURE_RO_COMPAT_UNWRITTEN, S_IFMT, S_IFDIR,
   S_IFLNK,
 } from './format/constants';
@@ -79,15 +79,16 @@ export interface VolumeOptions {
 
 /**
  * Incompat / ro-compat bits this engine writes correctly. Left out on purpose:
- * indexed-dirs (the dx tree is not maintained yet), quotas (quota files are
- * not updated), and cluster (non-local) volumes, which need the lock service.
+ * quotas (quota files are not updated), and cluster (non-local) volumes,
+ * which need the lock service.
  * xattr, refcount and discontig-bg volumes mount read-write, but the single
  * operations that would have to write those structures refuse (EOPNOTSUPP).
  */
 const WRITABLE = {
   incompat: OCFS2_FEATURE_INCOMPAT_LOCAL_MOUNT | OCFS2_FEATURE_INCOMPAT_SPARSE_ALLOC | OCFS2_FEATURE_INCOMPAT_INLINE_DATA |
     OCFS2_FEATURE_INCOMPAT_EXTENDED_SLOT_MAP | OCFS2_FEATURE_INCOMPAT_APPEND_DIO | OCFS2_FEATURE_INCOMPAT_META_ECC |
-    OCFS2_FEATURE_INCOMPAT_XATTR | OCFS2_FEATURE_INCOMPAT_DISCONTIG_BG | OCFS2_FEATURE_INCOMPAT_REFCOUNT_TREE,
+    OCFS2_FEATURE_INCOMPAT_XATTR | OCFS2_FEATURE_INCOMPAT_DISCONTIG_BG | OCFS2_FEATURE_INCOMPAT_REFCOUNT_TREE |
+    OCFS2_FEATURE_INCOMPAT_INDEXED_DIRS,
   roCompat: OCFS2_FEATURE_RO_COMPAT_UNWRITTEN,
 };
 

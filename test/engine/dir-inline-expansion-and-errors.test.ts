@@ -5,24 +5,19 @@
  *    does not (ocfs2_find_dir_space_id's blocks_wanted), with 4K blocks in 4K
  *    clusters (so two blocks means two clusters), with and without metaecc;
  *  - refused changes (an existing name, ".", "..", a missing name, a name too
- *    long or with "/", an indexed directory) change nothing;
+ *    long or with "/") change nothing;
  *  - an aborted transaction leaves the directory and the engine's maps as
  *    they were.
  * fsck.ocfs2 -fn is clean after each volume's changes.
  */
 import t, { type Test } from 'tap';
 import { Transaction } from '../../fs/transaction';
-import { addEntry, removeEntry, setEntryInode, isEmptyDir, initDirectory, forgetPlacement } from '../../fs/dirUpdate';
+import { addEntry, removeEntry, setEntryInode, isEmptyDir, forgetPlacement } from '../../fs/dirUpdate';
 import { readDirSlots, lookupEntry } from '../../fs/dir';
-import { OCFS2_FT_REG_FILE, OCFS2_INDEXED_DIR_FL } from '../../fs/format/constants';
-import { emptyDinode } from '../../fs/format/dinode';
-import { Volume } from '../../fs/volume';
-import { FileDevice } from '../../io/fileDevice';
+import { OCFS2_FT_REG_FILE } from '../../fs/format/constants';
 import { FsError } from '../../fs/errors';
 import { Rng, seedFrom } from '../lib/seed';
-import { makeImage } from '../lib/volume';
 import { statPath } from '../lib/debugfs';
-import { assertFsckClean } from '../lib/fsck';
 import {
   type Model, type Op, type VolumeCase, applyOps, checkAgainstModel, checkOnDisk, dirOf, makeFixture, mountRw,
 } from './dir-workload';
@@ -133,27 +128,4 @@ t.test('refused changes leave the directory as it was', async (t) => {
     await vol.unmount();
   }
   await checkOnDisk(t, image, model, 'after refused changes');
-});
-
-t.test('indexed directories are refused with EROFS', async (t) => {
-  // mkfs's default features include indexed-dirs; without inline-data the root directory is indexed.
-  const image = await makeImage(t, { blockSize: 4096, clusterSize: 4096, features: 'noinline-data' });
-  const vol = await Volume.mount(await FileDevice.open(image, { readOnly: true }), { readOnly: true });
-  try {
-    const root = await vol.iget(vol.rootIno);
-    t.ok(root.di.i_dyn_features & OCFS2_INDEXED_DIR_FL, 'the root directory is indexed');
-    const tx = new Transaction(vol, 'never committed');
-    const B = (s: string) => Buffer.from(s);
-    await rejects(t, addEntry(vol, tx, root, B('x'), root.ino, OCFS2_FT_REG_FILE), 'EROFS', 'addEntry');
-    await rejects(t, removeEntry(vol, tx, root, B('lost+found')), 'EROFS', 'removeEntry');
-    await rejects(t, setEntryInode(vol, tx, root, B('lost+found'), root.ino, 2), 'EROFS', 'setEntryInode');
-    await rejects(t, isEmptyDir(vol, root), 'EROFS', 'isEmptyDir');
-    const di = emptyDinode(4096, 999);
-    di.i_mode = 0o40755;
-    await rejects(t, initDirectory(vol, tx, di, root.ino), 'EROFS', 'initDirectory of a block directory on an indexed-dirs volume');
-    tx.abort();
-  } finally {
-    await vol.unmount();
-  }
-  await assertFsckClean(t, image);
 });

@@ -23,8 +23,10 @@ export interface VolumeCase {
   name: string;
   blockSize: number;
   clusterSize: number;
-  /** mkfs --fs-features (noindexed-dirs is always added). */
+  /** mkfs --fs-features (noindexed-dirs is added unless `indexed`). */
   features?: string;
+  /** Keep mkfs's indexed-dirs: every block directory carries a dx index. */
+  indexed?: boolean;
 }
 
 export const CASES: VolumeCase[] = [
@@ -51,7 +53,7 @@ export interface Fixture {
 
 /** A fresh image with /d (empty) and /t0.. /t5, /s as link targets. */
 export async function makeFixture(t: Test, c: VolumeCase): Promise<Fixture> {
-  const features = ['noindexed-dirs', ...(c.features ? [c.features] : [])].join(',');
+  const features = [...(c.indexed ? [] : ['noindexed-dirs']), ...(c.features ? [c.features] : [])].join(',');
   const image = await makeImage(t, { blockSize: c.blockSize, clusterSize: c.clusterSize, features, sizeBytes: 512 * 1024 * 1024 });
   const spec = ['mkdir /d'];
   for (let i = 0; i < 6; i++) spec.push(`file /t${i} 0 0`);
