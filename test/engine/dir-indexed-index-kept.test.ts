@@ -32,7 +32,7 @@ const cases: (VolumeCase & { names: number })[] = [
   { name: '2K blocks, 8K clusters, metaecc', blockSize: 2048, clusterSize: 8192, features: 'metaecc', indexed: true, names: 1200 },
 ];
 
-const caller = { uid: 0, gid: 0, pid: 0, umask: 0o022 };
+const caller = { uid: 0, gid: 0 };
 
 async function checkIndex(t: Test, vol: Volume, dir: Inode, what: string): Promise<DxFacts | null> {
   const { problems, facts } = await checkDxIndex(vol, dir);

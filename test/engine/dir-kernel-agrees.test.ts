@@ -5,9 +5,16 @@
  * removes some of the names, creates new files and a subdirectory in the
  * records this engine laid out. fsck.ocfs2 -fn is clean after the kernel,
  * the engine then reads the kernel's changes and adds more names on top,
- * and fsck is clean again.
+ * and fsck is clean again. On indexed-dirs volumes the kernel's rm and touch
+ * go through this engine's dx index (a name it cannot find there stays
+ * listed), its rm -r frees an index of several leaf clusters this engine
+ * grew, and the index is checked block by block before the kernel and after
+ * the engine carried on in what the kernel left.
  */
-import t from 'tap';
+import t, { type Test } from 'tap';
+import type { Volume } from '../../fs/volume';
+import type { Inode } from '../../fs/inode';
+import { checkDxIndex } from './dx-check';
 import { readDirSlots, lookupEntry } from '../../fs/dir';
 import { kernelRun, kernelUnavailable } from '../lib/kernel';
 import { assertFsckClean } from '../lib/fsck';
@@ -21,9 +28,19 @@ const skip = kernelUnavailable() ?? false;
 const cases: VolumeCase[] = [
   { name: '4K blocks, 4K clusters, inline-data', blockSize: 4096, clusterSize: 4096 },
   { name: '1K blocks, 8K clusters, metaecc', blockSize: 1024, clusterSize: 8192, features: 'metaecc' },
+  // Indexed: the kernel's rm and touch find names through this engine's index (and split its leaves), its
+  // rm -r frees an index of several leaf clusters, and the engine then carries on in the kernel's index.
+  { name: '4K blocks, 4K clusters, indexed-dirs, inline-data', blockSize: 4096, clusterSize: 4096, indexed: true },
+  { name: '1K blocks, 4K clusters, indexed-dirs, metaecc', blockSize: 1024, clusterSize: 4096, features: 'metaecc', indexed: true },
 ];
 
 const quote = (s: string) => `'${s}'`;
+const ROOT = { uid: 0, gid: 0 };
+
+async function indexOk(t: Test, vol: Volume, dir: Inode, what: string): Promise<void> {
+  const { problems, facts } = await checkDxIndex(vol, dir);
+  t.same(problems.slice(0, 20), [], `${what}: right block by block ${JSON.stringify(facts)}`);
+}
 
 function section(output: string, tag: string): string[] {
   const lines = output.split('\n');
@@ -43,6 +60,13 @@ for (const c of cases) {
       const dir = await dirOf(vol, '/d');
       await applyOps(vol, dir, names.map((name) => ({ kind: 'add', name, target: rng.pick(targets) })), model, rng);
       await applyOps(vol, dir, names.filter((_, i) => i % 3 === 0).map((name) => ({ kind: 'remove', name })), model, rng);
+      if (c.indexed) {
+        await indexOk(t, vol, dir, 'the engine\'s index before the kernel');
+        await vol.mkdir(vol.rootIno, Buffer.from('d2'), 0o755, ROOT);
+        const d2 = await dirOf(vol, '/d2');
+        await applyOps(vol, d2, makeNames(rng, 700).map((name) => ({ kind: 'add', name, target: rng.pick(targets) })), new Map(), rng);
+        await indexOk(t, vol, d2, 'a second indexed directory for the kernel to remove');
+      }
     } finally {
       await vol.unmount();
     }
@@ -55,6 +79,7 @@ for (const c of cases) {
       ...kernelRemoves.map((n) => `rm -- d/${quote(n)}`),
       ...kernelAdds.map((n) => `touch -- d/${quote(n)}`),
       'mkdir d/kdir',
+      ...(c.indexed ? ['rm -r d2'] : []),
       'echo "BEGIN after"; ls -a1 d; echo "END after"',
     ].join('\n') + '\n';
     const r = await kernelRun(image, script);
@@ -82,6 +107,10 @@ for (const c of cases) {
       const more = makeNames(rng, 300, new Set(model.keys()));
       await applyOps(vol, dir, more.map((name) => ({ kind: 'add', name, target: rng.pick(targets) })), model, rng);
       await checkAgainstModel(t, vol, dir, vol.rootIno, model, kernelRemoves, 'after adding on top of the kernel');
+      if (c.indexed) {
+        await applyOps(vol, dir, [...model.keys()].filter((_, i) => i % 4 === 0).map((name) => ({ kind: 'remove', name })), model, rng);
+        await indexOk(t, vol, dir, 'the index after the kernel\'s changes and the engine\'s on top');
+      }
     } finally {
       await vol.unmount();
     }
