@@ -43,7 +43,9 @@ import {
   DX_ENTRY_LIST_ENTRIES_OFFSET, DX_ENTRY_SIZE, DX_LEAF_LIST_OFFSET, DX_ROOT, DX_ROOT_UNION_OFFSET, OCFS2_DX_FLAG_INLINE,
   dxEntriesPerLeaf, dxEntriesPerRoot, emptyDxLeaf, emptyDxRoot, encodeDxLeaf, encodeDxRoot, extentRecsPerDxRoot,
 } from './format/dx';
-import { decodeExtentBlock, decodeExtentList, encodeExtentList, emptyExtentList, type ExtentList } from './format/extent';
+import {
+  decodeExtentBlock, decodeExtentList, encodeExtentList, emptyExtentList, EXTENT_LIST_RECS_OFFSET, EXTENT_REC_SIZE, type ExtentList,
+} from './format/extent';
 import { OCFS2_DX_ENTRIES_MAX, OCFS2_INDEXED_DIR_FL } from './format/constants';
 import { readDxLeafBytes, readDxRootBytes, readExtentBlock } from './blocks';
 import { ExtentTree, MAX_CPOS, type ExtentRoot } from './extentTree';
@@ -219,7 +221,24 @@ async function leafFor(ctx: VolumeContext, tx: Transaction, root: Buffer, dirIno
   const { bpc } = ctx.geo;
   const major = hash.major_hash;
   const what = `dx root of directory ${dirIno}`;
-  let list = decodeExtentList(root, DX_ROOT_UNION_OFFSET, extentRecsPerDxRoot(root.length), what, true);
+  const pick = (cpos: number, clusters: number, blkno: number): LeafSlot => {
+    const clen = Math.max(1, clusters);
+    const off = major >= cpos + clen ? clen - 1 : major - cpos;
+    return { cpos: cpos + off, blkno: blkno + off * bpc + (hash.minor_hash & (bpc - 1)) };
+  };
+  const depth = root.readUInt16LE(DX_ROOT_UNION_OFFSET);
+  if (depth === 0) {
+    // The common case, read in place: the root's own records (up to 243 of them) are not decoded per name.
+    const n = root.readUInt16LE(DX_ROOT_UNION_OFFSET + 4);
+    if (n > extentRecsPerDxRoot(root.length)) throw new FsError('EIO', `${what}: l_next_free_rec ${n} is past the block`);
+    for (let i = n - 1; i >= 0; i--) {
+      const rec = DX_ROOT_UNION_OFFSET + EXTENT_LIST_RECS_OFFSET + i * EXTENT_REC_SIZE;
+      const cpos = root.readUInt32LE(rec);
+      if (cpos <= major) return pick(cpos, root.readUInt16LE(rec + 4), u64(root, rec + 8));
+    }
+    throw new FsError('EIO', `${what}: no extent record covers hash 0x${major.toString(16)}`);
+  }
+  let list = decodeExtentList(root, DX_ROOT_UNION_OFFSET, extentRecsPerDxRoot(root.length), what);
   const seen = new Set<number>();
   while (list.l_tree_depth > 0) {
     const n = list.l_next_free_rec;
@@ -232,22 +251,19 @@ async function leafFor(ctx: VolumeContext, tx: Transaction, root: Buffer, dirIno
     const child = list.l_recs[i].e_blkno;
     if (seen.has(child)) throw new FsError('EIO', `${what}: extent block ${child} appears twice on one path`);
     seen.add(child);
-    const depth = list.l_tree_depth;
+    const level = list.l_tree_depth;
     // The tree may have changed in this transaction (a split earlier in it): its copy is the truth then.
     const eb = tx.has(child)
       ? decodeExtentBlock(await tx.block(child, 'extent block'), { expectedBlkno: child })
       : await readExtentBlock(ctx, child);
-    if (eb.h_list.l_tree_depth !== depth - 1) {
-      throw new FsError('EIO', `${what}: extent block ${child} has depth ${eb.h_list.l_tree_depth}, expected ${depth - 1}`);
+    if (eb.h_list.l_tree_depth !== level - 1) {
+      throw new FsError('EIO', `${what}: extent block ${child} has depth ${eb.h_list.l_tree_depth}, expected ${level - 1}`);
     }
     list = eb.h_list;
   }
   for (let i = list.l_next_free_rec - 1; i >= 0; i--) {
     const r = list.l_recs[i];
-    if (r.e_cpos > major) continue;
-    const clen = Math.max(1, r.e_leaf_clusters);
-    const off = major >= r.e_cpos + clen ? clen - 1 : major - r.e_cpos;
-    return { cpos: r.e_cpos + off, blkno: r.e_blkno + off * bpc + (hash.minor_hash & (bpc - 1)) };
+    if (r.e_cpos <= major) return pick(r.e_cpos, r.e_leaf_clusters, r.e_blkno);
   }
   throw new FsError('EIO', `${what}: no extent record covers hash 0x${major.toString(16)}`);
 }

@@ -5,7 +5,7 @@
  *
  * o2fuse's default is what the engine can write, not mkfs.ocfs2's default:
  * sparse, unwritten, inline-data, extended-slotmap, backup-super,
- * strict-journal-super and append-dio. xattr, indexed-dirs, refcount,
+ * strict-journal-super, append-dio and indexed-dirs. xattr, refcount,
  * discontig-bg and metaecc are written when asked for.
  */
 import {
@@ -84,7 +84,7 @@ export const O2FUSE_DEFAULT_FEATURES: FeatureSet = {
   compat: OCFS2_FEATURE_COMPAT_BACKUP_SB | OCFS2_FEATURE_COMPAT_JBD2_SB,
   incompat:
     OCFS2_FEATURE_INCOMPAT_SPARSE_ALLOC | OCFS2_FEATURE_INCOMPAT_INLINE_DATA | OCFS2_FEATURE_INCOMPAT_EXTENDED_SLOT_MAP |
-    OCFS2_FEATURE_INCOMPAT_APPEND_DIO,
+    OCFS2_FEATURE_INCOMPAT_APPEND_DIO | OCFS2_FEATURE_INCOMPAT_INDEXED_DIRS,
   roCompat: OCFS2_FEATURE_RO_COMPAT_UNWRITTEN,
 };
 

@@ -23,7 +23,7 @@ import { cat } from '../lib/oracle';
 export const O_RDWR = 2;
 const CALLER = { uid: 0, gid: 0 };
 
-/** A fresh image (noindexed-dirs always: the engine does not write dx trees yet). */
+/** A fresh image (noindexed-dirs: these tests are about file extent trees, and directories stay small and plain). */
 export async function freshImage(t: Test, o: ImageOptions & { features?: string } = {}): Promise<string> {
   const features = ['noindexed-dirs', ...(o.features ? [o.features] : [])].join(',');
   return makeImage(t, { sizeBytes: 256 * 1024 * 1024, ...o, features });

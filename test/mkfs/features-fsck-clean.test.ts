@@ -20,16 +20,16 @@ t.test('default features are the ones the engine writes', async (t) => {
   const { image, result } = await formatImage(dir, 'default.img', SIZE, { label: 'dflt' });
   await assertFsckStrict(t, image, 'a default volume');
   const st = await superblockStats(image);
-  t.same(st.incompat.sort(), ['append-dio', 'extended-slotmap', 'inline-data', 'local', 'sparse']);
+  t.same(st.incompat.sort(), ['append-dio', 'extended-slotmap', 'indexed-dirs', 'inline-data', 'local', 'sparse']);
   t.same(st.compat.sort(), ['backup-super', 'strict-journal-super']);
   t.same(st.roCompat, ['unwritten']);
-  t.equal(result.featureText, 'local sparse extended-slotmap backup-super unwritten inline-data strict-journal-super append-dio');
+  t.equal(result.featureText, 'local sparse extended-slotmap backup-super unwritten inline-data strict-journal-super indexed-dirs append-dio');
 });
 
 t.test('every optional feature off', async (t) => {
   const dir = await tempDir(t, 'o2fuse-mkfs-feat-');
   const { image } = await formatImage(dir, 'off.img', SIZE, {
-    features: 'nosparse,nounwritten,noinline-data,noextended-slotmap,nobackup-super,noappend-dio', slots: 3,
+    features: 'nosparse,nounwritten,noinline-data,noextended-slotmap,nobackup-super,noappend-dio,noindexed-dirs', slots: 3,
   });
   await assertFsckStrict(t, image, 'a volume without optional features');
   const st = await superblockStats(image);

@@ -15,7 +15,7 @@ const SLOTS = [1, 8];
 const sizeFor = (blockSizeBytes: number): number => (blockSizeBytes === 4096 ? 256 : 128) * MiB;
 const DEFAULT_FEATURES = {
   compat: ['backup-super', 'strict-journal-super'],
-  incompat: ['local', 'sparse', 'extended-slotmap', 'inline-data', 'append-dio'],
+  incompat: ['local', 'sparse', 'extended-slotmap', 'inline-data', 'append-dio', 'indexed-dirs'],
   roCompat: ['unwritten'],
 };
 

@@ -18,8 +18,11 @@ export const MiB = 1024 * 1024;
 export const O_RDONLY = 0;
 export const O_RDWR = 2;
 export const ROOT = { uid: 0, gid: 0 };
-/** What every writable test volume leaves out (the engine cannot write dx trees or refcount trees yet). */
-export const WRITABLE_FEATURES = 'noindexed-dirs,norefcount';
+/**
+ * What every writable test volume leaves out of mkfs.ocfs2's defaults: refcount trees (the engine refuses the
+ * operations that would write them). Indexed directories stay, as mkfs.ocfs2 makes them.
+ */
+export const WRITABLE_FEATURES = 'norefcount';
 
 export async function writableImage(t: Test, o: ImageOptions = {}): Promise<string> {
   const features = [WRITABLE_FEATURES, ...(o.features ? [o.features] : [])].join(',');
