@@ -86,6 +86,18 @@ export class BlockCache {
     return hit.buf;
   }
 
+  /**
+   * peek(), for a copy already validated as `kind` only (undefined otherwise: read it through its validator).
+   * Lets a caller that touches the same few blocks on every operation (a directory index's root and leaves)
+   * skip the validating read's promise.
+   */
+  peekValidated(blkno: number, kind: string): Buffer | undefined {
+    const hit = this.lru.get(blkno) ?? this.writing.get(blkno);
+    if (!hit || !hit.validated.has(kind)) return undefined;
+    this.stats.hits++;
+    return hit.buf;
+  }
+
   private check(entry: Entry, blkno: number, kind: string, validate?: BlockValidator): void {
     if (validate && !entry.validated.has(kind)) {
       try {

@@ -150,13 +150,20 @@ function byHash(a: Entry, b: Entry): number {
 async function rootBlock(ctx: VolumeContext, tx: Transaction, di: Dinode): Promise<Buffer> {
   const blkno = di.i_dx_root;
   if (!isIndexed(di) || blkno === 0) throw new Error(`directory ${di.i_blkno} has no index`);
-  if (!tx.has(blkno)) await readDxRootBytes(ctx, blkno, di.i_blkno);
-  return tx.block(blkno, 'dx root');
+  if (!tx.has(blkno)) {
+    // Every add and removal takes the root: a copy validated before is checked for its owner only.
+    const valid = ctx.cache.peekValidated(blkno, 'dx root');
+    if (!valid) await readDxRootBytes(ctx, blkno, di.i_blkno);
+    else if (u64(valid, DX_ROOT.dr_dir_blkno[0]) !== di.i_blkno) {
+      throw new FsError('EIO', `dx root ${blkno}: dr_dir_blkno is not directory ${di.i_blkno}`);
+    }
+  }
+  return tx.blockNow(blkno, 'dx root') ?? tx.block(blkno, 'dx root');
 }
 
 async function leafBlock(ctx: VolumeContext, tx: Transaction, blkno: number): Promise<Buffer> {
-  if (!tx.has(blkno)) await readDxLeafBytes(ctx, blkno);
-  return tx.block(blkno, 'dx leaf');
+  if (!tx.has(blkno) && !ctx.cache.peekValidated(blkno, 'dx leaf')) await readDxLeafBytes(ctx, blkno);
+  return tx.blockNow(blkno, 'dx leaf') ?? tx.block(blkno, 'dx leaf');
 }
 
 function isInlineRoot(root: Buffer): boolean {
