@@ -23,6 +23,9 @@ import { lookupEntry, readDirSlots } from '../../fs/dir';
 import { debugfs } from '../lib/debugfs';
 import { OCFS2_INDEXED_DIR_FL, OCFS2_INLINE_DATA_FL } from '../../fs/format/constants';
 import { checkDxIndex, type DxFacts } from './dx-check';
+import { Transaction } from '../../fs/transaction';
+import { DX_ROOT } from '../../fs/format/dx';
+import { decodeDirTrailer, encodeDirTrailer } from '../../fs/format/dirent';
 import {
   type Model, type VolumeCase, applyOps, checkAgainstModel, checkOnDisk, dirOf, makeFixture, makeNames, mountRw,
 } from './dir-workload';
@@ -127,3 +130,45 @@ for (const c of cases) {
     await assertFsckClean(t, image, 'volume after the last rmdir');
   });
 }
+
+/**
+ * A free-space list another writer left damaged (looping back on itself, or
+ * pointing at a block that is not the directory's) is relinked from the
+ * blocks on the next add: the name goes in, nothing is lost, and the list is
+ * exact again. Without the relinking the walk would spin or fail on a
+ * foreign block.
+ */
+t.test('a damaged free-space list is relinked from the blocks, nothing lost', async (t) => {
+  const rng = new Rng(seedFrom(t));
+  const c: VolumeCase = { name: '4K/4K', blockSize: 4096, clusterSize: 4096, indexed: true };
+  const { image, targets } = await makeFixture(t, c);
+  const model: Model = new Map();
+  const vol = await mountRw(image);
+  try {
+    const dir = await dirOf(vol, '/d');
+    await applyOps(vol, dir, makeNames(rng, 800).map((name) => ({ kind: 'add', name, target: rng.pick(targets) })), model, rng);
+    const damage = async (what: string, next: (head: number) => number) => {
+      const tx = new Transaction(vol, `damage: ${what}`);
+      const root = await tx.block(dir.di.i_dx_root, 'dx root');
+      const head = Number(root.readBigUInt64LE(DX_ROOT.dr_free_blk[0]));
+      t.not(head, 0, `${what}: the list has a head to damage`);
+      const block = await tx.block(head, 'dir block');
+      const tr = decodeDirTrailer(block, head, dir.ino);
+      tr.db_free_next = next(head);
+      encodeDirTrailer(tr, block);
+      await tx.commit();
+      const before = await checkDxIndex(vol, dir);
+      t.ok(before.problems.length > 0, `${what}: the checker sees the damage (${before.problems[0]})`);
+      // Long names: the walk must go past blocks with a little room to the damage.
+      const more = makeNames(rng, 40, new Set(model.keys())).map((n) => n.padEnd(200, 'z').slice(0, 200));
+      await applyOps(vol, dir, more.map((name) => ({ kind: 'add', name, target: rng.pick(targets) })), model, rng);
+      await checkAgainstModel(t, vol, dir, vol.rootIno, model, [], `after adds over ${what}`);
+      await checkIndex(t, vol, dir, `after adds over ${what}`);
+    };
+    await damage('a list that loops', (head) => head);
+    await damage('a list that leaves the directory', () => vol.rootIno);
+  } finally {
+    await vol.unmount();
+  }
+  await checkOnDisk(t, image, model, 'after the relinked lists');
+});

@@ -126,7 +126,12 @@ export async function checkDxIndex(vol: Volume, dir: Inode): Promise<{ problems:
     }
     listed.add(b);
     if (!shouldList.has(b)) problems.push(`block ${b} is on the free-space list without room (or is not the directory's)`);
-    b = decodeDirTrailer(await raw(b)).db_free_next;
+    try {
+      b = decodeDirTrailer(await raw(b), b, dir.ino).db_free_next;
+    } catch (err) {
+      problems.push(`the free-space list leaves the directory at block ${b}: ${(err as Error).message}`);
+      break;
+    }
   }
   for (const b of shouldList) if (!listed.has(b)) problems.push(`block ${b} has room but is not on the free-space list`);
   return {
