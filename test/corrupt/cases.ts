@@ -69,6 +69,8 @@ const extentBlock = (edit: (b: Buffer, at: Located) => void, keepCheck = false) 
   patchBlock(image, base.at.fragExtentBlock, (b) => edit(b, base.at), { metaEcc: base.metaEcc, checkAt: CHECK_AT.extentBlock, keepCheck });
 const dirBlock = (edit: (b: Buffer) => void, keepCheck = false) => (image: string, base: Base) =>
   patchBlock(image, base.at.bigdirBlock, edit, { metaEcc: base.metaEcc, checkAt: CHECK_AT.dirBlock, keepCheck });
+const dxRoot = (edit: (b: Buffer) => void) => (image: string, base: Base) =>
+  patchBlock(image, base.at.bigdirDxRoot, edit, { metaEcc: base.metaEcc, checkAt: CHECK_AT.dxRoot });
 const group = (which: (at: Located) => number, edit: (b: Buffer, at: Located) => void) => (image: string, base: Base) =>
   patchBlock(image, which(base.at), (b) => edit(b, base.at), { metaEcc: base.metaEcc, checkAt: CHECK_AT.groupDesc });
 
@@ -83,6 +85,7 @@ function secondRecLenOffset(b: Buffer): number {
 
 const readFrag = (vol: Volume) => readPath(vol, '/frag');
 const readdirBigdir = async (vol: Volume) => vol.readdir(await resolve(vol, '/bigdir'));
+const mknodInBigdir = async (vol: Volume) => vol.mknod(await resolve(vol, '/bigdir'), Buffer.from('new'), 0o100644, 0, { uid: 0, gid: 0 });
 const lookupVictim = async (vol: Volume) => vol.lookup(await resolve(vol, '/dir'), Buffer.from('victim'));
 
 export const CASES: CorruptCase[] = [
@@ -321,6 +324,27 @@ export const CASES: CorruptCase[] = [
     damage: dirBlock((b) => flipBits(b, (secondRecLenOffset(b) + 4) * 8 + 1, 100 * 8 + 7), true),
     expect: { kind: 'damagedOp', what: 'readdir /bigdir', op: readdirBigdir, errno: 'EIO', message: (at) => new RegExp(`dir block ${at.bigdirBlock}: metaecc`) },
     damaged: ['/bigdir/'],
+  },
+  {
+    // Reading never needs the index (names are found by one scan of the blocks); adding a name does.
+    name: '/bigdir\'s dx root signature (indexed-dirs volume)',
+    fsckCode: 'DX_TREE_CORRUPT',
+    base: 'default',
+    damage: dxRoot((b) => b.write('DXDIRXX', 0, 'latin1')),
+    expect: {
+      kind: 'damagedOp', rw: true, what: 'create /bigdir/new (adds to the index)', errno: 'EIO', op: mknodInBigdir,
+      message: (at) => new RegExp(`dx root ${at.bigdirDxRoot}: dr_signature`),
+    },
+  },
+  {
+    name: '/bigdir\'s dx root names another directory as its owner (dr_dir_blkno)',
+    base: 'default',
+    damage: dxRoot((b) => writeU64(b, 0x30, 12345)),
+    expect: {
+      kind: 'damagedOp', rw: true, what: 'create /bigdir/new (adds to the index)', errno: 'EIO', op: mknodInBigdir,
+      message: (at) => new RegExp(`dx root ${at.bigdirDxRoot}: dr_dir_blkno 12345 != directory ${at.bigdirInode}`),
+    },
+    fsckSilent: 'fsck.ocfs2 1.8.7 does not check dr_dir_blkno (it reaches the root through the directory)',
   },
   {
     name: 'inline directory record with rec_len 0',

@@ -80,6 +80,8 @@ export interface Located {
   /** /bigdir's inode, and its first data block (holds ".", ".." and the first names). */
   bigdirInode: number;
   bigdirBlock: number;
+  /** /bigdir's dx root (i_dx_root; 0 on a volume without indexed-dirs). */
+  bigdirDxRoot: number;
   /** /small: an inline directory. */
   smallInode: number;
   journal0Inode: number;
@@ -152,6 +154,7 @@ export async function locate(image: string): Promise<Located> {
     fragExtentBlock: frag.list.l_recs[0].e_blkno,
     bigdirInode: bigdir.blkno,
     bigdirBlock: bigdir.extents[0].blkno,
+    bigdirDxRoot: decodeDinode(await readBlock(image, bigdir.blkno), bigdir.blkno).i_dx_root,
     smallInode: small.blkno,
     journal0Inode: await inodeOf(image, '//journal:0000'),
     slotMapBlock: slotMap.extents[0].blkno,
@@ -182,6 +185,7 @@ export const CHECK_AT = {
   extentBlock: CHECK_OFFSET.extentBlock,
   groupDesc: CHECK_OFFSET.groupDesc,
   dirBlock: dirBlockCheckOffsetOf(BLOCK_SIZE),
+  dxRoot: CHECK_OFFSET.dxRoot,
 } as const;
 
 /**
