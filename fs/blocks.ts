@@ -116,15 +116,34 @@ export async function readDirBlockBytes(ctx: VolumeContext, blkno: number, dirIn
 export async function readDxRootBytes(ctx: VolumeContext, blkno: number, dirIno: number): Promise<Buffer> {
   const { block, value } = await validated(ctx, blkno, 'dx root', DX_ROOT_CHECK_OFFSET,
     (b) => decodeDxRoot(b, { expectedBlkno: blkno, fsGeneration: ctx.fsGeneration, dirBlkno: dirIno }));
-  // Validated earlier: it must still belong to this directory.
-  if (value === undefined && Number(block.readBigUInt64LE(DX_ROOT.dr_dir_blkno[0])) !== dirIno) {
+  return value === undefined ? dxRootOfDir(block, blkno, dirIno) : block;
+}
+
+/** A dx root validated earlier (perhaps for another directory) must still belong to this one. */
+function dxRootOfDir(block: Buffer, blkno: number, dirIno: number): Buffer {
+  if (Number(block.readBigUInt64LE(DX_ROOT.dr_dir_blkno[0])) !== dirIno) {
     throw new FsError('EIO', `dx root ${blkno}: dr_dir_blkno is not directory ${dirIno}`);
   }
   return block;
+}
+
+/**
+ * readDxRootBytes without a promise when the cached copy was validated
+ * before (undefined otherwise: read it): every add and removal in an
+ * indexed directory takes its root.
+ */
+export function peekDxRootBytes(ctx: VolumeContext, blkno: number, dirIno: number): Buffer | undefined {
+  const block = ctx.cache.peekValidated(blkno, 'dx root');
+  return block && dxRootOfDir(block, blkno, dirIno);
 }
 
 /** The validated bytes of a dx leaf (signature, own block number and generation checked once per cached copy). */
 export async function readDxLeafBytes(ctx: VolumeContext, blkno: number): Promise<Buffer> {
   return (await validated(ctx, blkno, 'dx leaf', DX_LEAF_CHECK_OFFSET,
     (b) => decodeDxLeaf(b, { expectedBlkno: blkno, fsGeneration: ctx.fsGeneration }))).block;
+}
+
+/** readDxLeafBytes without a promise when the cached copy was validated before (undefined otherwise). */
+export function peekDxLeafBytes(ctx: VolumeContext, blkno: number): Buffer | undefined {
+  return ctx.cache.peekValidated(blkno, 'dx leaf');
 }

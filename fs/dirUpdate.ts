@@ -50,7 +50,7 @@ import { editInode, type Transaction } from './transaction';
 import { extentRecsPerInodeWithXattr, maxInlineDataWithXattr, setDinodeLinksCount, type Dinode } from './format/dinode';
 import {
   decodeDirTrailer, encodeDirEntry, encodeDirTrailer, iterateDirEntries, newDirEntry, newDirTrailer,
-  dirTrailerBlkOff, OCFS2_DIR_REC_LEN, OCFS2_DIR_MIN_REC_LEN, OCFS2_DIR_MEMBER_LEN, OCFS2_DIR_PAD, type DirEntry,
+  dirTrailerBlkOff, OCFS2_DIR_REC_LEN, OCFS2_DIR_MIN_REC_LEN, OCFS2_DIR_MEMBER_LEN, OCFS2_DIR_PAD, type DirEntry, type DirTrailer,
 } from './format/dirent';
 import { emptyExtentList } from './format/extent';
 import { FormatError } from './format/layout';
@@ -60,7 +60,7 @@ import {
 import { readDirBlock } from './blocks';
 import { dirBlockNumber, checkName } from './dir';
 import { dataExtents } from './file';
-import { createIndex, dxHashOf, freeListHead, indexAdd, indexRemove, isIndexed, setFreeListHead } from './dxIndex';
+import { createIndex, dxHashOf, freeListHead, indexAdd, indexRemove, isIndexed, pushFreeBlock, setFreeListHead } from './dxIndex';
 import { insertExtent } from './extentTree';
 import { nowTimespec, stamp } from './times';
 import { FsError } from './errors';
@@ -429,6 +429,11 @@ function checkArea(view: DirView, area: Area): void {
   if (area.lblk !== INLINE) checkedBlocks.add(area.buf);
 }
 
+/** db_free_rec_len for a block whose largest hole is `hole` (ocfs2_find_max_rec_len: 0 when no name fits). */
+function freeRecLen(hole: number): number {
+  return hole >= OCFS2_DIR_MIN_REC_LEN ? hole : 0;
+}
+
 /**
  * After a change to a block: the hole hint, and the trailer's
  * db_free_rec_len (as ocfs2_find_max_rec_len); in an indexed directory the
@@ -443,11 +448,10 @@ async function noteHoles(ctx: VolumeContext, tx: Transaction, view: DirView, are
   if (!hasTrailer(ctx)) return;
   const t = decodeDirTrailer(area.buf, area.blkno, view.dir.ino);
   const was = t.db_free_rec_len;
-  t.db_free_rec_len = hole >= OCFS2_DIR_MIN_REC_LEN ? hole : 0;
+  t.db_free_rec_len = freeRecLen(hole);
   if (isIndexed(view.di) && (was === 0) !== (t.db_free_rec_len === 0)) {
     if (was === 0) {
-      t.db_free_next = await freeListHead(ctx, tx, view.di);
-      await setFreeListHead(ctx, tx, view.di, area.blkno);
+      t.db_free_next = await pushFreeBlock(ctx, tx, view.di, area.blkno);
     } else {
       encodeDirTrailer(t, area.buf);
       await unlinkFree(ctx, tx, view, area.blkno);
@@ -642,8 +646,7 @@ async function extendDir(ctx: VolumeContext, tx: Transaction, view: DirView): Pr
     t.db_free_rec_len = end;
     if (isIndexed(di)) {
       // ocfs2_dx_dir_link_trailer: a new block goes to the head of the free-space list.
-      t.db_free_next = await freeListHead(ctx, tx, di);
-      await setFreeListHead(ctx, tx, di, blkno);
+      t.db_free_next = await pushFreeBlock(ctx, tx, di, blkno);
     }
     encodeDirTrailer(t, buf);
   }
@@ -726,21 +729,24 @@ async function findSpace(ctx: VolumeContext, tx: Transaction, view: DirView, nee
 /** Logical block of a physical block of the directory (this transaction's new clusters included), or undefined. */
 async function lblkOf(ctx: VolumeContext, view: DirView, blkno: number): Promise<number | undefined> {
   const { bpc } = ctx.geo;
-  let lblk: number | undefined;
+  const inUse = (lblk: number) => (lblk < blockCount(ctx, view.di) ? lblk : undefined);
   for (const [cpos, first] of view.newClusters) {
-    if (blkno >= first && blkno < first + bpc) lblk = cpos * bpc + (blkno - first);
+    if (blkno >= first && blkno < first + bpc) return inUse(cpos * bpc + (blkno - first));
   }
-  if (lblk === undefined && !view.priorDi.data) {
-    for (const e of await dataExtents(ctx, view.dir)) {
-      if (blkno >= e.blkno && blkno < e.blkno + e.clusters * bpc) lblk = e.cpos * bpc + (blkno - e.blkno);
-    }
+  if (view.priorDi.data) return undefined;
+  for (const e of await dataExtents(ctx, view.dir)) {
+    if (blkno >= e.blkno && blkno < e.blkno + e.clusters * bpc) return inUse(e.cpos * bpc + (blkno - e.blkno));
   }
-  return lblk !== undefined && lblk < blockCount(ctx, view.di) ? lblk : undefined;
+  return undefined;
 }
 
-/** The blocks on the free-space list from its head, each with its logical block; null when it is damaged (a loop, a foreign block). */
+/**
+ * Visits the blocks on the free-space list from its head (each with its
+ * logical block, area and trailer) until `visit` says stop (true); null when
+ * the list is damaged (a loop, a foreign block).
+ */
 async function freeListWalk(ctx: VolumeContext, tx: Transaction, view: DirView,
-  visit: (blkno: number, lblk: number, area: Area, next: number) => Promise<boolean>): Promise<boolean | null> {
+  visit: (blkno: number, lblk: number, area: Area, trailer: DirTrailer) => Promise<boolean>): Promise<boolean | null> {
   const limit = blockCount(ctx, view.di);
   const seen = new Set<number>();
   for (let blkno = await freeListHead(ctx, tx, view.di); blkno !== 0;) {
@@ -748,9 +754,9 @@ async function freeListWalk(ctx: VolumeContext, tx: Transaction, view: DirView,
     if (lblk === undefined) return null;
     seen.add(blkno);
     const area = await readArea(ctx, tx, view, lblk);
-    const next = decodeDirTrailer(area.buf, blkno, view.dir.ino).db_free_next;
-    if (await visit(blkno, lblk, area, next)) return true;
-    blkno = next;
+    const trailer = decodeDirTrailer(area.buf, blkno, view.dir.ino);
+    if (await visit(blkno, lblk, area, trailer)) return true;
+    blkno = trailer.db_free_next;
   }
   return false;
 }
@@ -768,7 +774,7 @@ async function rebuildFreeList(ctx: VolumeContext, tx: Transaction, view: DirVie
     checkArea(view, area);
     const hole = largestHoleIn(area.buf, 0, area.end);
     const t = decodeDirTrailer(area.buf, area.blkno, view.dir.ino);
-    t.db_free_rec_len = hole >= OCFS2_DIR_MIN_REC_LEN ? hole : 0;
+    t.db_free_rec_len = freeRecLen(hole);
     t.db_free_next = t.db_free_rec_len ? head : 0;
     if (t.db_free_rec_len) head = area.blkno;
     encodeDirTrailer(t, area.buf);
@@ -786,8 +792,8 @@ async function findFreeListed(ctx: VolumeContext, tx: Transaction, view: DirView
   for (let attempt = 0; attempt < 2; attempt++) {
     let found: number | undefined;
     const overstated: number[] = [];
-    const walked = await freeListWalk(ctx, tx, view, async (blkno, lblk, area) => {
-      if (decodeDirTrailer(area.buf, blkno, view.dir.ino).db_free_rec_len < need) return false;
+    const walked = await freeListWalk(ctx, tx, view, async (_blkno, lblk, area, trailer) => {
+      if (trailer.db_free_rec_len < need) return false;
       checkArea(view, area);
       if (firstFit(area.buf, 0, area.end, need) >= 0) {
         found = lblk;

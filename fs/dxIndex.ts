@@ -47,7 +47,7 @@ import {
   decodeExtentBlock, decodeExtentList, encodeExtentList, emptyExtentList, EXTENT_LIST_RECS_OFFSET, EXTENT_REC_SIZE, type ExtentList,
 } from './format/extent';
 import { OCFS2_DX_ENTRIES_MAX, OCFS2_INDEXED_DIR_FL } from './format/constants';
-import { readDxLeafBytes, readDxRootBytes, readExtentBlock } from './blocks';
+import { peekDxLeafBytes, peekDxRootBytes, readDxLeafBytes, readDxRootBytes, readExtentBlock } from './blocks';
 import { ExtentTree, MAX_CPOS, type ExtentRoot } from './extentTree';
 import { FsError } from './errors';
 
@@ -150,19 +150,12 @@ function byHash(a: Entry, b: Entry): number {
 async function rootBlock(ctx: VolumeContext, tx: Transaction, di: Dinode): Promise<Buffer> {
   const blkno = di.i_dx_root;
   if (!isIndexed(di) || blkno === 0) throw new Error(`directory ${di.i_blkno} has no index`);
-  if (!tx.has(blkno)) {
-    // Every add and removal takes the root: a copy validated before is checked for its owner only.
-    const valid = ctx.cache.peekValidated(blkno, 'dx root');
-    if (!valid) await readDxRootBytes(ctx, blkno, di.i_blkno);
-    else if (u64(valid, DX_ROOT.dr_dir_blkno[0]) !== di.i_blkno) {
-      throw new FsError('EIO', `dx root ${blkno}: dr_dir_blkno is not directory ${di.i_blkno}`);
-    }
-  }
+  if (!tx.has(blkno) && !peekDxRootBytes(ctx, blkno, di.i_blkno)) await readDxRootBytes(ctx, blkno, di.i_blkno);
   return tx.blockNow(blkno, 'dx root') ?? tx.block(blkno, 'dx root');
 }
 
 async function leafBlock(ctx: VolumeContext, tx: Transaction, blkno: number): Promise<Buffer> {
-  if (!tx.has(blkno) && !ctx.cache.peekValidated(blkno, 'dx leaf')) await readDxLeafBytes(ctx, blkno);
+  if (!tx.has(blkno) && !peekDxLeafBytes(ctx, blkno)) await readDxLeafBytes(ctx, blkno);
   return tx.blockNow(blkno, 'dx leaf') ?? tx.block(blkno, 'dx leaf');
 }
 
@@ -452,6 +445,14 @@ export async function freeListHead(ctx: VolumeContext, tx: Transaction, di: Dino
 
 export async function setFreeListHead(ctx: VolumeContext, tx: Transaction, di: Dinode, blkno: number): Promise<void> {
   (await rootBlock(ctx, tx, di)).writeBigUInt64LE(BigInt(blkno), DR_FREE_BLK);
+}
+
+/** Makes `blkno` the list's head (ocfs2_dx_dir_link_trailer); returns the old head, for its db_free_next. */
+export async function pushFreeBlock(ctx: VolumeContext, tx: Transaction, di: Dinode, blkno: number): Promise<number> {
+  const root = await rootBlock(ctx, tx, di);
+  const head = u64(root, DR_FREE_BLK);
+  root.writeBigUInt64LE(BigInt(blkno), DR_FREE_BLK);
+  return head;
 }
 
 // ---- freeing ----
