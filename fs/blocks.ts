@@ -72,6 +72,12 @@ export async function readExtentBlock(ctx: VolumeContext, blkno: number): Promis
     (b) => decodeExtentBlock(b, { expectedBlkno: blkno, fsGeneration: ctx.fsGeneration }))).value;
 }
 
+/** The validated bytes of an extent block (checked once per cached copy), for walking its records in place. */
+export async function readExtentBlockBytes(ctx: VolumeContext, blkno: number): Promise<Buffer> {
+  return (await validated(ctx, blkno, 'extent block', EXTENT_BLOCK_CHECK_OFFSET,
+    (b) => decodeExtentBlock(b, { expectedBlkno: blkno, fsGeneration: ctx.fsGeneration }))).block;
+}
+
 export async function readGroupDesc(ctx: VolumeContext, blkno: number, parent?: number): Promise<{ block: Buffer; gd: GroupDesc }> {
   const { block, value } = await readAs(ctx, blkno, 'group descriptor', GROUP_DESC_CHECK_OFFSET,
     (b) => decodeGroupDesc(b, { expectedBlkno: blkno, fsGeneration: ctx.fsGeneration, parentBlkno: parent }));

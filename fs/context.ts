@@ -65,4 +65,10 @@ export interface VolumeContext {
    * directly, in crash-sensible order (read-only mounts, tools).
    */
   readonly journal?: Journal | null;
+  /**
+   * How lookups in indexed directories find names (fs/dir.ts): 'auto'
+   * (default) through the name map, or through the dx index for a large
+   * directory without one; 'index' always through the index (tests).
+   */
+  readonly dirLookups?: 'auto' | 'index';
 }

@@ -3,11 +3,16 @@
  * up to i_size) and block directories (entries in the data blocks of the
  * extent tree, each block ending in a trailer on volumes that use them).
  *
- * Lookups go through a per-directory name index built from one full scan and
- * kept until the directory changes, so a directory of 100,000 entries costs
- * one scan, not one per lookup. (Indexed-dirs volumes also carry the on-disk
- * dx tree, which the unindexed entries duplicate; reading does not need it.)
+ * Lookups go through a per-directory name map built from one full scan and
+ * kept up to date by every change. A large indexed directory
+ * (OCFS2_INDEXED_DIR_FL, more than NAME_MAP_MAX_BLOCKS blocks) without a map
+ * is looked up through its on-disk dx index instead, as the kernel does: the
+ * root, one leaf and the block the leaf names. The first stat after a mount
+ * in a directory of 100,000 names then reads a few blocks, not 4 MiB, and a
+ * directory looked up now and then never holds its names in memory. An
+ * unindexed directory has no other way than the scan.
  */
+import createDebug from 'debug';
 import type { VolumeContext } from './context';
 import type { Inode, DirIndexEntry } from './inode';
 import { dirTrailerBlkOff, iterateDirEntries, OCFS2_DIR_MEMBER_LEN } from './format/dirent';
@@ -16,9 +21,12 @@ import { OCFS2_MAX_FILENAME_LEN, OCFS2_FT_REG_FILE, OCFS2_FT_DIR, OCFS2_FT_CHRDE
   OCFS2_FT_FIFO, OCFS2_FT_SOCK, OCFS2_FT_SYMLINK, S_IFREG, S_IFDIR, S_IFCHR, S_IFBLK, S_IFIFO, S_IFSOCK, S_IFLNK,
 } from './format/constants';
 import { readDirBlockBytes } from './blocks';
+import { blocksWithHash, dxHashOf, isIndexed } from './dxIndex';
 import { dataExtents } from './file';
 import { findExtent, type Extent } from './extentMap';
 import { FsError } from './errors';
+
+const trace = createDebug('o2fuse:dir');
 
 /** A live entry with where it lives, for later modification. */
 export interface DirSlot {
@@ -177,12 +185,84 @@ export function checkName(name: Buffer): void {
   if (name.includes(0x2f) || name.includes(0)) throw new FsError('EINVAL', 'name contains "/" or NUL');
 }
 
+/**
+ * Largest indexed directory (in blocks) whose first lookup builds the name
+ * map at once: 64 blocks hold 6,000-12,000 short names at 4 KiB, a scan of
+ * a few milliseconds. Above it a lookup goes through the dx index (~15 us
+ * warm in a 100,000-name directory against ~3 through the map, but a few
+ * blocks cold instead of all of them), until the directory has had as many
+ * index lookups as it has blocks: by then a scan would have cost about what
+ * the lookups did, and the map pays for itself from there (the rent-or-buy
+ * rule, at most twice the better choice made in hindsight).
+ */
+export const NAME_MAP_MAX_BLOCKS = 64;
+
+/** Index lookups per directory since it last had no map (its Inode is dropped when evicted). */
+const indexLookups = new WeakMap<Inode, number>();
+
+/** Whether this lookup in `dir` goes through its dx index (see NAME_MAP_MAX_BLOCKS). */
+function looksUpThroughIndex(ctx: VolumeContext, dir: Inode): boolean {
+  const di = dir.di;
+  if (!isIndexed(di) || di.data || di.i_dx_root === 0) return false;
+  if (ctx.dirLookups === 'index') return true;
+  const blocks = di.i_size / ctx.geo.blockSize;
+  if (blocks <= NAME_MAP_MAX_BLOCKS) return false;
+  const n = (indexLookups.get(dir) ?? 0) + 1;
+  if (n > blocks) {
+    trace('directory %d: %d lookups through its index; building the name map', dir.ino, n - 1);
+    indexLookups.delete(dir);
+    return false;
+  }
+  indexLookups.set(dir, n);
+  return true;
+}
+
 /** The entry for `name` in `dir`, or null. */
 export function lookupEntry(ctx: VolumeContext, dir: Inode, name: Buffer): Promise<DirIndexEntry | null> {
   if (!dir.isDir) return Promise.reject(new FsError('ENOTDIR', `inode ${dir.ino} is not a directory`));
   if (name.length > OCFS2_MAX_FILENAME_LEN) return Promise.reject(new FsError('ENAMETOOLONG', `name of ${name.length} bytes`));
-  // With the index in memory (the usual case), one resolved promise and no async function.
+  // With the map in memory (the usual case), one resolved promise and no async function.
   const key = nameKey(name);
   if (dir.dirIndex) return Promise.resolve(dir.dirIndex.get(key) ?? null);
+  if (looksUpThroughIndex(ctx, dir)) return indexLookup(ctx, dir, name);
   return dirIndex(ctx, dir).then((index) => index.get(key) ?? null);
+}
+
+/** Lookups that went through a dx index, and how many of them had to start over because the directory changed. */
+export const indexLookupStats = { lookups: 0, restarts: 0 };
+
+/**
+ * ocfs2_dx_dir_search: the blocks the index names for the name's hash, each
+ * searched for the name. A change committed while the lookup waits for a
+ * block (every change to a directory replaces dir.di) can leave the root,
+ * the leaf and the dir block from different states: the lookup starts over.
+ */
+async function indexLookup(ctx: VolumeContext, dir: Inode, name: Buffer): Promise<DirIndexEntry | null> {
+  indexLookupStats.lookups++;
+  for (let attempt = 0; ; attempt++) {
+    const di = dir.di;
+    const found = await searchIndexed(ctx, dir, di, name);
+    if (dir.di === di) return found;
+    indexLookupStats.restarts++;
+    trace('lookup of "%s" in directory %d: the directory changed meanwhile; again', name.toString(), dir.ino);
+    if (attempt >= 100) throw new FsError('EAGAIN', `directory ${dir.ino} keeps changing under a lookup`);
+  }
+}
+
+async function searchIndexed(ctx: VolumeContext, dir: Inode, di: Inode['di'], name: Buffer): Promise<DirIndexEntry | null> {
+  for (const blkno of await blocksWithHash(ctx, di, dxHashOf(ctx, name))) {
+    // Validated as this directory's block (its trailer names the directory), records checked.
+    const block = await readDirBlockBytes(ctx, blkno, dir.ino);
+    const end = dirTrailerBlkOff(block.length);
+    for (let off = 0; off < end; off += block.readUInt16LE(off + 8)) {
+      const len = block[off + 10];
+      if (len !== name.length || (block.readUInt32LE(off) === 0 && block.readUInt32LE(off + 4) === 0)) continue;
+      const at = off + OCFS2_DIR_MEMBER_LEN;
+      // Names in one directory often share a prefix and a length (file-000123): the last byte rules most out.
+      if (block[at + len - 1] === name[len - 1] && block.compare(name, 0, len, at, at + len) === 0) {
+        return { ino: block.readUInt32LE(off + 4) * 0x1_0000_0000 + block.readUInt32LE(off), fileType: block[off + 11] };
+      }
+    }
+  }
+  return null;
 }

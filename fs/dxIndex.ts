@@ -44,10 +44,11 @@ import {
   dxEntriesPerLeaf, dxEntriesPerRoot, emptyDxLeaf, emptyDxRoot, encodeDxLeaf, encodeDxRoot, extentRecsPerDxRoot,
 } from './format/dx';
 import {
-  decodeExtentBlock, decodeExtentList, encodeExtentList, emptyExtentList, EXTENT_LIST_RECS_OFFSET, EXTENT_REC_SIZE, type ExtentList,
+  decodeExtentList, encodeExtentList, emptyExtentList, EXTENT_BLOCK_LIST_OFFSET, EXTENT_LIST_RECS_OFFSET, EXTENT_REC_SIZE,
+  type ExtentList,
 } from './format/extent';
 import { OCFS2_DX_ENTRIES_MAX, OCFS2_INDEXED_DIR_FL } from './format/constants';
-import { peekDxLeafBytes, peekDxRootBytes, readDxLeafBytes, readDxRootBytes, readExtentBlock } from './blocks';
+import { peekDxLeafBytes, peekDxRootBytes, readDxLeafBytes, readDxRootBytes, readExtentBlockBytes } from './blocks';
 import { ExtentTree, MAX_CPOS, type ExtentRoot } from './extentTree';
 import { FsError } from './errors';
 
@@ -216,56 +217,84 @@ interface LeafSlot {
  * ocfs2_dx_dir_lookup: the leaf block for `hash`. Interior levels are
  * walked as ocfs2_find_leaf does (the record whose range holds the hash,
  * else the last); a leaf level takes the last record with e_cpos <= major.
+ * Every level is read in place: a root holds up to 243 records and an
+ * extent block up to 252, and decoding them for each name was most of a
+ * lookup in a directory whose index tree has grown a level.
  */
-async function leafFor(ctx: VolumeContext, tx: Transaction, root: Buffer, dirIno: number, hash: DxHash): Promise<LeafSlot> {
+async function leafFor(ctx: VolumeContext, tx: Transaction | null, root: Buffer, dirIno: number, hash: DxHash): Promise<LeafSlot> {
   const { bpc } = ctx.geo;
   const major = hash.major_hash;
   const what = `dx root of directory ${dirIno}`;
-  const pick = (cpos: number, clusters: number, blkno: number): LeafSlot => {
-    const clen = Math.max(1, clusters);
-    const off = major >= cpos + clen ? clen - 1 : major - cpos;
-    return { cpos: cpos + off, blkno: blkno + off * bpc + (hash.minor_hash & (bpc - 1)) };
-  };
-  const depth = root.readUInt16LE(DX_ROOT_UNION_OFFSET);
-  if (depth === 0) {
-    // The common case, read in place: the root's own records (up to 243 of them) are not decoded per name.
-    const n = root.readUInt16LE(DX_ROOT_UNION_OFFSET + 4);
-    if (n > extentRecsPerDxRoot(root.length)) throw new FsError('EIO', `${what}: l_next_free_rec ${n} is past the block`);
-    for (let i = n - 1; i >= 0; i--) {
-      const rec = DX_ROOT_UNION_OFFSET + EXTENT_LIST_RECS_OFFSET + i * EXTENT_REC_SIZE;
-      const cpos = root.readUInt32LE(rec);
-      if (cpos <= major) return pick(cpos, root.readUInt16LE(rec + 4), u64(root, rec + 8));
-    }
-    throw new FsError('EIO', `${what}: no extent record covers hash 0x${major.toString(16)}`);
-  }
-  let list = decodeExtentList(root, DX_ROOT_UNION_OFFSET, extentRecsPerDxRoot(root.length), what);
+  let buf = root;
+  let base = DX_ROOT_UNION_OFFSET;
+  let where = what;
   const seen = new Set<number>();
-  while (list.l_tree_depth > 0) {
-    const n = list.l_next_free_rec;
-    if (n === 0) throw new FsError('EIO', `${what}: empty interior extent list`);
+  for (;;) {
+    // struct ocfs2_extent_list: l_tree_depth u16 @0, l_count u16 @2, l_next_free_rec u16 @4, records from 0x10.
+    const depth = buf.readUInt16LE(base);
+    const n = buf.readUInt16LE(base + 4);
+    if (n > buf.readUInt16LE(base + 2) || base + EXTENT_LIST_RECS_OFFSET + n * EXTENT_REC_SIZE > buf.length) {
+      throw new FsError('EIO', `${where}: l_next_free_rec ${n} is past the list`);
+    }
+    const rec = (i: number) => base + EXTENT_LIST_RECS_OFFSET + i * EXTENT_REC_SIZE;
+    if (depth === 0) {
+      for (let i = n - 1; i >= 0; i--) {
+        const cpos = buf.readUInt32LE(rec(i));
+        if (cpos > major) continue;
+        const clen = Math.max(1, buf.readUInt16LE(rec(i) + 4));
+        const off = major >= cpos + clen ? clen - 1 : major - cpos;
+        return { cpos: cpos + off, blkno: u64(buf, rec(i) + 8) + off * bpc + (hash.minor_hash & (bpc - 1)) };
+      }
+      throw new FsError('EIO', `${where}: no extent record covers hash 0x${major.toString(16)}`);
+    }
+    if (n === 0) throw new FsError('EIO', `${where}: empty interior extent list`);
     let i = 0;
     for (; i < n - 1; i++) {
-      const r = list.l_recs[i];
-      if (major >= r.e_cpos && major < r.e_cpos + r.e_int_clusters) break;
+      const cpos = buf.readUInt32LE(rec(i));
+      if (major >= cpos && major < cpos + buf.readUInt32LE(rec(i) + 4)) break;
     }
-    const child = list.l_recs[i].e_blkno;
+    const child = u64(buf, rec(i) + 8);
     if (seen.has(child)) throw new FsError('EIO', `${what}: extent block ${child} appears twice on one path`);
     seen.add(child);
-    const level = list.l_tree_depth;
     // The tree may have changed in this transaction (a split earlier in it): its copy is the truth then.
-    const eb = tx.has(child)
-      ? decodeExtentBlock(await tx.block(child, 'extent block'), { expectedBlkno: child })
-      : await readExtentBlock(ctx, child);
-    if (eb.h_list.l_tree_depth !== level - 1) {
-      throw new FsError('EIO', `${what}: extent block ${child} has depth ${eb.h_list.l_tree_depth}, expected ${level - 1}`);
+    buf = tx?.has(child) ? await tx.block(child, 'extent block') : await readExtentBlockBytes(ctx, child);
+    base = EXTENT_BLOCK_LIST_OFFSET;
+    where = `${what}: extent block ${child}`;
+    if (buf.readUInt16LE(base) !== depth - 1) {
+      throw new FsError('EIO', `${where} has depth ${buf.readUInt16LE(base)}, expected ${depth - 1}`);
     }
-    list = eb.h_list;
   }
-  for (let i = list.l_next_free_rec - 1; i >= 0; i--) {
-    const r = list.l_recs[i];
-    if (r.e_cpos <= major) return pick(r.e_cpos, r.e_leaf_clusters, r.e_blkno);
+}
+
+// ---- looking up ----
+
+/**
+ * ocfs2_dx_dir_search's candidates: the dir blocks whose index entries carry
+ * `hash`, read from the committed index (no transaction). A lookup then
+ * reads the root, one leaf and the dir block or two they name, instead of
+ * every block of the directory. Names sharing a hash may share a block: each
+ * block is given once.
+ */
+export async function blocksWithHash(ctx: VolumeContext, di: Dinode, hash: DxHash): Promise<number[]> {
+  const blkno = di.i_dx_root;
+  if (!isIndexed(di) || blkno === 0) throw new Error(`directory ${di.i_blkno} has no index`);
+  const root = peekDxRootBytes(ctx, blkno, di.i_blkno) ?? await readDxRootBytes(ctx, blkno, di.i_blkno);
+  let buf = root;
+  let base = DX_ROOT_UNION_OFFSET;
+  if (!isInlineRoot(root)) {
+    const slot = await leafFor(ctx, null, root, di.i_blkno, hash);
+    buf = peekDxLeafBytes(ctx, slot.blkno) ?? await readDxLeafBytes(ctx, slot.blkno);
+    base = DX_LEAF_LIST_OFFSET;
   }
-  throw new FsError('EIO', `${what}: no extent record covers hash 0x${major.toString(16)}`);
+  const out: number[] = [];
+  // l_num_used <= l_count was checked when the block was validated.
+  for (let i = 0, n = listUsed(buf, base); i < n; i++) {
+    const off = base + DX_ENTRY_LIST_ENTRIES_OFFSET + i * DX_ENTRY_SIZE;
+    if (buf.readUInt32LE(off) !== hash.major_hash || buf.readUInt32LE(off + 4) !== hash.minor_hash) continue;
+    const blk = u64(buf, off + 8);
+    if (!out.includes(blk)) out.push(blk);
+  }
+  return out;
 }
 
 // ---- creating ----

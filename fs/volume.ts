@@ -75,6 +75,8 @@ export interface VolumeOptions {
   nodiratime?: boolean;
   /** How often the running journal transaction commits (default 5 s, as the kernel's commit=). */
   commitIntervalMs?: number;
+  /** See VolumeContext.dirLookups (tests). */
+  dirLookups?: 'auto' | 'index';
 }
 
 /**
@@ -175,6 +177,7 @@ export class Volume implements Engine, VolumeContext, NameiHost, IoHost {
   private readonly handles = new Map<number, Handle>();
   private nextFh = 1;
   private closed = false;
+  readonly dirLookups: 'auto' | 'index';
 
   private constructor(
     readonly device: Device,
@@ -192,6 +195,7 @@ export class Volume implements Engine, VolumeContext, NameiHost, IoHost {
     this.atimePolicy = options.atime ?? 'relatime';
     this.nodiratime = options.nodiratime ?? false;
     this.commitIntervalMs = options.commitIntervalMs ?? DEFAULT_COMMIT_INTERVAL_MS;
+    this.dirLookups = options.dirLookups ?? 'auto';
     this.features = featuresOf(sb);
     this.rootIno = sb.s_root_blkno;
     this.rwState = readOnly ? 'ro' : 'rw';
