@@ -5,11 +5,9 @@
  *
  * Lookups go through a per-directory name map built from one full scan and
  * kept up to date by every change. A large indexed directory
- * (OCFS2_INDEXED_DIR_FL, more than NAME_MAP_MAX_BLOCKS blocks) without a map
- * is looked up through its on-disk dx index instead, as the kernel does: the
- * root, one leaf and the block the leaf names. The first stat after a mount
- * in a directory of 100,000 names then reads a few blocks, not 4 MiB, and a
- * directory looked up now and then never holds its names in memory. An
+ * (OCFS2_INDEXED_DIR_FL) without a map is looked up through its on-disk dx
+ * index instead, as the kernel does (the root, one leaf and the block the
+ * leaf names), until the map is worth building (fs/scanOrIndex.ts). An
  * unindexed directory has no other way than the scan.
  */
 import createDebug from 'debug';
@@ -21,7 +19,8 @@ import { OCFS2_MAX_FILENAME_LEN, OCFS2_FT_REG_FILE, OCFS2_FT_DIR, OCFS2_FT_CHRDE
   OCFS2_FT_FIFO, OCFS2_FT_SOCK, OCFS2_FT_SYMLINK, S_IFREG, S_IFDIR, S_IFCHR, S_IFBLK, S_IFIFO, S_IFSOCK, S_IFLNK,
 } from './format/constants';
 import { readDirBlockBytes } from './blocks';
-import { blocksWithHash, dxHashOf, isIndexed } from './dxIndex';
+import { blocksWithHash, dxHashOf } from './dxIndex';
+import { ScanOrIndex } from './scanOrIndex';
 import { dataExtents } from './file';
 import { findExtent, type Extent } from './extentMap';
 import { FsError } from './errors';
@@ -185,37 +184,8 @@ export function checkName(name: Buffer): void {
   if (name.includes(0x2f) || name.includes(0)) throw new FsError('EINVAL', 'name contains "/" or NUL');
 }
 
-/**
- * Largest indexed directory (in blocks) whose first lookup builds the name
- * map at once: 64 blocks hold 6,000-12,000 short names at 4 KiB, a scan of
- * a few milliseconds. Above it a lookup goes through the dx index (~15 us
- * warm in a 100,000-name directory against ~3 through the map, but a few
- * blocks cold instead of all of them), until the directory has had as many
- * index lookups as it has blocks: by then a scan would have cost about what
- * the lookups did, and the map pays for itself from there (the rent-or-buy
- * rule, at most twice the better choice made in hindsight).
- */
-export const NAME_MAP_MAX_BLOCKS = 64;
-
-/** Index lookups per directory since it last had no map (its Inode is dropped when evicted). */
-const indexLookups = new WeakMap<Inode, number>();
-
-/** Whether this lookup in `dir` goes through its dx index (see NAME_MAP_MAX_BLOCKS). */
-function looksUpThroughIndex(ctx: VolumeContext, dir: Inode): boolean {
-  const di = dir.di;
-  if (!isIndexed(di) || di.data || di.i_dx_root === 0) return false;
-  if (ctx.dirLookups === 'index') return true;
-  const blocks = di.i_size / ctx.geo.blockSize;
-  if (blocks <= NAME_MAP_MAX_BLOCKS) return false;
-  const n = (indexLookups.get(dir) ?? 0) + 1;
-  if (n > blocks) {
-    trace('directory %d: %d lookups through its index; building the name map', dir.ino, n - 1);
-    indexLookups.delete(dir);
-    return false;
-  }
-  indexLookups.set(dir, n);
-  return true;
-}
+/** Whether a lookup in a directory without a name map goes through its dx index (fs/scanOrIndex.ts). */
+const nameMapRule = new ScanOrIndex('name map');
 
 /** The entry for `name` in `dir`, or null. */
 export function lookupEntry(ctx: VolumeContext, dir: Inode, name: Buffer): Promise<DirIndexEntry | null> {
@@ -224,7 +194,7 @@ export function lookupEntry(ctx: VolumeContext, dir: Inode, name: Buffer): Promi
   // With the map in memory (the usual case), one resolved promise and no async function.
   const key = nameKey(name);
   if (dir.dirIndex) return Promise.resolve(dir.dirIndex.get(key) ?? null);
-  if (looksUpThroughIndex(ctx, dir)) return indexLookup(ctx, dir, name);
+  if (nameMapRule.useIndex(ctx, dir, dir.di)) return indexLookup(ctx, dir, name);
   return dirIndex(ctx, dir).then((index) => index.get(key) ?? null);
 }
 

@@ -60,7 +60,10 @@ import {
 import { readDirBlock } from './blocks';
 import { dirBlockNumber, checkName } from './dir';
 import { dataExtents } from './file';
-import { createIndex, dxHashOf, freeListHead, indexAdd, indexRemove, isIndexed, pushFreeBlock, setFreeListHead } from './dxIndex';
+import {
+  blocksWithHash, createIndex, dxHashOf, freeListHead, indexAdd, indexRemove, isIndexed, pushFreeBlock, setFreeListHead,
+} from './dxIndex';
+import { ScanOrIndex } from './scanOrIndex';
 import { insertExtent } from './extentTree';
 import { nowTimespec, stamp } from './times';
 import { FsError } from './errors';
@@ -198,10 +201,46 @@ async function baseOf(ctx: VolumeContext, view: DirView): Promise<PlacementMap> 
   return map;
 }
 
-async function whereIs(ctx: VolumeContext, view: DirView, key: string): Promise<number | undefined> {
+/** Whether a change's search for a name in a directory without a placement map goes through its dx index. */
+const placementRule = new ScanOrIndex('placement map');
+
+/**
+ * The logical block holding `name` (key: its latin1 string), undefined when
+ * absent: this transaction's own changes first, then the committed
+ * placement map, or (a large indexed directory without one) the committed
+ * dx index. The committed index is right for a name this transaction has
+ * not touched: a record never leaves its block, and a leaf split earlier in
+ * the transaction moved only index entries.
+ */
+async function whereIs(ctx: VolumeContext, tx: Transaction, view: DirView, key: string, name: Buffer): Promise<number | undefined> {
   const d = view.where.get(key);
   if (d !== undefined) return d === null ? undefined : d;
+  if (!view.base && !currentMap(view) && placementRule.useIndex(ctx, view.dir, view.priorDi)) {
+    return whereIndexed(ctx, tx, view, name);
+  }
   return (await baseOf(ctx, view)).where.get(key);
+}
+
+/** The committed placement map of view.dir when it is current (no scan). */
+function currentMap(view: DirView): PlacementMap | null {
+  const cached = placementMaps.get(view.dir);
+  return cached && cached.di === view.priorDi ? cached : null;
+}
+
+/** whereIs through the committed index: the blocks it names for the name's hash, each searched. */
+async function whereIndexed(ctx: VolumeContext, tx: Transaction, view: DirView, name: Buffer): Promise<number | undefined> {
+  for (const blkno of await blocksWithHash(ctx, view.priorDi, dxHashOf(ctx, name))) {
+    const lblk = await lblkOf(ctx, view, blkno);
+    if (lblk === undefined) {
+      throw new FsError('EIO', `directory ${view.dir.ino}: its index names block ${blkno}, which is not one of its blocks; run fsck.ocfs2`);
+    }
+    const area = await readArea(ctx, tx, view, lblk);
+    checkArea(view, area);
+    for (let at = 0; at < area.end; at += recLenAt(area.buf, at)) {
+      if (nameIsAt(area.buf, at, name)) return lblk;
+    }
+  }
+  return undefined;
 }
 
 function holeHint(view: DirView, base: PlacementMap, lblk: number): number {
@@ -672,7 +711,7 @@ export async function addEntry(ctx: VolumeContext, tx: Transaction, dir: Inode, 
   if (!Number.isSafeInteger(ino) || ino <= 0) throw new Error(`addEntry: inode number ${ino}`);
   const view = await viewOf(tx, dir);
   const key = nameKey(name);
-  if ((await whereIs(ctx, view, key)) !== undefined) throw new FsError('EEXIST');
+  if ((await whereIs(ctx, tx, view, key, name)) !== undefined) throw new FsError('EEXIST');
   const need = OCFS2_DIR_REC_LEN(name.length);
 
   let lblk: number | undefined;
@@ -866,7 +905,7 @@ async function locate(ctx: VolumeContext, tx: Transaction, view: DirView, name: 
   const first = view.di.data ? INLINE : 0;
   if (isDotName(name)) return tryBlock(first);
   const key = nameKey(name);
-  const hinted = await whereIs(ctx, view, key);
+  const hinted = await whereIs(ctx, tx, view, key, name);
   if (hinted === undefined) return null;
   const found = await tryBlock(hinted);
   if (found) return found;
