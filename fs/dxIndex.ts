@@ -41,7 +41,7 @@ import type { Dinode } from './format/dinode';
 import { type DxHash, dxDirNameHash, dxSeedOf } from './format/dxHash';
 import {
   DX_ENTRY_LIST_ENTRIES_OFFSET, DX_ENTRY_SIZE, DX_LEAF_LIST_OFFSET, DX_ROOT, DX_ROOT_UNION_OFFSET, OCFS2_DX_FLAG_INLINE,
-  dxEntriesPerLeaf, dxEntriesPerRoot, emptyDxLeaf, emptyDxRoot, encodeDxLeaf, encodeDxRoot, extentRecsPerDxRoot,
+  dxEntriesPerLeaf, dxEntriesPerRoot, encodeDxLeaf, encodeDxRoot, extentRecsPerDxRoot, newDxLeaf, newDxRoot,
 } from './format/dx';
 import {
   decodeExtentList, encodeExtentList, emptyExtentList, EXTENT_BLOCK_LIST_OFFSET, EXTENT_LIST_RECS_OFFSET, EXTENT_REC_SIZE,
@@ -174,9 +174,7 @@ async function newLeafCluster(ctx: VolumeContext, tx: Transaction, goalBlk: numb
   const run = await ctx.alloc.claimClusters(tx, 1, 1, Math.floor(goalBlk / bpc));
   const first = run.cluster * bpc;
   for (let i = 0; i < bpc; i++) {
-    const leaf = emptyDxLeaf(blockSize, first + i);
-    leaf.dl_fs_generation = ctx.fsGeneration;
-    encodeDxLeaf(leaf, tx.newBlock(first + i, 'dx leaf'));
+    encodeDxLeaf(newDxLeaf(blockSize, first + i, ctx.fsGeneration), tx.newBlock(first + i, 'dx leaf'));
   }
   return first;
 }
@@ -311,14 +309,10 @@ export async function createIndex(ctx: VolumeContext, tx: Transaction, di: Dinod
   const { blockSize } = ctx.geo;
   const claim = await ctx.alloc.claimMetaBlock(tx, 'extent');
   const inline = entries.length < dxEntriesPerRoot(blockSize);
-  const hdr = emptyDxRoot(blockSize, true);
-  hdr.dr_blkno = claim.blkno;
-  hdr.dr_dir_blkno = di.i_blkno;
-  hdr.dr_fs_generation = ctx.fsGeneration;
-  hdr.dr_suballoc_slot = claim.slot;
-  hdr.dr_suballoc_bit = claim.bit;
-  hdr.dr_suballoc_loc = claim.groupBlkno;
-  hdr.dr_free_blk = freeHead;
+  const hdr = newDxRoot(blockSize, true, {
+    blkno: claim.blkno, dirBlkno: di.i_blkno, fsGeneration: ctx.fsGeneration, suballocSlot: claim.slot,
+    suballocBit: claim.bit, suballocLoc: claim.groupBlkno, freeListHead: freeHead,
+  });
   const root = tx.newBlock(claim.blkno, 'dx root');
   encodeDxRoot(hdr, root);
   di.i_dx_root = claim.blkno;

@@ -236,6 +236,40 @@ export function emptyDxRoot(blockSizeBytes: number, inline = true): DxRoot {
   return root;
 }
 
+/** The header fields every new dx root sets, mkfs's and the engine's alike: whose it is, and which allocator bit it took. */
+export interface DxRootIdentity {
+  blkno: number;
+  /** The directory's inode block. */
+  dirBlkno: number;
+  fsGeneration: number;
+  suballocSlot: number;
+  suballocBit: number;
+  /** Group descriptor block of the suballocator group (dr_suballoc_loc, discontig-bg volumes; else 0). */
+  suballocLoc: number;
+  /** First block of the free-space list (0: none). */
+  freeListHead: number;
+}
+
+/** A new, empty dx root (inline entries or an empty extent list) with its identity filled in. */
+export function newDxRoot(blockSizeBytes: number, inline: boolean, id: DxRootIdentity): DxRoot {
+  const root = emptyDxRoot(blockSizeBytes, inline);
+  root.dr_blkno = id.blkno;
+  root.dr_dir_blkno = id.dirBlkno;
+  root.dr_fs_generation = id.fsGeneration;
+  root.dr_suballoc_slot = id.suballocSlot;
+  root.dr_suballoc_bit = id.suballocBit;
+  root.dr_suballoc_loc = id.suballocLoc;
+  root.dr_free_blk = id.freeListHead;
+  return root;
+}
+
+/** A new, empty dx leaf of this volume at `blkno`. */
+export function newDxLeaf(blockSizeBytes: number, blkno: number, fsGeneration: number): DxLeaf {
+  const leaf = emptyDxLeaf(blockSizeBytes, blkno);
+  leaf.dl_fs_generation = fsGeneration;
+  return leaf;
+}
+
 export function emptyDxLeaf(blockSizeBytes: number, blkno = 0): DxLeaf {
   return {
     dl_signature: signatureBytes(OCFS2_DX_LEAF_SIGNATURE), dl_check: Buffer.alloc(8), dl_blkno: blkno,

@@ -14,7 +14,7 @@ import {
   DirEntry, DirTrailer, dirTrailerBlkOff, encodeDirBlock, encodeDirEntry, newDirEntry, newDirTrailer,
   OCFS2_DIR_MIN_REC_LEN, OCFS2_DIR_REC_LEN,
 } from '../format/dirent';
-import { DxEntry, dxEntriesPerRoot, emptyDxLeaf, emptyDxRoot, encodeDxLeaf, encodeDxRoot } from '../format/dx';
+import { DxEntry, type DxRootIdentity, dxEntriesPerRoot, encodeDxLeaf, encodeDxRoot, newDxLeaf, newDxRoot } from '../format/dx';
 import { dxDirNameHash } from '../format/dxHash';
 
 /** One name in a directory being built. */
@@ -186,8 +186,7 @@ export function planDxLeaves(all: readonly DxEntry[], leavesPerCluster: number, 
 
 /** A dx leaf block. */
 export function buildDxLeafBlock(blockSizeBytes: number, blkno: number, fsGeneration: number, entries: readonly DxEntry[]): Buffer {
-  const leaf = emptyDxLeaf(blockSizeBytes, blkno);
-  leaf.dl_fs_generation = fsGeneration;
+  const leaf = newDxLeaf(blockSizeBytes, blkno, fsGeneration);
   if (entries.length > leaf.dl_list.de_count) throw new RangeError(`dx leaf ${blkno}: ${entries.length} entries > ${leaf.dl_list.de_count}`);
   entries.forEach((e, k) => (leaf.dl_list.de_entries[k] = { ...e }));
   leaf.dl_list.de_num_used = entries.length;
@@ -196,16 +195,8 @@ export function buildDxLeafBlock(blockSizeBytes: number, blkno: number, fsGenera
   return block;
 }
 
-export interface DxRootOptions {
+export interface DxRootOptions extends DxRootIdentity {
   blockSizeBytes: number;
-  blkno: number;
-  dirBlkno: number;
-  fsGeneration: number;
-  suballocSlot: number;
-  suballocBit: number;
-  /** Group descriptor block of the suballocator group (dr_suballoc_loc, discontig-bg volumes). */
-  suballocLoc: number;
-  freeListHead: number;
 }
 
 /**
@@ -220,15 +211,8 @@ export function buildDxRootBlock(
   opts: DxRootOptions,
 ): Buffer {
   const inline = leafClusters === undefined;
-  const root = emptyDxRoot(opts.blockSizeBytes, inline);
-  root.dr_blkno = opts.blkno;
-  root.dr_dir_blkno = opts.dirBlkno;
-  root.dr_fs_generation = opts.fsGeneration;
-  root.dr_suballoc_slot = opts.suballocSlot;
-  root.dr_suballoc_bit = opts.suballocBit;
-  root.dr_suballoc_loc = opts.suballocLoc;
+  const root = newDxRoot(opts.blockSizeBytes, inline, opts);
   root.dr_num_entries = entries.length;
-  root.dr_free_blk = opts.freeListHead;
   if (inline) {
     const list = root.dr_entries;
     if (!list) throw new Error('mkfs internal: inline dx root without an entry list');
