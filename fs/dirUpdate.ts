@@ -113,18 +113,15 @@ interface DirView {
   index: Map<string, DirIndexEntry | null>;
 }
 
-const txViews = new WeakMap<Transaction, Map<number, DirView>>();
+/** Key of a transaction's directory views (Transaction.local). */
+const TX_VIEWS = {};
 
 function requireDir(dir: Inode): void {
   if (!dir.isDir) throw new FsError('ENOTDIR', `inode ${dir.ino} is not a directory`);
 }
 
 async function viewOf(tx: Transaction, dir: Inode): Promise<DirView> {
-  let views = txViews.get(tx);
-  if (!views) {
-    views = new Map();
-    txViews.set(tx, views);
-  }
+  const views = tx.local(TX_VIEWS, () => new Map<number, DirView>());
   const have = views.get(dir.ino);
   if (have) return have;
   const priorDi = dir.di;

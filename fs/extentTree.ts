@@ -215,8 +215,8 @@ function splitRecs(recs: Extent[], count: number, rightmost: boolean): Extent[][
   return out;
 }
 
-/** Decoded extent blocks this module touched in a transaction, so later changes in it see earlier ones. */
-const txNodes = new WeakMap<Transaction, Map<number, Node>>();
+/** Key of the decoded extent blocks this module touched in a transaction, so later changes in it see earlier ones. */
+const TX_NODES = {};
 
 /** Changes to one extent tree inside one transaction. */
 export class ExtentTree {
@@ -225,12 +225,7 @@ export class ExtentTree {
   private readonly bpc: number;
 
   constructor(private readonly ctx: VolumeContext, private readonly tx: Transaction, readonly root: ExtentRoot) {
-    let m = txNodes.get(tx);
-    if (!m) {
-      m = new Map();
-      txNodes.set(tx, m);
-    }
-    this.nodes = m;
+    this.nodes = tx.local(TX_NODES, () => new Map<number, Node>());
     this.bpc = ctx.geo.bpc;
   }
 
