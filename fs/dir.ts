@@ -223,16 +223,30 @@ async function searchIndexed(ctx: VolumeContext, dir: Inode, di: Inode['di'], na
   for (const blkno of await blocksWithHash(ctx, di, dxHashOf(ctx, name))) {
     // Validated as this directory's block (its trailer names the directory), records checked.
     const block = await readDirBlockBytes(ctx, blkno, dir.ino);
-    const end = dirTrailerBlkOff(block.length);
-    for (let off = 0; off < end; off += block.readUInt16LE(off + 8)) {
-      const len = block[off + 10];
-      if (len !== name.length || (block.readUInt32LE(off) === 0 && block.readUInt32LE(off + 4) === 0)) continue;
-      const at = off + OCFS2_DIR_MEMBER_LEN;
-      // Names in one directory often share a prefix and a length (file-000123): the last byte rules most out.
-      if (block[at + len - 1] === name[len - 1] && block.compare(name, 0, len, at, at + len) === 0) {
-        return { ino: block.readUInt32LE(off + 4) * 0x1_0000_0000 + block.readUInt32LE(off), fileType: block[off + 11] };
-      }
-    }
+    const off = findName(block, dirTrailerBlkOff(block.length), name);
+    if (off >= 0) return { ino: block.readUInt32LE(off + 4) * 0x1_0000_0000 + block.readUInt32LE(off), fileType: block[off + 11] };
   }
   return null;
+}
+
+// Readers of records whose lengths were checked (a validated dir block, or an area fs/dirUpdate.ts checked).
+
+/** Whether the record at `off` is live (its 64-bit inode number is not 0). */
+export function isLiveAt(buf: Buffer, off: number): boolean {
+  return buf.readUInt32LE(off) !== 0 || buf.readUInt32LE(off + 4) !== 0;
+}
+
+/** Whether the record at `off` is live and named `name`. */
+export function nameIsAt(buf: Buffer, off: number, name: Buffer): boolean {
+  const n = name.length;
+  if (buf[off + 10] !== n || !isLiveAt(buf, off)) return false;
+  const at = off + OCFS2_DIR_MEMBER_LEN;
+  // Names in one directory often share a prefix and a length (file-000123): the last byte rules most out.
+  return buf[at + n - 1] === name[n - 1] && buf.compare(name, 0, n, at, at + n) === 0;
+}
+
+/** Offset of the live record named `name` among the records tiling buf[0, end), or -1. */
+export function findName(buf: Buffer, end: number, name: Buffer): number {
+  for (let off = 0; off < end; off += buf.readUInt16LE(off + 8)) if (nameIsAt(buf, off, name)) return off;
+  return -1;
 }

@@ -58,7 +58,7 @@ import {
   OCFS2_INLINE_DATA_FL, OCFS2_FT_DIR, OCFS2_FT_MAX, S_IFMT, S_IFDIR,
 } from './format/constants';
 import { readDirBlock } from './blocks';
-import { dirBlockNumber, checkName } from './dir';
+import { dirBlockNumber, checkName, findName, isLiveAt, nameIsAt } from './dir';
 import { dataExtents } from './file';
 import {
   blocksWithHash, createIndex, dxHashOf, freeListHead, indexAdd, indexRemove, isIndexed, pushFreeBlock, setFreeListHead,
@@ -138,8 +138,7 @@ async function viewOf(tx: Transaction, dir: Inode): Promise<DirView> {
 function foldIn(view: DirView): void {
   const { dir } = view;
   // A change that never needed the map (".." of a moved directory) still keeps a current one current.
-  const cached = placementMaps.get(dir);
-  const base = view.base ?? (cached && cached.di === view.priorDi ? cached : null);
+  const base = view.base ?? currentMap(view);
   if (base) {
     for (const [key, lblk] of view.where) {
       if (lblk === null) base.where.delete(key);
@@ -233,9 +232,7 @@ async function whereIndexed(ctx: VolumeContext, tx: Transaction, view: DirView, 
     }
     const area = await readArea(ctx, tx, view, lblk);
     checkArea(view, area);
-    for (let at = 0; at < area.end; at += recLenAt(area.buf, at)) {
-      if (nameIsAt(area.buf, at, name)) return lblk;
-    }
+    if (findName(area.buf, area.end, name) >= 0) return lblk;
   }
   return undefined;
 }
@@ -294,9 +291,6 @@ function checkRecords(buf: Buffer, start: number, end: number, what: string): vo
 function recLenAt(buf: Buffer, off: number): number {
   return buf.readUInt16LE(off + 8);
 }
-function isLiveAt(buf: Buffer, off: number): boolean {
-  return buf.readUInt32LE(off) !== 0 || buf.readUInt32LE(off + 4) !== 0;
-}
 /** ocfs2_figure_dirent_hole, for the record at `off`. */
 function holeAt(buf: Buffer, off: number): number {
   const recLen = buf.readUInt16LE(off + 8);
@@ -324,14 +318,6 @@ function entryAt(buf: Buffer, off: number): DirEntry {
     name: Buffer.from(buf.subarray(nameStart, nameStart + nameLen)),
     offset: off,
   };
-}
-/** Whether the live record at `off` is named `name`. */
-function nameIsAt(buf: Buffer, off: number, name: Buffer): boolean {
-  const n = name.length;
-  if (buf[off + 10] !== n || !isLiveAt(buf, off)) return false;
-  const nameStart = off + OCFS2_DIR_MEMBER_LEN;
-  for (let i = 0; i < n; i++) if (buf[nameStart + i] !== name[i]) return false;
-  return true;
 }
 
 /** Offset of the first record of a checked area that takes `need` bytes, or -1. */
