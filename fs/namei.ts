@@ -16,9 +16,9 @@ import { editInode, withTransaction } from './transaction';
 import { FsError } from './errors';
 import { checkName, lookupEntry } from './dir';
 import { addEntry, removeEntry, setEntryInode, initDirectory, isEmptyDir } from './dirUpdate';
-import { emptyDinode, setDinodeLinksCount, fastSymlinkChars, maxInlineDataWithXattr, type Dinode } from './format/dinode';
+import { dinodeLinkMax, emptyDinode, setDinodeLinksCount, fastSymlinkChars, maxInlineDataWithXattr, type Dinode } from './format/dinode';
 import {
-  OCFS2_VALID_FL, OCFS2_INLINE_DATA_FL, OCFS2_LINK_MAX, S_IFMT, S_IFDIR, S_IFREG, S_IFLNK, S_IFCHR, S_IFBLK,
+  OCFS2_VALID_FL, OCFS2_INLINE_DATA_FL, S_IFMT, S_IFDIR, S_IFREG, S_IFLNK, S_IFCHR, S_IFBLK,
   S_IFIFO, S_IFSOCK, ocfs2TypeByMode, OCFS2_FT_DIR,
 } from './format/constants';
 import type { NameiHost } from './nameiHost';
@@ -87,7 +87,7 @@ export async function makeNode(host: NameiHost, parent: number, name: Buffer, mo
     if (![S_IFREG, S_IFDIR, S_IFLNK, S_IFCHR, S_IFBLK, S_IFIFO, S_IFSOCK].includes(type)) {
       throw new FsError('EINVAL', `cannot create an inode of mode 0${mode.toString(8)}`);
     }
-    if (type === S_IFDIR && dir.nlink >= OCFS2_LINK_MAX) throw new FsError('EMLINK');
+    if (type === S_IFDIR && dir.nlink >= dinodeLinkMax(dir.di)) throw new FsError('EMLINK');
     const di = await withTransaction(host, `${type === S_IFDIR ? 'mkdir' : 'create'} ${name.toString()}`, async (tx) => {
       const di = await newInode(host, tx, mode, caller, dir);
       if (type === S_IFCHR || type === S_IFBLK) di.i_rdev = rdev;
@@ -137,7 +137,7 @@ export async function link(host: NameiHost, ino: number, newParent: number, newN
     const dir = await parentForCreate(host, newParent, newName);
     const inode = await host.iget(ino);
     if (inode.isDir) throw new FsError('EPERM', 'hard links to directories are not allowed');
-    if (inode.nlink >= OCFS2_LINK_MAX) throw new FsError('EMLINK');
+    if (inode.nlink >= dinodeLinkMax(inode.di)) throw new FsError('EMLINK');
     if (inode.nlink === 0) throw new FsError('ENOENT', 'inode has been unlinked');
     await withTransaction(host, `link ${newName.toString()}`, async (tx) => {
       await addEntry(host, tx, dir, newName, ino, ocfs2TypeByMode(inode.mode));
@@ -232,7 +232,7 @@ export async function rename(host: NameiHost, parent: number, name: Buffer, newP
       if (!src.isDir && target.isDir) throw new FsError('EISDIR');
       if (target.isDir && !(await isEmptyDir(host, target))) throw new FsError('ENOTEMPTY');
       if (target.ino === host.rootIno) throw new FsError('EBUSY');
-    } else if (src.isDir && srcDir.ino !== dstDir.ino && dstDir.nlink >= OCFS2_LINK_MAX) {
+    } else if (src.isDir && srcDir.ino !== dstDir.ino && dstDir.nlink >= dinodeLinkMax(dstDir.di)) {
       throw new FsError('EMLINK');
     }
     await withTransaction(host, `rename ${name.toString()} -> ${newName.toString()}`, async (tx) => {
@@ -268,6 +268,9 @@ async function exchange(host: NameiHost, srcDir: Inode, name: Buffer, src: Inode
   if (srcDir.ino !== dstDir.ino) {
     if (src.isDir && (await isAncestor(host, src.ino, dstDir))) throw new FsError('EINVAL');
     if (target.isDir && (await isAncestor(host, target.ino, srcDir))) throw new FsError('EINVAL');
+    // A directory swapped for a file moves a link from one parent to the other.
+    const gains = src.isDir && !target.isDir ? dstDir : target.isDir && !src.isDir ? srcDir : null;
+    if (gains && gains.nlink >= dinodeLinkMax(gains.di)) throw new FsError('EMLINK');
   }
   await withTransaction(host, `exchange ${name.toString()} <-> ${newName.toString()}`, async (tx) => {
     await setEntryInode(host, tx, srcDir, name, target.ino, ocfs2TypeByMode(target.mode));

@@ -7,7 +7,8 @@
  */
 import {
   OCFS2_BITMAP_FL, OCFS2_CHAIN_FL, OCFS2_DEALLOC_FL, OCFS2_INDEXED_DIR_FL, OCFS2_INLINE_DATA_FL,
-  OCFS2_INLINE_XATTR_FL, OCFS2_INODE_SIGNATURE, OCFS2_JOURNAL_FL, OCFS2_LINKS_HI_SHIFT, OCFS2_LOCAL_ALLOC_FL,
+  OCFS2_DX_LINK_MAX, OCFS2_INLINE_XATTR_FL, OCFS2_INODE_SIGNATURE, OCFS2_JOURNAL_FL, OCFS2_LINK_MAX, OCFS2_LINKS_HI_SHIFT,
+  OCFS2_LOCAL_ALLOC_FL,
   OCFS2_SUPER_BLOCK_BLKNO, OCFS2_SUPER_BLOCK_FL, OCFS2_SUPER_BLOCK_SIGNATURE, OCFS2_VALID_FL, S_IFLNK, S_IFMT,
 } from './constants';
 import { decodeExtentList, encodeExtentList, ExtentList, emptyExtentList, extentRecsInBytes } from './extent';
@@ -182,6 +183,19 @@ export function dinodeLinksCount(d: Pick<Dinode, 'i_links_count' | 'i_links_coun
   let n = d.i_links_count;
   if (d.i_dyn_features & OCFS2_INDEXED_DIR_FL) n += d.i_links_count_hi * 2 ** OCFS2_LINKS_HI_SHIFT;
   return n;
+}
+
+/**
+ * ocfs2_link_max, per inode: the links `d` may have. On a volume with indexed
+ * directories the kernel allows OCFS2_DX_LINK_MAX links to any inode, but it
+ * reads i_links_count_hi back only for an indexed directory (above): a file
+ * with more than 65,535 links would come back with the wrong count, and its
+ * last unlink would free it under its other names. So only an indexed
+ * directory takes OCFS2_DX_LINK_MAX (subdirectories); everything else stays
+ * at OCFS2_LINK_MAX, as on volumes without indexed directories.
+ */
+export function dinodeLinkMax(d: Pick<Dinode, 'i_dyn_features'>): number {
+  return d.i_dyn_features & OCFS2_INDEXED_DIR_FL ? OCFS2_DX_LINK_MAX : OCFS2_LINK_MAX;
 }
 
 /** ocfs2_set_links_count */

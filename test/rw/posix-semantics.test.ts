@@ -15,7 +15,9 @@
  * - link counts: a directory has 2 + its subdirectories, through mkdir,
  *   rmdir and renames across directories; hard links count;
  * - EEXIST, ENOTDIR, EISDIR, ENAMETOOLONG (256-byte names; 255 works),
- *   EMLINK (32000 links to one file, 32000 subdirectories: engine), EFBIG
+ *   EMLINK (32000 links to one file; 32000 subdirectories without indexed
+ *   directories, by mkdir, rename and RENAME_EXCHANGE: engine; past that on
+ *   indexed directories: link-count-past-16-bits.test.ts), EFBIG
  *   (a write or truncate past the largest file size);
  * - permissions with -o default_permissions,allow_other, exercised by an
  *   unprivileged uid (setpriv): reading allowed, writing and listing denied
@@ -249,12 +251,12 @@ t.test('engine: link counts, EEXIST, ENOTDIR, EISDIR, ENAMETOOLONG, EFBIG', asyn
   await assertFsckClean(t, image);
 });
 
-t.test('engine: EMLINK at 32000 links and 32000 subdirectories', {
+t.test('engine: EMLINK at 32000 links, and at 32000 subdirectories without indexed directories', {
   timeout: 600_000, skip: process.env.O2FUSE_SKIP_SLOW ? 'O2FUSE_SKIP_SLOW is set (about a minute)' : false,
 }, async (t) => {
   const image = await writableImage(t, { blockSize: 4096, clusterSize: 4096, sizeBytes: 512 * MiB });
-  const vol = await mountEngine(image);
-  const root = vol.rootIno;
+  let vol = await mountEngine(image);
+  let root = vol.rootIno;
   const links = await vol.mkdir(root, B('links'), 0o755, ROOT);
   const { attr, fh } = await vol.create(root, B('f'), 0o644, O_RDWR, ROOT);
   await vol.release(attr.ino, fh);
@@ -264,7 +266,14 @@ t.test('engine: EMLINK at 32000 links and 32000 subdirectories', {
   t.equal((await vol.getattr(attr.ino)).nlink, 32000, '32000 links');
   t.equal(await outcome(vol.link(attr.ino, links.ino, B('one-more'))), 'EMLINK', 'the next link: EMLINK');
   t.equal(await outcome(vol.rename(root, B('f'), links.ino, B('l1'), 0)), 'ok', 'a rename onto one of its own links is fine');
+  await vol.unmount();
+  await assertFsckClean(t, image, 'the volume with 32000 links to one file');
 
+  // A directory's count takes more than 16 bits only when it is indexed (ocfs2_read_links_count): without the
+  // feature the kernel's ocfs2_link_max is OCFS2_LINK_MAX for directories too.
+  const plain = await writableImage(t, { blockSize: 4096, clusterSize: 4096, sizeBytes: 512 * MiB, features: 'noindexed-dirs' });
+  vol = await mountEngine(plain);
+  root = vol.rootIno;
   const dirs = await vol.mkdir(root, B('dirs'), 0o755, ROOT);
   started = Date.now();
   for (let i = 0; i < 31998; i++) await vol.mkdir(dirs.ino, B(`d${i}`), 0o755, ROOT);
@@ -273,11 +282,16 @@ t.test('engine: EMLINK at 32000 links and 32000 subdirectories', {
   t.equal(await outcome(vol.mkdir(dirs.ino, B('one-more'), 0o755, ROOT)), 'EMLINK', 'the next mkdir: EMLINK');
   await vol.mkdir(root, B('extra'), 0o755, ROOT);
   t.equal(await outcome(vol.rename(root, B('extra'), dirs.ino, B('extra'), 0)), 'EMLINK', 'moving a directory into it: EMLINK');
+  await vol.release(...(await vol.create(dirs.ino, B('swap'), 0o644, O_RDONLY, ROOT).then((r) => [r.attr.ino, r.fh] as const)));
+  t.equal(await outcome(vol.rename(root, B('extra'), dirs.ino, B('swap'), RENAME_EXCHANGE)), 'EMLINK',
+    'exchanging a directory outside for a file inside: EMLINK');
+  t.equal(await outcome(vol.rename(dirs.ino, B('swap'), root, B('extra'), RENAME_EXCHANGE)), 'EMLINK',
+    'the same exchange asked from the other side: EMLINK');
   t.equal(await outcome(vol.rename(dirs.ino, B('d0'), dirs.ino, B('d0-renamed'), 0)), 'ok', 'a rename inside it is fine');
   t.equal(await outcome(vol.create(dirs.ino, B('file'), 0o644, O_RDONLY, ROOT).then((r) => vol.release(r.attr.ino, r.fh))), 'ok',
     'and files are still welcome');
   await vol.unmount();
-  await assertFsckClean(t, image);
+  await assertFsckClean(t, plain, 'the volume without indexed directories');
 });
 
 // ---------------------------------------------------------------- through the mount
