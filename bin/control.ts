@@ -1,14 +1,31 @@
 /**
  * The daemon's control socket: one JSON request per connection, one JSON
- * reply. `o2fuse ... -o remount` and `o2fuse status` talk to a running daemon
+ * reply. `o2fuse ... -o remount` and `o2fuse stats` talk to a running daemon
  * through it.
  */
 import * as fs from 'node:fs';
 import * as net from 'node:net';
+import type { EngineStats } from '../fs/api';
+import type { SessionStats } from '../fs/fuse/lowlevel/stats';
 
-export type ControlRequest = { op: 'remount'; options: string[] } | { op: 'status' };
+export type ControlRequest = { op: 'remount'; options: string[] } | { op: 'status' } | { op: 'stats' };
 
-export type ControlReply = { ok: true; message?: string; status?: Record<string, unknown> } | { ok: false; error: string };
+export type ControlReply =
+  | { ok: true; message?: string; status?: Record<string, unknown>; stats?: DaemonStats }
+  | { ok: false; error: string };
+
+/** What `o2fuse stats` shows: the engine's counters and the FUSE session's, since the mount. */
+export interface DaemonStats {
+  pid: number;
+  device: string;
+  mountpoint: string;
+  transport: string;
+  /** Seconds since the daemon started serving. */
+  uptimeSec: number;
+  engine: EngineStats | null;
+  /** The kernel transport's request counters (fs/fuse/lowlevel/stats.ts); null over libfuse, which keeps none. */
+  fuse: SessionStats | null;
+}
 
 /** A request bigger than this is not ours. */
 const REQUEST_BYTES_MAX = 64 * 1024;

@@ -21,12 +21,15 @@ import * as fs from 'node:fs';
 import type { Server } from 'node:net';
 import createDebug from 'debug';
 import type { Engine } from '../fs/api';
+import type { SessionStats } from '../fs/fuse/lowlevel/stats';
 import { o2fuseMountAt } from '../fs/fuse/mountinfo';
 /** What the daemon needs of a FUSE session, whichever transport made it. */
 interface FuseSession {
   readonly ended: Promise<void>;
   alive(): boolean;
   unmount(lazyIfBusy: boolean): Promise<{ ok: boolean; lazy: boolean; message: string }>;
+  /** Request counters, where the transport keeps them (the kernel transport does). */
+  stats?(): SessionStats;
 }
 import type { VolumeOptions } from '../fs/volume';
 import type { Device } from '../io/device';
@@ -111,6 +114,7 @@ export async function runDaemon(config: DaemonConfig, deps: DaemonDeps, readines
   let session: FuseSession | undefined;
   let readySent = false;
   let stopRequested = false;
+  const startedMs = Date.now();
 
   const onSignal = (signal: NodeJS.Signals) => {
     if (!session) {
@@ -202,6 +206,10 @@ export async function runDaemon(config: DaemonConfig, deps: DaemonDeps, readines
       // nodeFlags: the V8 flags the daemon really runs with (its process title hides its command line).
       return { ok: true, status: { pid: process.pid, device: config.device, mountpoint: config.mountpoint, log: config.logPath,
         nodeFlags: process.execArgv, ...liveState } };
+    }
+    if (req.op === 'stats') {
+      return { ok: true, stats: { pid: process.pid, device: config.device, mountpoint: config.mountpoint, transport: options.transport,
+        uptimeSec: (Date.now() - startedMs) / 1000, engine: engine?.stats?.() ?? null, fuse: session?.stats?.() ?? null } };
     }
     return { ok: false, error: `unknown request ${(req as { op: string }).op}` };
   }

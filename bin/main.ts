@@ -6,6 +6,7 @@
  *   o2fuse DEVICE DIR -o OPTS                the same, as mount.fuse runs it
  *   o2fuse umount [-l] DIR                   unmount and wait for the write-back
  *   o2fuse status                            list running daemons
+ *   o2fuse stats [--json] DIR                a daemon's counters since its mount
  *   o2fuse install [PATH]                    symlink for mount -t fuse.o2fuse
  *
  * main() takes the daemon's dependencies as a parameter so tests can run the
@@ -21,6 +22,7 @@ import { adoptLog, childReporter } from './detach';
 import { installCommand } from './install';
 import { mkfsCommand } from './mkfsCommand';
 import { mountCommand, MOUNT_USAGE, parseMountArgs, statusCommand, umountCommand, UsageError } from './mountCommand';
+import { statsCommand } from './statsCommand';
 
 export const USAGE = `usage: o2fuse COMMAND ...
   o2fuse mkfs [-b BS] [-C CS] [-N SLOTS] [-L LABEL] [-J size=BYTES] [-M local|cluster]
@@ -29,6 +31,8 @@ export const USAGE = `usage: o2fuse COMMAND ...
   o2fuse DEVICE MOUNTPOINT -o OPTIONS                   the form mount -t fuse.o2fuse runs
   o2fuse umount [-l] MOUNTPOINT                         unmount and wait for the write-back
   o2fuse status                                         list running o2fuse daemons
+  o2fuse stats [--json] MOUNTPOINT                      its counters: the unaligned-write rule, caches,
+                                                        journal, device, FUSE requests
   o2fuse install [PATH]                                 symlink PATH (/usr/local/sbin/o2fuse) to this launcher
   o2fuse help | --version
 
@@ -90,6 +94,8 @@ export async function main(argv: readonly string[], deps: DaemonDeps = defaultDa
         return await umountCommand(rest);
       case 'status':
         return statusCommand();
+      case 'stats':
+        return await statsCommand(rest);
       case 'install':
         return installCommand(rest);
       case '__daemon':

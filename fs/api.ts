@@ -6,6 +6,23 @@
  * concurrently with any other; the engine does its own locking. Failures are
  * FsError (fs/errors.ts) carrying the errno the kernel's OCFS2 would return.
  */
+import type { BlockCacheStats } from '../cache/blockCache';
+import type { PageCacheStats } from '../cache/pageCache';
+import type { DeviceStats } from '../io/baseDevice';
+import type { GateStats } from '../io/unalignedGate';
+import type { JournalStats } from './journal/journal';
+
+/** A live engine's counters, each layer's own, since the mount (`o2fuse stats`). */
+export interface EngineStats {
+  /** Null for a device that keeps no counters. */
+  device: DeviceStats | null;
+  blockCache: BlockCacheStats;
+  pageCache: PageCacheStats;
+  /** The unaligned direct-write rule: how many writes counted in, and how many had to wait. */
+  unalignedGate: GateStats;
+  /** Null on a read-only mount (no journal open). */
+  journal: JournalStats | null;
+}
 
 export interface Timespec {
   sec: number;
@@ -127,6 +144,8 @@ export interface Engine {
    * completions need it. Optional.
    */
   deviceBusy?(): boolean;
+  /** The engine's counters, for `o2fuse stats`. Optional. */
+  stats?(): EngineStats;
 
   /** Writes everything back, releases the slot and the device. */
   unmount(): Promise<void>;

@@ -12,7 +12,7 @@
 import createDebug from 'debug';
 import { LRUCache } from 'lru-cache';
 import type { Device } from '../io/device';
-import type { Attr, Caller, DirEntry, Engine, SetAttr, StatFs } from './api';
+import type { Attr, Caller, DirEntry, Engine, EngineStats, SetAttr, StatFs } from './api';
 import { BlockCache } from '../cache/blockCache';
 import { FsError } from './errors';
 import { probeSuper, judgeFeatures, type Geometry } from './super';
@@ -675,6 +675,16 @@ export class Volume implements Engine, VolumeContext, NameiHost, IoHost {
 
   deviceBusy(): boolean {
     return (this.device.inFlight ?? 0) > 0;
+  }
+
+  stats(): EngineStats {
+    return {
+      device: this.device.stats?.() ?? null,
+      blockCache: { ...this.cache.stats },
+      pageCache: this.pages.snapshotStats(),
+      unalignedGate: this.gate.stats(),
+      journal: this.journal ? { ...this.journal.stats } : null,
+    };
   }
 
   /** Writes back every dirty page and pending time stamp. */

@@ -13,6 +13,7 @@
  * checks every implementation shares live in io/baseDevice.ts.
  */
 import { constants } from 'node:os';
+import type { DeviceStats } from './baseDevice';
 
 /**
  * Any POSIX errno name. The device layer passes the OS's own errno through
@@ -59,4 +60,6 @@ export interface Device {
   close(): Promise<void>;
   /** Requests accepted and not yet settled, where the device counts them (BaseDevice does). */
   readonly inFlight?: number;
+  /** Requests and bytes since the device was opened, where the device counts them (BaseDevice does). */
+  stats?(): DeviceStats;
 }
