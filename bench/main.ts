@@ -330,6 +330,8 @@ class Bench {
         m.error = `mount failed: ${(err as Error).message}`;
         return m;
       }
+      // Not timed: o2fuse's CLI asks the daemon over its control socket, before and after the workload.
+      const gateBefore = await mounted.gateCounters?.();
       phase('mount');
       const sampler = rssSampler(mounted.pid);
       const cpuBefore = mounted.pid === undefined ? undefined : cpuSeconds(mounted.pid);
@@ -375,6 +377,11 @@ class Bench {
         const cpuAfter = mounted.pid === undefined ? undefined : cpuSeconds(mounted.pid);
         if (cpuBefore !== undefined && cpuAfter !== undefined) m.daemonCpuSec = cpuAfter - cpuBefore;
         m.stealPct = stealPercent(machineBefore, machineCpu());
+        const gateAfter = gateBefore && (await mounted.gateCounters?.());
+        if (gateBefore && gateAfter) {
+          m.gate = { entered: gateAfter.entered - gateBefore.entered, waits: gateAfter.waits - gateBefore.waits,
+            waitMs: gateAfter.totalWaitMs - gateBefore.totalWaitMs };
+        }
       } finally {
         phase('work');
         await removeCreated(mounted.dir, job);

@@ -27,12 +27,24 @@ export interface Measurement {
   ops?: number;
   /** Share of the machine's CPU time the hypervisor gave to something else while the workload ran (steal), %. */
   stealPct?: number;
+  /** o2fuse: the unaligned direct-write rule while the workload ran (`o2fuse stats` before and after it). */
+  gate?: GateDelta;
   /** Wall time of the whole run (copy, mount, workload, unmount). */
   seconds: number;
   /** Where that time went, seconds per phase (copy, drop, mount, work, unmount). */
   phases: Record<string, number>;
   /** Raw output file, relative to the results directory. */
   raw?: string;
+}
+
+/** What the unaligned-write gate counted during one run. */
+export interface GateDelta {
+  /** Writes counted in. */
+  entered: number;
+  /** Of those, how many waited for an overlapping one in flight. */
+  waits: number;
+  /** Their waits, summed (ms). */
+  waitMs: number;
 }
 
 export type CellStatus = 'ok' | 'FAILED' | 'error' | 'unavailable' | 'not run';
@@ -78,6 +90,13 @@ export function cellOf(row: Row, target: Target, ms: Measurement[]): Cell {
 /** Median peak RSS (KiB) of a target's daemon over a job's runs. */
 export function rssOf(jobId: string, targetId: string, ms: Measurement[]): number | undefined {
   return median(ms.filter((m) => m.jobId === jobId && m.targetId === targetId && m.peakRssKiB !== undefined).map((m) => m.peakRssKiB!));
+}
+
+/** Medians, each over the runs that counted, of what the unaligned-write gate counted in a target's job. */
+export function gateOf(jobId: string, targetId: string, ms: Measurement[]): GateDelta | undefined {
+  const runs = ms.filter((m) => m.jobId === jobId && m.targetId === targetId && !m.error && m.gate).map((m) => m.gate!);
+  if (runs.length === 0) return undefined;
+  return { entered: median(runs.map((g) => g.entered))!, waits: median(runs.map((g) => g.waits))!, waitMs: median(runs.map((g) => g.waitMs))! };
 }
 
 /** Median p50 and median p99 (each over the runs that have them) of one latency row of a target. */

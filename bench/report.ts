@@ -8,7 +8,7 @@ import type { ChartPanel } from './chart';
 import { ratioChartSvg } from './chart';
 import type { Job, Row } from './jobs';
 import { allLatencyRows, allRows } from './jobs';
-import { cellOf, cpuPerOpUs, latencyOf, median, rssOf, type Cell, type Measurement } from './measurement';
+import { cellOf, cpuPerOpUs, gateOf, latencyOf, median, rssOf, type Cell, type Measurement } from './measurement';
 import type { Target } from './targets';
 
 export interface RunInfo {
@@ -195,6 +195,31 @@ function stealSection(ms: Measurement[]): string[] {
   return out;
 }
 
+/**
+ * The unaligned direct-write rule in each job, per o2fuse target: what its
+ * gate counted while the workload ran (`o2fuse stats` before and after each
+ * run), medians over runs. Empty when no run has the counters.
+ */
+function gateSection(info: RunInfo): string[] {
+  const o2 = info.targets.filter((t) => t.isO2fuse);
+  const ms = info.measurements;
+  if (!ms.some((m) => m.gate)) return [];
+  const out = ['## The unaligned direct-write rule in each job (o2fuse, median over runs)', ''];
+  out.push('What the rule\'s gate counted while the workload ran (`o2fuse stats` before and after each run): writes ' +
+    'counted in / of those, how many waited for an overlapping one in flight (their waits summed). A direct write ' +
+    'that is not block-aligned counts in, and so does a buffered one that is not block-aligned when it takes the ' +
+    'allocating path (a hole, or past the end of the file); aligned I/O never reaches the gate.', '');
+  out.push(table(
+    ['job', ...o2.map((t) => t.label)],
+    info.jobs.map((j) => [j.id, ...o2.map((t) => {
+      const g = gateOf(j.id, t.id, ms);
+      if (!g) return t.unavailable ? 'n/a' : '–';
+      return g.entered === 0 ? '0' : `${g.entered.toLocaleString('en-US')} / ${g.waits.toLocaleString('en-US')} (${g.waitMs.toFixed(1)} ms)`;
+    })]),
+  ), '');
+  return out;
+}
+
 export function buildReport(info: RunInfo): { markdown: string; svg: string } {
   const rows = allRows(info.jobs);
   const ms = info.measurements;
@@ -268,6 +293,8 @@ export function buildReport(info: RunInfo): { markdown: string; svg: string } {
       return us === undefined ? (t.unavailable ? 'n/a' : '–') : fmtUs(us);
     })]),
   ), '');
+
+  md.push(...gateSection(info));
 
   md.push('## Targets', '');
   for (const v of evaluateTargets(info, rows)) {

@@ -21,8 +21,20 @@ export interface Mounted {
   dir: string;
   /** The serving daemon, when there is one (not for the host directory). */
   pid?: number;
+  /**
+   * o2fuse: the unaligned-write gate's counters now (`o2fuse stats`); undefined when the daemon does not say.
+   * A run takes them before and after its workload.
+   */
+  gateCounters?(): Promise<GateCounters | undefined>;
   /** Unmounts and waits for the daemon to exit; idempotent, never throws. */
   unmount(): Promise<void>;
+}
+
+/** The unaligned-write gate's running totals, as `o2fuse stats --json` gives them (io/unalignedGate.ts). */
+export interface GateCounters {
+  entered: number;
+  waits: number;
+  totalWaitMs: number;
 }
 
 export interface Target {
@@ -140,7 +152,17 @@ export function o2fuseTarget(cfg: TargetConfig, transport: string, extra?: strin
         await unmount();
         throw new Error(`o2fuse mount exited ${r.code}${r.timedOut ? ' (timed out)' : ''}: ${r.stderr.trim() || '(no message)'}${r.code === 0 ? ` (but ${mnt} is not served)` : ''}`);
       }
-      return { dir: mnt, pid, unmount };
+      const gateCounters = async (): Promise<GateCounters | undefined> => {
+        const s = await run(bin, [...lead, 'stats', '--json', mnt], { timeoutMs: 60_000 });
+        if (s.code !== 0) return undefined;
+        try {
+          const g = (JSON.parse(s.stdout) as { engine?: { unalignedGate?: GateCounters } }).engine?.unalignedGate;
+          return g && { entered: g.entered, waits: g.waits, totalWaitMs: g.totalWaitMs };
+        } catch {
+          return undefined;
+        }
+      };
+      return { dir: mnt, pid, unmount, gateCounters };
     },
   };
 }
