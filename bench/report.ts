@@ -209,15 +209,20 @@ function gateSection(info: RunInfo): string[] {
     'counted in / of those, how many waited for an overlapping one in flight (their waits summed). A direct write ' +
     'that is not block-aligned counts in, and so does a buffered one that is not block-aligned when it takes the ' +
     'allocating path (a hole, or past the end of the file); aligned I/O never reaches the gate.', '');
-  out.push(table(
-    ['job', ...o2.map((t) => t.label)],
-    info.jobs.map((j) => [j.id, ...o2.map((t) => {
-      const g = gateOf(j.id, t.id, ms);
-      if (!g) return t.unavailable ? 'n/a' : '–';
-      return g.entered === 0 ? '0' : `${g.entered.toLocaleString('en-US')} / ${g.waits.toLocaleString('en-US')} (${g.waitMs.toFixed(1)} ms)`;
-    })]),
-  ), '');
+  out.push(perJobTable(info.jobs, o2, (j, t) => {
+    const g = gateOf(j.id, t.id, ms);
+    if (!g) return undefined;
+    return g.entered === 0 ? '0' : `${g.entered.toLocaleString('en-US')} / ${g.waits.toLocaleString('en-US')} (${g.waitMs.toFixed(1)} ms)`;
+  }), '');
   return out;
+}
+
+/** A row per job, a column per target; a cell with nothing to show is a dash ("n/a" for a target that never ran). */
+function perJobTable(jobs: readonly Job[], targets: readonly Target[], cell: (j: Job, t: Target) => string | undefined): string {
+  return table(
+    ['job', ...targets.map((t) => t.label)],
+    jobs.map((j) => [j.id, ...targets.map((t) => cell(j, t) ?? (t.unavailable ? 'n/a' : '–'))]),
+  );
 }
 
 export function buildReport(info: RunInfo): { markdown: string; svg: string } {
@@ -255,13 +260,10 @@ export function buildReport(info: RunInfo): { markdown: string; svg: string } {
 
   md.push('## Peak RSS of the serving daemon (VmHWM, MiB, median)', '');
   const daemons = info.targets.filter((t) => t.id !== 'host');
-  md.push(table(
-    ['job', ...daemons.map((t) => t.label)],
-    info.jobs.map((j) => [j.id, ...daemons.map((t) => {
-      const kib = rssOf(j.id, t.id, ms);
-      return kib === undefined ? (t.unavailable ? 'n/a' : '–') : (kib / 1024).toFixed(0);
-    })]),
-  ), '');
+  md.push(perJobTable(info.jobs, daemons, (j, t) => {
+    const kib = rssOf(j.id, t.id, ms);
+    return kib === undefined ? undefined : (kib / 1024).toFixed(0);
+  }), '');
 
   const latencyRows = allLatencyRows(info.jobs);
   if (latencyRows.length > 0) {
@@ -286,13 +288,10 @@ export function buildReport(info: RunInfo): { markdown: string; svg: string } {
     'to 50 us after each answer; and what a fresh daemon spends getting going: every run mounts a new one, and ' +
     'o2fuse\'s V8 compiles its code during the first second or so of each job, which weighs most on the jobs with ' +
     'the fewest operations (seqwrite, seqread: 1 MiB each; bench/README.md). The host target has no daemon.', '');
-  md.push(table(
-    ['job', ...daemons.map((t) => t.label)],
-    info.jobs.map((j) => [j.id, ...daemons.map((t) => {
-      const us = cpuPerOpUs(j.id, t.id, ms);
-      return us === undefined ? (t.unavailable ? 'n/a' : '–') : fmtUs(us);
-    })]),
-  ), '');
+  md.push(perJobTable(info.jobs, daemons, (j, t) => {
+    const us = cpuPerOpUs(j.id, t.id, ms);
+    return us === undefined ? undefined : fmtUs(us);
+  }), '');
 
   md.push(...gateSection(info));
 
