@@ -11,6 +11,8 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { liveRecord, pidAlive } from '../bin/registry';
+import type { DaemonStats } from '../bin/control';
+import type { GateStats } from '../io/unalignedGate';
 import { mountsAt } from '../fs/fuse/mountinfo';
 import { pidsWithArgument, run, runOk, sleep, track, waitForExit } from './proc';
 
@@ -30,12 +32,8 @@ export interface Mounted {
   unmount(): Promise<void>;
 }
 
-/** The unaligned-write gate's running totals, as `o2fuse stats --json` gives them (io/unalignedGate.ts). */
-export interface GateCounters {
-  entered: number;
-  waits: number;
-  totalWaitMs: number;
-}
+/** The unaligned-write gate's running totals, as `o2fuse stats --json` gives them. */
+export type GateCounters = Pick<GateStats, 'entered' | 'waits' | 'totalWaitMs'>;
 
 export interface Target {
   /** Short id used in file names and tables: o2fuse-libfuse, host, passthrough, bindfs, fuse2fs. */
@@ -156,7 +154,7 @@ export function o2fuseTarget(cfg: TargetConfig, transport: string, extra?: strin
         const s = await run(bin, [...lead, 'stats', '--json', mnt], { timeoutMs: 60_000 });
         if (s.code !== 0) return undefined;
         try {
-          const g = (JSON.parse(s.stdout) as { engine?: { unalignedGate?: GateCounters } }).engine?.unalignedGate;
+          const g = (JSON.parse(s.stdout) as DaemonStats).engine?.unalignedGate;
           return g && { entered: g.entered, waits: g.waits, totalWaitMs: g.totalWaitMs };
         } catch {
           return undefined;

@@ -13,7 +13,7 @@ import { runForegroundWithFlags, startDetachedDaemon } from './detach';
 import { heapFlagsFor } from './heapFlags';
 import { threadFlagsFor } from './threadFlags';
 import { OptionError, parseMountOptions } from './options';
-import { liveRecord, liveRecords, recordAlive } from './registry';
+import { liveRecord, liveRecords, recordAlive, type DaemonRecord } from './registry';
 
 export const MOUNT_USAGE = `usage: o2fuse mount [-f] [-o OPTIONS] DEVICE MOUNTPOINT
        o2fuse DEVICE MOUNTPOINT [-o OPTIONS]      (the form mount -t fuse.o2fuse runs)
@@ -72,9 +72,27 @@ export function resolveMountpoint(dir: string): string {
   }
 }
 
-function fail(message: string): number {
+export function fail(message: string): number {
   console.error(`o2fuse: ${message}`);
   return 1;
+}
+
+/**
+ * The live daemon serving `dir`, for a command that talks to it (remount,
+ * stats); or, when there is none, the place and the reason for the message
+ * "cannot ... WHERE: WHY".
+ */
+export function servingDaemon(dir: string): { mountpoint: string; rec: DaemonRecord } | { where: string; why: string } {
+  let mountpoint: string;
+  try {
+    mountpoint = resolveMountpoint(dir);
+  } catch (err) {
+    return { where: dir, why: (err as Error).message };
+  }
+  const rec = liveRecord(mountpoint);
+  if (rec) return { mountpoint, rec };
+  if (o2fuseMountAt(mountpoint)) return { where: mountpoint, why: 'its o2fuse daemon is gone; umount it and mount again' };
+  return { where: mountpoint, why: 'no o2fuse daemon serves it (not mounted?)' };
 }
 
 /** A mount point left by a daemon that died: fuse.o2fuse on top, nobody serving it. */
@@ -163,17 +181,9 @@ export async function runForeground(config: DaemonConfig, deps: DaemonDeps): Pro
 export async function remountCommand(args: MountArgs): Promise<number> {
   const dir = args.positional[args.positional.length - 1];
   if (!dir || args.positional.length > 2) return fail(`remount needs the MOUNTPOINT\n${MOUNT_USAGE}`);
-  let mountpoint: string;
-  try {
-    mountpoint = resolveMountpoint(dir);
-  } catch (err) {
-    return fail(`cannot remount ${dir}: ${(err as Error).message}`);
-  }
-  const rec = liveRecord(mountpoint);
-  if (!rec) {
-    if (o2fuseMountAt(mountpoint)) return fail(`cannot remount ${mountpoint}: its o2fuse daemon is gone; umount it and mount again`);
-    return fail(`cannot remount ${mountpoint}: no o2fuse daemon serves it (not mounted?)`);
-  }
+  const daemon = servingDaemon(dir);
+  if (!('rec' in daemon)) return fail(`cannot remount ${daemon.where}: ${daemon.why}`);
+  const { mountpoint, rec } = daemon;
   try {
     const reply = await sendControl(rec.socket, { op: 'remount', options: args.optionLists });
     if (!reply.ok) return fail(`cannot remount ${mountpoint}: ${reply.error}`);

@@ -9,33 +9,18 @@
  */
 import type { EngineStats } from '../fs/api';
 import type { SessionStats } from '../fs/fuse/lowlevel/stats';
-import { o2fuseMountAt } from '../fs/fuse/mountinfo';
 import { sendControl, type DaemonStats } from './control';
-import { resolveMountpoint } from './mountCommand';
-import { liveRecord } from './registry';
+import { fail, servingDaemon } from './mountCommand';
 
 export const STATS_USAGE = 'usage: o2fuse stats [--json] MOUNTPOINT';
-
-function fail(message: string): number {
-  console.error(`o2fuse: ${message}`);
-  return 1;
-}
 
 export async function statsCommand(argv: readonly string[]): Promise<number> {
   const json = argv.includes('--json');
   const dirs = argv.filter((a) => a !== '--json');
   if (dirs.length !== 1 || dirs[0].startsWith('-')) return fail(STATS_USAGE);
-  let mountpoint: string;
-  try {
-    mountpoint = resolveMountpoint(dirs[0]);
-  } catch (err) {
-    return fail(`no statistics for ${dirs[0]}: ${(err as Error).message}`);
-  }
-  const rec = liveRecord(mountpoint);
-  if (!rec) {
-    if (o2fuseMountAt(mountpoint)) return fail(`no statistics for ${mountpoint}: its o2fuse daemon is gone`);
-    return fail(`no statistics for ${mountpoint}: no o2fuse daemon serves it (not mounted?)`);
-  }
+  const daemon = servingDaemon(dirs[0]);
+  if (!('rec' in daemon)) return fail(`no statistics for ${daemon.where}: ${daemon.why}`);
+  const { mountpoint, rec } = daemon;
   let stats: DaemonStats;
   try {
     const reply = await sendControl(rec.socket, { op: 'stats' });
