@@ -153,7 +153,7 @@ async function dirBlockSlots(ctx: VolumeContext, dir: Inode, lblk: number, blkno
   const slots: DirSlot[] = [];
   for (let off = 0; off < end;) {
     const recLen = block.readUInt16LE(off + 8);
-    const ino = block.readUInt32LE(off + 4) * 0x1_0000_0000 + block.readUInt32LE(off);
+    const ino = inoAt(block, off);
     if (ino !== 0) {
       const nameStart = off + OCFS2_DIR_MEMBER_LEN;
       slots.push({ name: block.subarray(nameStart, nameStart + block[off + 10]), ino, fileType: block[off + 11], lblk, offset: off });
@@ -224,12 +224,17 @@ async function searchIndexed(ctx: VolumeContext, dir: Inode, di: Inode['di'], na
     // Validated as this directory's block (its trailer names the directory), records checked.
     const block = await readDirBlockBytes(ctx, blkno, dir.ino);
     const off = findName(block, dirTrailerBlkOff(block.length), name);
-    if (off >= 0) return { ino: block.readUInt32LE(off + 4) * 0x1_0000_0000 + block.readUInt32LE(off), fileType: block[off + 11] };
+    if (off >= 0) return { ino: inoAt(block, off), fileType: block[off + 11] };
   }
   return null;
 }
 
 // Readers of records whose lengths were checked (a validated dir block, or an area fs/dirUpdate.ts checked).
+
+/** The 64-bit inode number of the record at `off`. */
+export function inoAt(buf: Buffer, off: number): number {
+  return buf.readUInt32LE(off + 4) * 0x1_0000_0000 + buf.readUInt32LE(off);
+}
 
 /** Whether the record at `off` is live (its 64-bit inode number is not 0). */
 export function isLiveAt(buf: Buffer, off: number): boolean {

@@ -58,7 +58,7 @@ import {
   OCFS2_INLINE_DATA_FL, OCFS2_FT_DIR, OCFS2_FT_MAX, S_IFMT, S_IFDIR,
 } from './format/constants';
 import { readDirBlock } from './blocks';
-import { dirBlockNumber, checkName, findName, isLiveAt, nameIsAt } from './dir';
+import { dirBlockNumber, checkName, findName, inoAt, isLiveAt, nameIsAt } from './dir';
 import { dataExtents } from './file';
 import {
   blocksWithHash, createIndex, dxHashOf, freeListHead, indexAdd, indexRemove, isIndexed, pushFreeBlock, setFreeListHead,
@@ -311,7 +311,7 @@ function entryAt(buf: Buffer, off: number): DirEntry {
   const nameStart = off + OCFS2_DIR_MEMBER_LEN;
   const nameLen = buf[off + 10];
   return {
-    inode: buf.readUInt32LE(off + 4) * 0x1_0000_0000 + buf.readUInt32LE(off),
+    inode: inoAt(buf, off),
     rec_len: buf.readUInt16LE(off + 8),
     name_len: nameLen,
     file_type: buf[off + 11],

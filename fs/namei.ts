@@ -265,11 +265,12 @@ export async function rename(host: NameiHost, parent: number, name: Buffer, newP
 async function exchange(host: NameiHost, srcDir: Inode, name: Buffer, src: Inode, dstDir: Inode, newName: Buffer,
   target: Inode): Promise<void> {
   if (src.ino === target.ino) return;
+  // Links dstDir gains and srcDir loses: a directory swapped for a file moves one from one parent to the other.
+  const delta = srcDir.ino === dstDir.ino ? 0 : (src.isDir ? 1 : 0) - (target.isDir ? 1 : 0);
   if (srcDir.ino !== dstDir.ino) {
     if (src.isDir && (await isAncestor(host, src.ino, dstDir))) throw new FsError('EINVAL');
     if (target.isDir && (await isAncestor(host, target.ino, srcDir))) throw new FsError('EINVAL');
-    // A directory swapped for a file moves a link from one parent to the other.
-    const gains = src.isDir && !target.isDir ? dstDir : target.isDir && !src.isDir ? srcDir : null;
+    const gains = delta > 0 ? dstDir : delta < 0 ? srcDir : null;
     if (gains && gains.nlink >= dinodeLinkMax(gains.di)) throw new FsError('EMLINK');
   }
   await withTransaction(host, `exchange ${name.toString()} <-> ${newName.toString()}`, async (tx) => {
@@ -278,7 +279,6 @@ async function exchange(host: NameiHost, srcDir: Inode, name: Buffer, src: Inode
     if (srcDir.ino !== dstDir.ino) {
       if (src.isDir) await setEntryInode(host, tx, src, DOTDOT, dstDir.ino, OCFS2_FT_DIR);
       if (target.isDir) await setEntryInode(host, tx, target, DOTDOT, srcDir.ino, OCFS2_FT_DIR);
-      const delta = (src.isDir ? 1 : 0) - (target.isDir ? 1 : 0);
       if (delta !== 0) {
         setDinodeLinksCount(await editInode(tx, srcDir), srcDir.nlink - delta);
         setDinodeLinksCount(await editInode(tx, dstDir), dstDir.nlink + delta);
