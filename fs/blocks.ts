@@ -11,6 +11,7 @@ import { decodeExtentBlock, EXTENT_BLOCK_CHECK_OFFSET, type ExtentBlock } from '
 import { decodeGroupDesc, GROUP_DESC_CHECK_OFFSET, type GroupDesc } from './format/group';
 import { decodeDirBlock, decodeDirTrailer, dirBlockCheckOffset, type DirBlock } from './format/dirent';
 import { decodeDxLeaf, decodeDxRoot, DX_LEAF_CHECK_OFFSET, DX_ROOT, DX_ROOT_CHECK_OFFSET } from './format/dx';
+import { decodeXattrBlock, XATTR_BLOCK_CHECK_OFFSET, type XattrBlock } from './format/xattr';
 import { verifyBlockCheck } from './format/blockcheck';
 import { FormatError } from './format/layout';
 import { FsError } from './errors';
@@ -70,6 +71,12 @@ export async function readInodeBlock(ctx: VolumeContext, blkno: number): Promise
 export async function readExtentBlock(ctx: VolumeContext, blkno: number): Promise<ExtentBlock> {
   return (await readAs(ctx, blkno, 'extent block', EXTENT_BLOCK_CHECK_OFFSET,
     (b) => decodeExtentBlock(b, { expectedBlkno: blkno, fsGeneration: ctx.fsGeneration }))).value;
+}
+
+/** An inode's xattr block (signature, own block number and generation checked, as ocfs2_validate_xattr_block). */
+export async function readXattrBlock(ctx: VolumeContext, blkno: number): Promise<XattrBlock> {
+  return (await readAs(ctx, blkno, 'xattr block', XATTR_BLOCK_CHECK_OFFSET,
+    (b) => decodeXattrBlock(b, { expectedBlkno: blkno, fsGeneration: ctx.fsGeneration }))).value;
 }
 
 /** The validated bytes of an extent block (checked once per cached copy), for walking its records in place. */
