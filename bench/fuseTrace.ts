@@ -20,6 +20,7 @@
  * create, unlink) are decided as much by the wake-ups around each request as
  * by the daemon, and only the kernel sees both sides.
  */
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import { run } from './proc';
 
@@ -215,12 +216,29 @@ export function formatSummary(s: TraceSummary): string {
 /** Why tracing cannot work here, or null when it can. */
 export function tracingUnavailable(root = TRACEFS): string | null {
   if (process.getuid?.() !== 0) return 'needs root (tracefs)';
+  if (root === TRACEFS) mountTracefs();
   for (const ev of EVENTS) {
     if (!fs.existsSync(`${root}/events/${ev}/enable`)) {
       return `${root}/events/${ev} is missing (tracefs not mounted, or a kernel before 6.15 without the fuse tracepoints)`;
     }
   }
   return null;
+}
+
+/**
+ * Mounts tracefs at its usual place when nothing is mounted there, as
+ * trace-cmd does: a machine whose init does not mount it (no systemd) has the
+ * fuse tracepoints but no way to reach them. Says so on stderr; a failure
+ * leaves tracingUnavailable to name what is missing.
+ */
+function mountTracefs(): void {
+  if (!fs.existsSync(TRACEFS) || fs.existsSync(`${TRACEFS}/events`)) return;
+  try {
+    execFileSync('mount', ['-t', 'tracefs', 'nodev', TRACEFS], { stdio: 'ignore' });
+    process.stderr.write(`fuseTrace: mounted tracefs at ${TRACEFS} (nothing was mounted there)\n`);
+  } catch {
+    // not mountable here (a container, a kernel without tracefs)
+  }
 }
 
 /** The connection number of the FUSE mount at `dir`: the minor of its device number. */
