@@ -12,6 +12,7 @@ import { decodeGroupDesc, GROUP_DESC_CHECK_OFFSET, type GroupDesc } from './form
 import { decodeDirBlock, decodeDirTrailer, dirBlockCheckOffset, type DirBlock } from './format/dirent';
 import { decodeDxLeaf, decodeDxRoot, DX_LEAF_CHECK_OFFSET, DX_ROOT, DX_ROOT_CHECK_OFFSET } from './format/dx';
 import { decodeXattrBlock, XATTR_BLOCK_CHECK_OFFSET, type XattrBlock } from './format/xattr';
+import { decodeRefcountBlock, REFCOUNT_BLOCK_CHECK_OFFSET, type RefcountBlock } from './format/refcount';
 import { verifyBlockCheck } from './format/blockcheck';
 import { FormatError } from './format/layout';
 import { FsError } from './errors';
@@ -77,6 +78,12 @@ export async function readExtentBlock(ctx: VolumeContext, blkno: number): Promis
 export async function readXattrBlock(ctx: VolumeContext, blkno: number): Promise<XattrBlock> {
   return (await readAs(ctx, blkno, 'xattr block', XATTR_BLOCK_CHECK_OFFSET,
     (b) => decodeXattrBlock(b, { expectedBlkno: blkno, fsGeneration: ctx.fsGeneration }))).value;
+}
+
+/** The root or a leaf of a refcount tree (signature, own block number and generation checked). */
+export async function readRefcountBlock(ctx: VolumeContext, blkno: number): Promise<RefcountBlock> {
+  return (await readAs(ctx, blkno, 'refcount block', REFCOUNT_BLOCK_CHECK_OFFSET,
+    (b) => decodeRefcountBlock(b, { expectedBlkno: blkno, fsGeneration: ctx.fsGeneration }))).value;
 }
 
 /** The validated bytes of an extent block (checked once per cached copy), for walking its records in place. */

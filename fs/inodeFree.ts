@@ -1,7 +1,7 @@
 /**
  * Freeing an inode: its data clusters and extent blocks (and a directory's
- * index), what its extended attributes hold (fs/xattrFree.ts), then the
- * inode's own suballocator bit; the block keeps its contents
+ * index), what its extended attributes hold (fs/xattrFree.ts), its place in a
+ * refcount tree (fs/refcountLeave.ts), then the inode's own suballocator bit; the block keeps its contents
  * but loses OCFS2_VALID_FL and gets i_dtime, as the kernel's
  * ocfs2_delete_inode leaves it.
  */
@@ -9,12 +9,13 @@ import type { NameiHost } from './nameiHost';
 import type { Inode } from './inode';
 import type { Transaction } from './transaction';
 import type { Dinode } from './format/dinode';
-import { OCFS2_HAS_XATTR_FL, OCFS2_VALID_FL, OCFS2_ORPHANED_FL, S_IFMT, S_IFLNK } from './format/constants';
+import { OCFS2_HAS_REFCOUNT_FL, OCFS2_HAS_XATTR_FL, OCFS2_VALID_FL, OCFS2_ORPHANED_FL, S_IFMT, S_IFLNK } from './format/constants';
 import { fastSymlinkChars } from './format/dinode';
 import { encodeExtentList } from './format/extent';
 import { truncateClusters } from './extentTree';
 import { freeIndex, isIndexed } from './dxIndex';
 import { freeXattrs } from './xattrFree';
+import { leaveRefcountTree } from './refcountLeave';
 import { nowTimespec } from './times';
 
 /** The page cache, on hosts that have one (the Volume); NameiHost itself does not promise it. */
@@ -46,6 +47,8 @@ export async function deleteInode(host: NameiHost, tx: Transaction, inode: Inode
   if (di.list && di.i_clusters > 0) await truncateClusters(host, tx, inode, di, 0);
   // The kernel's attributes: values stored outside their entries, the xattr block and its buckets.
   if ((di.i_dyn_features & OCFS2_HAS_XATTR_FL) || di.i_xattr_loc !== 0) await freeXattrs(host, tx, di);
+  // Last: both steps above refuse an extent still refcounted, so only the tree's count of inodes is left.
+  if (di.i_dyn_features & OCFS2_HAS_REFCOUNT_FL) await leaveRefcountTree(host, tx, di);
   // ocfs2_wipe_inode: a directory's index goes after its blocks.
   if (isIndexed(di)) await freeIndex(host, tx, di);
   if ((di.i_mode & S_IFMT) === S_IFLNK && di.list && di.i_clusters === 0) {

@@ -30,7 +30,7 @@ import { FsError } from './errors';
 
 const trace = createDebug('o2fuse:tx');
 
-export type BlockKind = 'inode' | 'extent block' | 'group descriptor' | 'dir block' | 'dx root' | 'dx leaf' | 'raw';
+export type BlockKind = 'inode' | 'extent block' | 'group descriptor' | 'dir block' | 'dx root' | 'dx leaf' | 'refcount block' | 'raw';
 export type Phase = 'alloc' | 'new' | 'point' | 'free';
 
 const PHASES: readonly Phase[] = ['alloc', 'new', 'point', 'free'];
@@ -52,6 +52,7 @@ function checkOffset(kind: BlockKind, blockSize: number): number | null {
     case 'dir block': return dirBlockCheckOffsetOf(blockSize);
     case 'dx root': return CHECK_OFFSET.dxRoot;
     case 'dx leaf': return CHECK_OFFSET.dxLeaf;
+    case 'refcount block': return CHECK_OFFSET.refcountBlock;
     case 'raw': return null;
   }
 }

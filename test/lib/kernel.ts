@@ -124,3 +124,21 @@ export async function makeTar(t: TestLike, sourceDir: string): Promise<string> {
   await runOk('tar', ['-C', sourceDir, '--numeric-owner', '-cf', tar, '.']);
   return tar;
 }
+
+/**
+ * Compiles C helpers from test/oracle (`<name>.c`) as static binaries and
+ * packs them into a tar (for KernelRunOptions.data): the oracle's userland is
+ * busybox, which lacks setfattr, reflink and the like. In the script:
+ * `mkdir -p /tmp && tar -xf /dev/vdb -C /tmp`, then /tmp/<name>.
+ */
+export async function staticHelpersTar(t: TestLike, names: readonly string[]): Promise<string> {
+  const dir = await tempDir(t, 'o2fuse-helpers-');
+  const bin = path.join(dir, 'bin');
+  await fs.mkdir(bin);
+  for (const name of names) {
+    await runOk('gcc', ['-static', '-O2', '-o', path.join(bin, name), path.join(repoRoot(), 'test', 'oracle', `${name}.c`)]);
+  }
+  const tar = path.join(dir, 'helpers.tar');
+  await runOk('tar', ['-C', bin, '-cf', tar, ...names]);
+  return tar;
+}

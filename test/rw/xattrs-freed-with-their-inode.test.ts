@@ -18,11 +18,10 @@
 import t from 'tap';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { makeImage, tempDir } from '../lib/volume';
+import { makeImage } from '../lib/volume';
 import { mountO2fuse } from '../lib/mount';
 import { assertFsckClean } from '../lib/fsck';
-import { kernelRun, kernelUnavailable } from '../lib/kernel';
-import { repoRoot, runOk } from '../lib/exec';
+import { kernelRun, kernelUnavailable, staticHelpersTar } from '../lib/kernel';
 import { Volume } from '../../fs/volume';
 import { FileDevice } from '../../io/fileDevice';
 import { readXattrBlock } from '../../fs/blocks';
@@ -142,12 +141,7 @@ const CASES = [
 ];
 
 t.test('files with the kernel\'s extended attributes are freed whole', { skip }, async (t) => {
-  const work = await tempDir(t);
-  const helper = path.join(work, 'bin', 'setxattrs');
-  fs.mkdirSync(path.dirname(helper));
-  await runOk('gcc', ['-static', '-O2', '-o', helper, path.join(repoRoot(), 'test', 'oracle', 'setxattrs.c')]);
-  const tar = path.join(work, 'helper.tar');
-  await runOk('tar', ['-C', path.dirname(helper), '-cf', tar, 'setxattrs']);
+  const tar = await staticHelpersTar(t, ['setxattrs']);
 
   for (const c of CASES) {
     await t.test(c.name, async (t) => {
