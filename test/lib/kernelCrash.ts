@@ -57,6 +57,8 @@ export interface KernelCrashOptions {
    * mount otherwise takes slot 0). The volume needs more than N slots.
    */
   slot?: number;
+  /** A file attached read-only as /dev/vdb (KernelRunOptions.data: helpers to unpack with tar). */
+  data?: string;
 }
 
 export interface KernelCrash {
@@ -94,7 +96,7 @@ export async function kernelCrash(t: Test, opts: KernelCrashOptions): Promise<Ke
 
   // Any option besides rw makes the 6.1 driver insist on a heartbeat mode, and a local volume's is none.
   const mode = opts.slot === undefined ? 'rw' : `rw,heartbeat=none,preferred_slot=${opts.slot}`;
-  const r = await kernelRun(image, `${opts.script}\n${MARK_LINES}\n${CRASH_NOW}\n`, { mode, rebootMark: REBOOT_MARK });
+  const r = await kernelRun(image, `${opts.script}\n${MARK_LINES}\n${CRASH_NOW}\n`, { mode, rebootMark: REBOOT_MARK, data: opts.data });
   if (r.code === KERNEL_SETUP_FAILED) {
     t.skip(`kernel crash fixture: kernel-run could not set itself up (exit 92): ${r.output.trim()}`, () => undefined);
     return undefined;

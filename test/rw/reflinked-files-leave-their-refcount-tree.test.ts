@@ -21,18 +21,10 @@ import * as path from 'node:path';
 import { makeImage } from '../lib/volume';
 import { mountO2fuse } from '../lib/mount';
 import { assertFsckClean } from '../lib/fsck';
-import { debugfs } from '../lib/debugfs';
+import { debugfs, extentAllocUsed } from '../lib/debugfs';
 import { kernelRun, kernelUnavailable, staticHelpersTar } from '../lib/kernel';
 
 const skip = kernelUnavailable() ?? false;
-
-/** Used bits of slot 0's extent allocator (refcount blocks come from it). */
-async function extentAllocUsed(image: string): Promise<number> {
-  const text = await debugfs(image, 'stat //extent_alloc:0000');
-  const m = /Bitmap Total: \d+\s+Used: (\d+)/.exec(text);
-  if (!m) throw new Error(`no bitmap line in:\n${text}`);
-  return Number(m[1]);
-}
 
 /** The refcount tree root of a file, and how many inodes it says share it. */
 async function treeOf(image: string, file: string): Promise<{ blkno: number; count: number }> {
