@@ -11,7 +11,10 @@ import { decodeExtentBlock, EXTENT_BLOCK_CHECK_OFFSET, type ExtentBlock } from '
 import { decodeGroupDesc, GROUP_DESC_CHECK_OFFSET, type GroupDesc } from './format/group';
 import { decodeDirBlock, decodeDirTrailer, dirBlockCheckOffset, type DirBlock } from './format/dirent';
 import { decodeDxLeaf, decodeDxRoot, DX_LEAF_CHECK_OFFSET, DX_ROOT, DX_ROOT_CHECK_OFFSET } from './format/dx';
-import { decodeXattrBlock, XATTR_BLOCK_CHECK_OFFSET, type XattrBlock } from './format/xattr';
+import {
+  decodeXattrBlock, decodeXattrBucket, OCFS2_XATTR_BUCKET_SIZE, XATTR_BLOCK_CHECK_OFFSET, XATTR_HEADER_CHECK_OFFSET,
+  type XattrBlock, type XattrRegion,
+} from './format/xattr';
 import { decodeRefcountBlock, REFCOUNT_BLOCK_CHECK_OFFSET, type RefcountBlock } from './format/refcount';
 import { verifyBlockCheck } from './format/blockcheck';
 import { FormatError } from './format/layout';
@@ -24,7 +27,7 @@ function eccCheck(ctx: VolumeContext, block: Buffer, blkno: number, checkOffset:
 }
 
 /** A FormatError as the FsError EIO callers see; anything else as it is. */
-function asEio(err: unknown): unknown {
+export function asEio(err: unknown): unknown {
   return err instanceof FormatError ? new FsError('EIO', err.message) : err;
 }
 
@@ -78,6 +81,21 @@ export async function readExtentBlock(ctx: VolumeContext, blkno: number): Promis
 export async function readXattrBlock(ctx: VolumeContext, blkno: number): Promise<XattrBlock> {
   return (await readAs(ctx, blkno, 'xattr block', XATTR_BLOCK_CHECK_OFFSET,
     (b) => decodeXattrBlock(b, { expectedBlkno: blkno, fsGeneration: ctx.fsGeneration }))).value;
+}
+
+/**
+ * The xattr bucket at `blkno` (OCFS2_XATTR_BUCKET_SIZE bytes, several blocks when they are smaller) of `owner`, metaecc
+ * checked over the whole bucket. Read from the device, not through the block cache: nothing in o2fuse writes
+ * buckets, and the one reader frees them.
+ */
+export async function readXattrBucket(ctx: VolumeContext, blkno: number, owner: string): Promise<XattrRegion> {
+  const bucket = await ctx.device.read(blkno * ctx.geo.blockSize, OCFS2_XATTR_BUCKET_SIZE);
+  try {
+    eccCheck(ctx, bucket, blkno, XATTR_HEADER_CHECK_OFFSET, 'xattr bucket');
+    return decodeXattrBucket(bucket, `xattr bucket ${blkno} of ${owner}`);
+  } catch (err) {
+    throw asEio(err);
+  }
 }
 
 /** The root or a leaf of a refcount tree (signature, own block number and generation checked). */

@@ -49,7 +49,7 @@ import {
 } from './format/extent';
 import { OCFS2_DX_ENTRIES_MAX, OCFS2_INDEXED_DIR_FL } from './format/constants';
 import { peekDxLeafBytes, peekDxRootBytes, readDxLeafBytes, readDxRootBytes, readExtentBlockBytes } from './blocks';
-import { ExtentTree, MAX_CPOS, type ExtentRoot } from './extentTree';
+import { ExtentTree, freeRuns, MAX_CPOS, type ExtentRoot } from './extentTree';
 import { FsError } from './errors';
 
 const trace = createDebug('o2fuse:dx');
@@ -487,12 +487,11 @@ export async function pushFreeBlock(ctx: VolumeContext, tx: Transaction, di: Din
  */
 export async function freeIndex(ctx: VolumeContext, tx: Transaction, di: Dinode): Promise<void> {
   const root = await rootBlock(ctx, tx, di);
-  const { bpc } = ctx.geo;
   if (!isInlineRoot(root)) {
     const { tree, flush } = rootTree(ctx, tx, root, di.i_blkno);
     const { removed } = await tree.remove(0, MAX_CPOS);
     flush();
-    for (const r of removed) await ctx.alloc.freeClusters(tx, { cluster: r.blkno / bpc, count: r.clusters });
+    await freeRuns(ctx, tx, removed);
   }
   await ctx.alloc.freeMetaBlock(tx, 'extent', {
     blkno: di.i_dx_root,

@@ -768,7 +768,8 @@ export async function removeRange(ctx: VolumeContext, tx: Transaction, inode: In
   return (await inodeTree(ctx, tx, inode, await txDinode(tx, inode, di)).remove(cpos, clusters)).removed;
 }
 
-async function freeRuns(ctx: VolumeContext, tx: Transaction, runs: readonly Extent[]): Promise<void> {
+/** Gives unmapped runs (what ExtentTree.remove returned) back to the global bitmap. */
+export async function freeRuns(ctx: VolumeContext, tx: Transaction, runs: readonly Extent[]): Promise<void> {
   const { bpc } = ctx.geo;
   for (const r of runs) await ctx.alloc.freeClusters(tx, { cluster: r.blkno / bpc, count: r.clusters });
 }

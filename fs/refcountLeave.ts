@@ -41,10 +41,11 @@ export async function leaveRefcountTree(ctx: VolumeContext, tx: Transaction, di:
   if (rb.rf_count === 0) throw new FsError('EIO', `refcount tree ${blkno} of ${owner}: rf_count is already 0`);
   const left = rb.rf_count - 1;
   if (left === 0) {
-    const held = rb.rf_flags & OCFS2_REFCOUNT_TREE_FL ? (rb.rf_list?.l_next_free_rec ?? 0) : (rb.rf_records?.rl_used ?? 0);
+    const isTree = (rb.rf_flags & OCFS2_REFCOUNT_TREE_FL) !== 0;
+    const held = isTree ? (rb.rf_list?.l_next_free_rec ?? 0) : (rb.rf_records?.rl_used ?? 0);
     if (held > 0) {
       throw new FsError('EOPNOTSUPP', `refcount tree ${blkno}: ${owner} is its last inode, but it still holds ${held} ` +
-        `${rb.rf_flags & OCFS2_REFCOUNT_TREE_FL ? 'leaves' : 'records'}; o2fuse does not free refcount records`);
+        `${isTree ? 'leaves' : 'records'}; o2fuse does not free refcount records`);
     }
     await ctx.alloc.freeMetaBlock(tx, 'extent', {
       blkno, slot: rb.rf_suballoc_slot, bit: rb.rf_suballoc_bit, loc: rb.rf_suballoc_loc,

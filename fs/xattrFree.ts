@@ -24,15 +24,11 @@ import type { VolumeContext } from './context';
 import type { Transaction } from './transaction';
 import type { Dinode } from './format/dinode';
 import type { ExtentList } from './format/extent';
-import {
-  decodeInlineXattr, decodeXattrBucket, OCFS2_XATTR_BUCKET_SIZE, type XattrRegion, type XattrValueRoot,
-} from './format/xattr';
-import { CHECK_OFFSET, verifyBlockCheck } from './format/blockcheck';
+import { decodeInlineXattr, OCFS2_XATTR_BUCKET_SIZE, type XattrRegion, type XattrValueRoot } from './format/xattr';
 import { OCFS2_HAS_XATTR_FL, OCFS2_INLINE_XATTR_FL } from './format/constants';
-import { FormatError } from './format/layout';
-import { ExtentTree, MAX_CPOS, MAX_LEAF_CLUSTERS, type ExtentRoot } from './extentTree';
+import { ExtentTree, freeRuns, MAX_CPOS, MAX_LEAF_CLUSTERS, type ExtentRoot } from './extentTree';
 import { leafExtents } from './extentMap';
-import { readXattrBlock } from './blocks';
+import { asEio, readXattrBlock, readXattrBucket } from './blocks';
 import { FsError } from './errors';
 
 const trace = createDebug('o2fuse:xattr');
@@ -42,15 +38,18 @@ export async function freeXattrs(ctx: VolumeContext, tx: Transaction, di: Dinode
   const owner = `inode ${di.i_blkno}`;
   let values = 0;
   if ((di.i_dyn_features & OCFS2_INLINE_XATTR_FL) && di.inlineXattr) {
-    values += await freeRegionValues(ctx, tx, region(() => decodeInlineXattr(di.inlineXattr!, `${owner} inline xattr`)), owner);
+    values += await freeRegionValues(ctx, tx, inlineRegion(di.inlineXattr, owner), owner);
   }
   if (di.i_xattr_loc !== 0) {
     const xb = await readXattrBlock(ctx, di.i_xattr_loc);
     if (xb.xb_header) values += await freeRegionValues(ctx, tx, xb.xb_header, owner);
     if (xb.xb_root) {
       const root = xb.xb_root;
-      values += await freeBucketValues(ctx, tx, root.xt_list, `${owner} xattr tree`);
-      await freeTree(ctx, tx, treeRoot(`${owner} xattr tree`, root.xt_list, () => root.xt_last_eb_blk,
+      const tree = `${owner} xattr tree`;
+      await forEachXattrBucket(ctx, root.xt_list, tree, async (r) => {
+        values += await freeRegionValues(ctx, tx, r, tree);
+      });
+      await freeTree(ctx, tx, treeRoot(tree, root.xt_list, () => root.xt_last_eb_blk,
         (b) => { root.xt_last_eb_blk = b; }, (d) => { root.xt_clusters += d; }));
     }
     await ctx.alloc.freeMetaBlock(tx, 'extent', {
@@ -61,15 +60,6 @@ export async function freeXattrs(ctx: VolumeContext, tx: Transaction, di: Dinode
   }
   if (values) trace('%s: %d values stored outside their entries freed', owner, values);
   if (!(di.i_dyn_features & OCFS2_INLINE_XATTR_FL)) di.i_dyn_features &= ~OCFS2_HAS_XATTR_FL;
-}
-
-/** A decode whose FormatError reaches the caller as EIO naming the structure. */
-function region(decode: () => XattrRegion): XattrRegion {
-  try {
-    return decode();
-  } catch (err) {
-    throw err instanceof FormatError ? new FsError('EIO', err.message) : err;
-  }
 }
 
 /** Frees the value trees of a region's entries whose values live outside; returns how many. */
@@ -88,36 +78,37 @@ async function freeValue(ctx: VolumeContext, tx: Transaction, vr: XattrValueRoot
     (d) => { vr.xr_clusters += d; }));
 }
 
+/** The inline area's entries; a malformed area is EIO naming the inode. */
+function inlineRegion(area: Buffer, owner: string): XattrRegion {
+  try {
+    return decodeInlineXattr(area, `${owner} inline xattr`);
+  } catch (err) {
+    throw asEio(err);
+  }
+}
+
 /**
- * The buckets of an indexed block: each extent of the tree is a run of
- * clusters whose first bucket's xh_num_buckets says how many of its buckets
- * are in use (ocfs2_iterate_xattr_buckets).
+ * Every bucket in use under an indexed block's tree, in tree order: each
+ * extent is a run of clusters whose first bucket's xh_num_buckets says how
+ * many of its buckets are in use (ocfs2_iterate_xattr_buckets).
  */
-async function freeBucketValues(ctx: VolumeContext, tx: Transaction, list: ExtentList, owner: string): Promise<number> {
-  const bs = ctx.geo.blockSize;
-  const blocksPerBucket = OCFS2_XATTR_BUCKET_SIZE / bs;
-  let n = 0;
+export async function forEachXattrBucket(ctx: VolumeContext, list: ExtentList, owner: string,
+  fn: (bucket: XattrRegion) => Promise<void> | void): Promise<void> {
+  const blocksPerBucket = OCFS2_XATTR_BUCKET_SIZE / ctx.geo.blockSize;
   for (const ext of await leafExtents(ctx, list, owner)) {
     const room = (ext.clusters * ctx.geo.bpc) / blocksPerBucket;
     let count = 1;
     for (let i = 0; i < count; i++) {
-      const blkno = ext.blkno + i * blocksPerBucket;
-      const what = `${owner}: bucket at block ${blkno}`;
-      const bucket = await ctx.device.read(blkno * bs, OCFS2_XATTR_BUCKET_SIZE);
-      if (ctx.features.metaEcc && verifyBlockCheck(bucket, CHECK_OFFSET.xattrBucket) === 'bad') {
-        throw new FsError('EIO', `${what}: metaecc checksum mismatch`);
-      }
-      const r = region(() => decodeXattrBucket(bucket, what));
+      const r = await readXattrBucket(ctx, ext.blkno + i * blocksPerBucket, owner);
       if (i === 0) {
         count = r.xh_num_buckets;
         if (count < 1 || count > room) {
-          throw new FsError('EIO', `${what}: xh_num_buckets ${count}, but the extent has room for ${room}`);
+          throw new FsError('EIO', `${owner}: the bucket at block ${ext.blkno} says xh_num_buckets ${count}, but its extent has room for ${room}`);
         }
       }
-      n += await freeRegionValues(ctx, tx, r, owner);
+      await fn(r);
     }
   }
-  return n;
 }
 
 function treeRoot(owner: string, list: ExtentList, getLast: () => number, setLast: (b: number) => void,
@@ -133,5 +124,5 @@ function treeRoot(owner: string, list: ExtentList, getLast: () => number, setLas
 async function freeTree(ctx: VolumeContext, tx: Transaction, root: ExtentRoot): Promise<void> {
   if (root.list.l_next_free_rec === 0) return;
   const { removed } = await new ExtentTree(ctx, tx, root).remove(0, MAX_CPOS);
-  for (const r of removed) await ctx.alloc.freeClusters(tx, { cluster: r.blkno / ctx.geo.bpc, count: r.clusters });
+  await freeRuns(ctx, tx, removed);
 }

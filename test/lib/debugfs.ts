@@ -183,11 +183,3 @@ export async function superblockStats(image: string): Promise<SuperblockStats> {
     raw: text,
   };
 }
-
-/** Used bits of a slot's extent allocator (extent blocks, xattr blocks, refcount blocks and dx roots come from it). */
-export async function extentAllocUsed(image: string, slot = 0): Promise<number> {
-  const text = await debugfs(image, `stat //extent_alloc:${String(slot).padStart(4, '0')}`);
-  const m = /Bitmap Total: \d+\s+Used: (\d+)/.exec(text);
-  if (!m) throw new Error(`debugfs stat extent_alloc: no bitmap line in:\n${text}`);
-  return Number(m[1]);
-}

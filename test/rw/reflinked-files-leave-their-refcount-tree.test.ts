@@ -21,10 +21,14 @@ import * as path from 'node:path';
 import { makeImage } from '../lib/volume';
 import { mountO2fuse } from '../lib/mount';
 import { assertFsckClean } from '../lib/fsck';
-import { debugfs, extentAllocUsed } from '../lib/debugfs';
+import { debugfs } from '../lib/debugfs';
+import { debugfsBitmap } from './helpers';
 import { kernelRun, kernelUnavailable, staticHelpersTar } from '../lib/kernel';
 
 const skip = kernelUnavailable() ?? false;
+
+/** Used bits of slot 0's extent allocator, where refcount blocks come from. */
+const extentAllocUsed = async (image: string): Promise<number> => (await debugfsBitmap(image, 'extent_alloc:0000')).used;
 
 /** The refcount tree root of a file, and how many inodes it says share it. */
 async function treeOf(image: string, file: string): Promise<{ blkno: number; count: number }> {
