@@ -65,16 +65,6 @@ export function runHelper(img: string, ...args: string[]): string[] {
   return execFileSync(o2helper(), [img, ...args], { encoding: 'utf8' }).trim().split(/\s+/);
 }
 
-export function fsckClean(img: string): { ok: boolean; output: string } {
-  try {
-    const output = execFileSync('fsck.ocfs2', ['-fn', img], { encoding: 'utf8', stdio: 'pipe' });
-    return { ok: !/\[[A-Z_]+\]/.test(output), output };
-  } catch (e) {
-    const err = e as { stdout?: string; stderr?: string };
-    return { ok: false, output: `${err.stdout ?? ''}${err.stderr ?? ''}` };
-  }
-}
-
 export function debugfs(img: string, request: string): string {
   return execFileSync('debugfs.ocfs2', ['-R', request, img], { encoding: 'utf8', stdio: 'pipe' });
 }

@@ -28,8 +28,7 @@ import { mapRange } from '../../fs/file';
 import { systemInodeName, JOURNAL_SYSTEM_INODE, OCFS2_JOURNAL_DIRTY_FL } from '../../fs/format/constants';
 import { readInodeBlock } from '../../fs/blocks';
 import { JournalSpace } from '../../fs/journal/space';
-import { assertFsckClean } from '../lib/fsck';
-import { run } from '../lib/exec';
+import { assertFsckClean, fsck } from '../lib/fsck';
 import { Rng } from '../lib/seed';
 import { writableImage, O_RDWR, ROOT, MiB } from '../rw/helpers';
 
@@ -60,8 +59,8 @@ async function readHome(image: string, blkno: number, bs: number): Promise<Buffe
 
 /** fsck.ocfs2 -y as a replayer: on -M local images 1.8.7 replays, then stops (exit 8); a second run finishes. */
 async function fsckReplay(image: string): Promise<string> {
-  const first = await run('fsck.ocfs2', ['-fy', image]);
-  const second = await run('fsck.ocfs2', ['-fy', image]);
+  const first = await fsck(['-fy', image]);
+  const second = await fsck(['-fy', image]);
   return first.stdout + first.stderr + second.stdout + second.stderr;
 }
 

@@ -29,8 +29,7 @@ import * as path from 'node:path';
 import { Volume } from '../../fs/volume';
 import { FileDevice } from '../../io/fileDevice';
 import { FaultyDevice } from '../../io/faultyDevice';
-import { run } from '../lib/exec';
-import { assertFsckClean } from '../lib/fsck';
+import { assertFsckClean, fsck } from '../lib/fsck';
 import { kernelRun, kernelUnavailable } from '../lib/kernel';
 import { dumpEntries } from '../lib/oracle';
 import { lsDir } from '../lib/debugfs';
@@ -146,12 +145,12 @@ async function runScenario(t: Test, s: Scenario): Promise<void> {
   });
 
   await t.test('fsck.ocfs2 -y replays it (then -fy if it stops for the cluster service)', async (t) => {
-    const first = await run('fsck.ocfs2', ['-y', copies.fsck], { timeoutMs: 600_000 });
+    const first = await fsck(['-y', copies.fsck]);
     t.comment(`fsck.ocfs2 -y: exit ${first.code}`);
     t.ok(first.code === 0 || first.code === 1 || first.code === 8, 'fsck.ocfs2 -y replays (exit 0/1, or 8 after the replay on a local volume)',
       { output: `${first.text}${first.stderr}`.slice(-2000) });
     if (first.code !== 0) {
-      const second = await run('fsck.ocfs2', ['-fy', copies.fsck], { timeoutMs: 600_000 });
+      const second = await fsck(['-fy', copies.fsck]);
       t.equal(second.code, 0, 'the second fsck.ocfs2 -fy finds nothing to fix: the replayed volume is consistent',
         { output: `${second.text}${second.stderr}`.slice(-3000) });
     }

@@ -29,7 +29,7 @@ import { decodeDinode, encodeDinode, DINODE_CHECK_OFFSET, type Dinode } from '..
 import { computeBlockCheck } from '../../fs/format/blockcheck';
 import { JOURNAL_SYSTEM_INODE, OCFS2_JOURNAL_DIRTY_FL, S_IFREG, systemInodeName } from '../../fs/format/constants';
 import { tempDir, copyImage } from '../lib/volume';
-import { run } from '../lib/exec';
+import { fsck } from '../lib/fsck';
 
 export const MiB = 1024 * 1024;
 const O_RDWR = 2;
@@ -253,7 +253,7 @@ export class JournalLab {
   async oracleReplay(t: Test): Promise<{ copy: string; output: string }> {
     await this.setJournalDirty(true);
     const copy = await copyImage(t, this.image);
-    const r = await run('fsck.ocfs2', ['-y', copy], { timeoutMs: 600_000 });
+    const r = await fsck(['-y', copy]);
     const output = `${r.text}${r.stderr}`;
     t.comment(`oracle: fsck.ocfs2 -y exited ${r.code}`);
     t.ok(/Slot 0's journal replayed successfully/.test(output), 'fsck.ocfs2 -y replays the crafted journal (the oracle)',

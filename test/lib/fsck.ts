@@ -15,8 +15,26 @@
  * "[DX_TREE_MISSING] Directory <system dir> is missing index". That one line is
  * tolerated when the directory named is the system directory.
  */
-import { run } from './exec';
+import * as path from 'node:path';
+import { run, type RunOptions, type RunResult } from './exec';
+import { cachedBuild } from './build';
 import { superblockStats } from './debugfs';
+
+/** test/oracle/nomlock.c, built once: fsck.ocfs2 without pinning its cache (why: in that file). */
+function nomlock(): Promise<string> {
+  return cachedBuild('nomlock.so', ['nomlock.c'], (srcDir, out) =>
+    ['-O2', '-Wall', '-Wextra', '-Werror', '-shared', '-fPIC', '-o', out, path.join(srcDir, 'nomlock.c')]);
+}
+
+/**
+ * Runs fsck.ocfs2 with ARGS, its cache unpinned (nomlock.c): every test's fsck goes
+ * through here. Never rejects on a non-zero exit, as run().
+ */
+export async function fsck(args: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
+  const env = { ...(opts.env ?? process.env) };
+  env.LD_PRELOAD = [await nomlock(), env.LD_PRELOAD].filter(Boolean).join(' ');
+  return run('fsck.ocfs2', args, { timeoutMs: 600_000, ...opts, env });
+}
 
 export interface FsckResult {
   code: number;
@@ -39,7 +57,7 @@ const progressLines: RegExp[] = [
 
 /** Runs fsck.ocfs2 -fn and sorts its output into progress and complaints. */
 export async function runFsck(image: string): Promise<FsckResult> {
-  const r = await run('fsck.ocfs2', ['-fn', image], { timeoutMs: 600_000 });
+  const r = await fsck(['-fn', image]);
   const output = `${r.text}${r.stderr}`;
   let complaints = output.split('\n').filter((line) => !progressLines.some((re) => re.test(line)));
   const dxMissing = /^\[DX_TREE_MISSING\] Directory (\d+) is missing index\./;

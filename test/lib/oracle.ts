@@ -8,18 +8,15 @@
  *   const part = await cat(image, '/a/f', { offset: 100, length: 10 });
  *
  * The build: gcc links the static libocfs2.a with com_err and libaio (what libocfs2's
- * objects reference: com_err/error_message/_et_list, io_submit & co); the binary is cached
- * in node_modules/.cache/o2fuse-oracle/ under a hash of the sources and the command, and
- * rebuilt only when they change. Needs ocfs2-tools-dev, comerr-dev, gcc
- * (scripts/setup-system.sh --test).
+ * objects reference: com_err/error_message/_et_list, io_submit & co), once (build.ts).
+ * Needs ocfs2-tools-dev, comerr-dev, gcc (scripts/setup-system.sh --test).
  *
  * Also re-exports the content generator (content.ts), the dump format (dumpFormat.ts)
  * and the spec builder (spec.ts), so tests import one module.
  */
-import { createHash } from 'node:crypto';
-import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
-import { repoRoot, run, runOk, SETUP_HINT } from './exec';
+import { run, runOk, SETUP_HINT } from './exec';
+import { cachedBuild } from './build';
 import { type DumpEntry, type DumpOptions, parseDump, resolveFields, encodePath } from './dumpFormat';
 import { type Spec, specText } from './spec';
 
@@ -40,36 +37,9 @@ async function compileCommand(srcDir: string, out: string): Promise<string[]> {
   ];
 }
 
-let built: Promise<string> | undefined;
-
 /** Path of the o2tool binary, compiling it on first use. */
 export function o2toolPath(): Promise<string> {
-  built ??= build();
-  return built;
-}
-
-async function build(): Promise<string> {
-  const root = repoRoot();
-  const srcDir = path.join(root, 'test', 'oracle');
-  const cacheDir = path.join(root, 'node_modules', '.cache', 'o2fuse-oracle');
-  const hash = createHash('sha256');
-  for (const f of SOURCES) hash.update(f).update(await fs.readFile(path.join(srcDir, f)));
-  hash.update((await compileCommand(srcDir, 'OUT')).join(' '));
-  const bin = path.join(cacheDir, `o2tool-${hash.digest('hex').slice(0, 16)}`);
-  try {
-    await fs.access(bin);
-    return bin;
-  } catch {
-    // not built yet
-  }
-  await fs.mkdir(cacheDir, { recursive: true });
-  // parallel test files may build at once: each writes its own file, rename is atomic
-  const tmp = `${bin}.${process.pid}.tmp`;
-  const r = await run('gcc', await compileCommand(srcDir, tmp));
-  if (r.code !== 0) throw new Error(`building o2tool failed (${SETUP_HINT}):\n${r.stderr}`);
-  // Older binaries stay: another checkout sharing this node_modules may still use one.
-  await fs.rename(tmp, bin);
-  return bin;
+  return cachedBuild('o2tool', SOURCES, compileCommand);
 }
 
 /** Runs o2tool; rejects with its message on failure. */

@@ -8,7 +8,7 @@ import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { FileDevice } from '../../io/fileDevice';
 import { formatVolume, MkfsOptions, MkfsResult } from '../../fs/mkfs';
-import { run } from '../lib/exec';
+import { fsck } from '../lib/fsck';
 
 export { tempDir } from '../lib/volume';
 export { superblockStats, lsDir, debugfs } from '../lib/debugfs';
@@ -49,7 +49,7 @@ export interface StrictFsck {
 
 /** fsck.ocfs2 -fn; clean means exit 0, "All passes succeeded." and no line besides its progress lines. */
 export async function fsckStrict(image: string): Promise<StrictFsck> {
-  const r = await run('fsck.ocfs2', ['-fn', image], { timeoutMs: 600_000 });
+  const r = await fsck(['-fn', image]);
   const output = `${r.text}${r.stderr}`;
   const complaints = output.split('\n').filter((line) => !FSCK_PROGRESS.some((re) => re.test(line)));
   const clean = r.code === 0 && complaints.length === 0 && output.includes('All passes succeeded.');

@@ -13,8 +13,7 @@
  * in slot 0 (the slot this engine mounts in).
  */
 import t, { type Test } from 'tap';
-import { run } from '../lib/exec';
-import { assertFsckClean } from '../lib/fsck';
+import { assertFsckClean, fsck } from '../lib/fsck';
 import { dump } from '../lib/oracle';
 import { copyImage } from '../lib/volume';
 import { kernelCrashedImage } from '../lib/kernelCrash';
@@ -45,9 +44,9 @@ const MKFS_ARGS = ['-N', '2', '--fs-features=noindexed-dirs,norefcount'];
 
 /** What fsck.ocfs2 makes of the crashed image: -y replays the journal (and stops: exit 8 on -M local), -fy finishes. */
 async function fsckRepair(t: Test, image: string): Promise<void> {
-  const first = await run('fsck.ocfs2', ['-fy', image], { timeoutMs: 600_000 });
+  const first = await fsck(['-fy', image]);
   t.ok([0, 1, 8].includes(first.code), `fsck.ocfs2 -fy (replay) exits 0, 1 or 8: ${first.code}`, { output: first.text + first.stderr });
-  const second = await run('fsck.ocfs2', ['-fy', image], { timeoutMs: 600_000 });
+  const second = await fsck(['-fy', image]);
   t.ok([0, 1].includes(second.code), `fsck.ocfs2 -fy (repair) exits 0 or 1: ${second.code}`, { output: second.text + second.stderr });
 }
 
