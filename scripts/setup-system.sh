@@ -3,7 +3,7 @@
 #   no flag   what a mount needs: libfuse2, fusermount + mount.fuse, the ocfs2-tools programs,
 #             gcc (the kernel transport's /dev/fuse poll reader is C; without it, worker threads)
 #   --test    also what the tests need: the libocfs2 oracle's build (ocfs2-tools-dev, comerr-dev),
-#             fio, e2fsprogs, util-linux
+#             fio, e2fsprogs, util-linux, util-linux-extra (fincore)
 # Idempotent: asks dpkg once, and calls apt-get (update once, then install) only when a
 # package is missing. Also makes sure /dev/fuse exists. Exit 1 when something is missing and
 # cannot be installed (not root, apt failure).
@@ -35,6 +35,7 @@ if [ "$mode" = test ]; then
     "fio|verified I/O workloads"
     "e2fsprogs|reference tools used by tests"
     "util-linux|losetup, mount and findmnt used by tests"
+    "util-linux-extra|fincore, which tests use to see a file's pages gone from the host's page cache"
   )
 fi
 
