@@ -14,21 +14,45 @@
  * failed and names the subtests it never reached.
  *
  * Only hooks created from async-hook-domain are touched; any other async hook
- * (none in o2fuse today) works as usual.
+ * (none in o2fuse today) works as usual. How many it switched off is kept in
+ * `promiseTrackingState()`: test/oracle-selftest/tap-promise-hook-off checks
+ * it, so a tap that creates its hook some other way is noticed.
  */
 import asyncHooks = require('node:async_hooks');
 
 const createHook = asyncHooks.createHook;
 
+/** What the preload did in this process (global: the test reads it through its own import of this module). */
+export interface PromiseTrackingState {
+  loaded: boolean;
+  /** async-hook-domain hooks whose enable() was made a no-op. */
+  switchedOff: number;
+}
+
+const STATE = Symbol.for('o2fuse.promiseTracking');
+const state: PromiseTrackingState = ((globalThis as Record<symbol, unknown>)[STATE] as PromiseTrackingState | undefined) ??
+  { loaded: false, switchedOff: 0 };
+(globalThis as Record<symbol, unknown>)[STATE] = state;
+
+/** This process's state; `loaded` is false when the file was not preloaded (`node dist/test/X.test.js`). */
+export function promiseTrackingState(): PromiseTrackingState {
+  return state;
+}
+
 function fromAsyncHookDomain(): boolean {
   return /[\\/]async-hook-domain[\\/]/.test(new Error().stack ?? '');
 }
 
-// The object require() returns, which async-hook-domain's require() gets too (tap loads its CommonJS build).
-asyncHooks.createHook = (callbacks) => {
-  const hook = createHook(callbacks);
-  if (fromAsyncHookDomain()) {
-    hook.enable = () => hook;
-  }
-  return hook;
-};
+// Preloaded, this runs before anything creates a hook; imported again by a test, it must not wrap twice.
+if (!state.loaded && process.execArgv.some((a) => a.includes('promiseTracking'))) {
+  state.loaded = true;
+  // The object require() returns, which async-hook-domain's require() gets too (tap loads its CommonJS build).
+  asyncHooks.createHook = (callbacks) => {
+    const hook = createHook(callbacks);
+    if (fromAsyncHookDomain()) {
+      hook.enable = () => hook;
+      state.switchedOff++;
+    }
+    return hook;
+  };
+}
