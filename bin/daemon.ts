@@ -82,6 +82,7 @@ export function volumeOptions(o: MountOptions): VolumeOptions {
   if (o.cacheSizeBytes !== undefined) v.cacheSizeBytes = o.cacheSizeBytes;
   if (o.commitIntervalMs !== undefined) v.commitIntervalMs = o.commitIntervalMs;
   if (o.unalignedDio !== undefined) v.unalignedDio = o.unalignedDio;
+  if (o.dxHashChars !== undefined) v.dxHashChars = o.dxHashChars;
   if (o.nodiratime) v.nodiratime = true;
   return v;
 }
@@ -153,6 +154,7 @@ export async function runDaemon(config: DaemonConfig, deps: DaemonDeps, readines
     if (req.cacheSizeBytes !== undefined && req.cacheSizeBytes !== options.cacheSizeBytes) fixed.push('cache_size');
     if (req.commitIntervalMs !== undefined && req.commitIntervalMs !== options.commitIntervalMs) fixed.push('commit');
     if (req.unalignedDio !== undefined && req.unalignedDio !== options.unalignedDio) fixed.push('unaligned_dio');
+    if (req.dxHashChars !== undefined && req.dxHashChars !== options.dxHashChars) fixed.push('dx_hash');
     if (req.inject !== undefined && req.inject !== options.inject) fixed.push('inject');
     if (req.writebackCache && !options.writebackCache) fixed.push('writeback_cache');
     if (req.reader !== undefined && req.reader !== options.reader) fixed.push('reader');

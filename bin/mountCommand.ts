@@ -22,7 +22,7 @@ export const MOUNT_USAGE = `usage: o2fuse mount [-f] [-o OPTIONS] DEVICE MOUNTPO
   OPTIONS: ro rw noatime relatime strictatime nodiratime allow_other
            default_permissions dev nodev suid nosuid exec noexec
            cache_size=BYTES commit=SECONDS unaligned_dio=range|inode|unsafe
-               inject=SPEC
+               dx_hash=signed|unsigned inject=SPEC
            transport=kernel|libfuse debug remount`;
 
 /** How long `o2fuse umount` waits for the daemon to write back and exit. */

@@ -27,6 +27,11 @@ export interface MountOptions {
   /** commit=SECONDS: how often the journal commits (the kernel's option; default 5). */
   commitIntervalMs?: number;
   unalignedDio?: UnalignedDio;
+  /**
+   * dx_hash=signed|unsigned: how the indexed-directory hash reads the bytes of the names this mount adds
+   * (VolumeContext.dxHashChars): signed as ocfs2-tools and x86 kernels before 6.2, unsigned as kernels since.
+   */
+  dxHashChars?: 'signed' | 'unsigned';
   /** The fault-injection spec (io/injectSpec.ts syntax), kept as text. */
   inject?: string;
   /**
@@ -116,6 +121,10 @@ const VALUED: Record<string, (o: MountOptions, value: string) => void> = {
       throw new OptionError(`unaligned_dio=${v}: expected range, inode or unsafe`);
     }
     o.unalignedDio = v;
+  },
+  dx_hash: (o, v) => {
+    if (v !== 'signed' && v !== 'unsigned') throw new OptionError(`dx_hash=${v}: expected signed or unsigned`);
+    o.dxHashChars = v;
   },
   inject: (o, v) => {
     try {

@@ -71,4 +71,11 @@ export interface VolumeContext {
    * directory without one; 'index' always through the index (tests).
    */
   readonly dirLookups?: 'auto' | 'index';
+  /**
+   * How the indexed-directory hash reads name bytes for the names this mount
+   * adds (fs/dxIndex.ts dxHashOf): 'signed' (default) as ocfs2-tools and
+   * x86 kernels before 6.2 do, 'unsigned' as kernels built with
+   * -funsigned-char (6.2 on) do. Lookups and removals try both.
+   */
+  readonly dxHashChars?: 'signed' | 'unsigned';
 }

@@ -61,7 +61,7 @@ import { readDirBlock } from './blocks';
 import { dirBlockNumber, checkName, findName, inoAt, isLiveAt, nameIsAt } from './dir';
 import { dataExtents } from './file';
 import {
-  blocksWithHash, createIndex, dxHashOf, freeListHead, indexAdd, indexRemove, isIndexed, pushFreeBlock, setFreeListHead,
+  blocksWithHash, createIndex, dxHashOf, dxHashesOf, freeListHead, indexAdd, indexRemove, isIndexed, pushFreeBlock, setFreeListHead,
 } from './dxIndex';
 import { ScanOrIndex } from './scanOrIndex';
 import { insertExtent } from './extentTree';
@@ -225,14 +225,16 @@ function currentMap(view: DirView): PlacementMap | null {
 
 /** whereIs through the committed index: the blocks it names for the name's hash, each searched. */
 async function whereIndexed(ctx: VolumeContext, tx: Transaction, view: DirView, name: Buffer): Promise<number | undefined> {
-  for (const blkno of await blocksWithHash(ctx, view.priorDi, dxHashOf(ctx, name))) {
-    const lblk = await lblkOf(ctx, view, blkno);
-    if (lblk === undefined) {
-      throw new FsError('EIO', `directory ${view.dir.ino}: its index names block ${blkno}, which is not one of its blocks; run fsck.ocfs2`);
+  for (const hash of dxHashesOf(ctx, name)) {
+    for (const blkno of await blocksWithHash(ctx, view.priorDi, hash)) {
+      const lblk = await lblkOf(ctx, view, blkno);
+      if (lblk === undefined) {
+        throw new FsError('EIO', `directory ${view.dir.ino}: its index names block ${blkno}, which is not one of its blocks; run fsck.ocfs2`);
+      }
+      const area = await readArea(ctx, tx, view, lblk);
+      checkArea(view, area);
+      if (findName(area.buf, area.end, name) >= 0) return lblk;
     }
-    const area = await readArea(ctx, tx, view, lblk);
-    checkArea(view, area);
-    if (findName(area.buf, area.end, name) >= 0) return lblk;
   }
   return undefined;
 }
@@ -928,7 +930,7 @@ export async function removeEntry(ctx: VolumeContext, tx: Transaction, dir: Inod
     encodeDirEntry({ ...de, inode: 0 }, area.buf, de.offset);
   }
   await noteHoles(ctx, tx, view, area);
-  if (area.lblk !== INLINE && isIndexed(view.di)) await indexRemove(ctx, tx, view.di, dxHashOf(ctx, name), area.blkno);
+  if (area.lblk !== INLINE && isIndexed(view.di)) await indexRemove(ctx, tx, view.di, dxHashesOf(ctx, name), area.blkno);
   const key = nameKey(name);
   view.where.set(key, null);
   view.index.set(key, null);

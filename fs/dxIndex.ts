@@ -64,14 +64,35 @@ const DR_FREE_BLK = DX_ROOT.dr_free_blk[0];
 /** The hash seeds of each volume, taken from its superblock once. */
 const seeds = new WeakMap<VolumeContext, readonly number[]>();
 
-/** ocfs2_dx_dir_name_hash of `name` on this volume. */
-export function dxHashOf(ctx: VolumeContext, name: Buffer): DxHash {
+function seedOf(ctx: VolumeContext): readonly number[] {
   let seed = seeds.get(ctx);
   if (!seed) {
     seed = dxSeedOf(ctx.sb);
     seeds.set(ctx, seed);
   }
-  return dxDirNameHash(name, seed);
+  return seed;
+}
+
+/** ocfs2_dx_dir_name_hash of `name` on this volume, as this mount adds names (VolumeContext.dxHashChars). */
+export function dxHashOf(ctx: VolumeContext, name: Buffer): DxHash {
+  return dxDirNameHash(name, seedOf(ctx), { signedChars: ctx.dxHashChars !== 'unsigned' });
+}
+
+/**
+ * The hashes under which the index may hold `name`: dxHashOf's, then, for a
+ * name with a byte of 0x80 or more, the other signedness's. The kernel hashes
+ * name bytes as `char`, which x86 kernels read signed before 6.2 and unsigned
+ * since (-funsigned-char), and ocfs2-tools signed: a volume shared across
+ * that change holds non-ASCII names under either hash. Like ext4's and
+ * f2fs's fallback for names whose hash changed, a lookup or a removal that
+ * misses under the first tries the second (one more probe of the index,
+ * only for such names).
+ */
+export function dxHashesOf(ctx: VolumeContext, name: Buffer): DxHash[] {
+  const first = dxHashOf(ctx, name);
+  if (!name.some((b) => b >= 0x80)) return [first];
+  const other = dxDirNameHash(name, seedOf(ctx), { signedChars: ctx.dxHashChars === 'unsigned' });
+  return other.major_hash === first.major_hash && other.minor_hash === first.minor_hash ? [first] : [first, other];
 }
 
 export function isIndexed(di: Dinode): boolean {
@@ -439,25 +460,31 @@ async function splitLeafCluster(ctx: VolumeContext, tx: Transaction, root: Buffe
     split.toString(16), first);
 }
 
-/** Drops the entry of a name (its hash) that lived in dir block `blk` (ocfs2_delete_entry_dx). */
-export async function indexRemove(ctx: VolumeContext, tx: Transaction, di: Dinode, hash: DxHash, blk: number): Promise<void> {
+/**
+ * Drops the entry of a name that lived in dir block `blk` (ocfs2_delete_entry_dx), found under the first of
+ * `hashes` (dxHashesOf) the index holds it under.
+ */
+export async function indexRemove(ctx: VolumeContext, tx: Transaction, di: Dinode, hashes: readonly DxHash[], blk: number): Promise<void> {
   const root = await rootBlock(ctx, tx, di);
-  const e: Entry = { major: hash.major_hash, minor: hash.minor_hash, blk };
-  let buf = root;
-  let base = DX_ROOT_UNION_OFFSET;
-  if (!isInlineRoot(root)) {
-    const slot = await leafFor(ctx, tx, root, di.i_blkno, hash);
-    buf = await leafBlock(ctx, tx, slot.blkno);
-    base = DX_LEAF_LIST_OFFSET;
+  for (const [n, hash] of hashes.entries()) {
+    const e: Entry = { major: hash.major_hash, minor: hash.minor_hash, blk };
+    let buf = root;
+    let base = DX_ROOT_UNION_OFFSET;
+    if (!isInlineRoot(root)) {
+      const slot = await leafFor(ctx, tx, root, di.i_blkno, hash);
+      buf = await leafBlock(ctx, tx, slot.blkno);
+      base = DX_LEAF_LIST_OFFSET;
+    }
+    const i = findEntry(buf, base, e);
+    if (i < 0) continue;
+    if (n > 0) trace('directory %d: a name in block %d was indexed under its other hash (char signedness)', di.i_blkno, blk);
+    removeEntryAt(buf, base, i);
+    const num = root.readUInt32LE(DR_NUM_ENTRIES);
+    if (num > 0) root.writeUInt32LE(num - 1, DR_NUM_ENTRIES);
+    return;
   }
-  const i = findEntry(buf, base, e);
-  if (i < 0) {
-    throw new FsError('EIO', `directory ${di.i_blkno}: its index has no entry for a name in block ${blk} ` +
-      `(hash 0x${e.major.toString(16)}/0x${e.minor.toString(16)}); run fsck.ocfs2`);
-  }
-  removeEntryAt(buf, base, i);
-  const num = root.readUInt32LE(DR_NUM_ENTRIES);
-  if (num > 0) root.writeUInt32LE(num - 1, DR_NUM_ENTRIES);
+  const tried = hashes.map((h) => `0x${h.major_hash.toString(16)}/0x${h.minor_hash.toString(16)}`).join(' or ');
+  throw new FsError('EIO', `directory ${di.i_blkno}: its index has no entry for a name in block ${blk} (hash ${tried}); run fsck.ocfs2`);
 }
 
 // ---- the free-space list's head ----

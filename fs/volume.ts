@@ -77,6 +77,8 @@ export interface VolumeOptions {
   commitIntervalMs?: number;
   /** See VolumeContext.dirLookups (tests). */
   dirLookups?: 'auto' | 'index';
+  /** See VolumeContext.dxHashChars (mount option dx_hash=). */
+  dxHashChars?: 'signed' | 'unsigned';
 }
 
 /**
@@ -178,6 +180,7 @@ export class Volume implements Engine, VolumeContext, NameiHost, IoHost {
   private nextFh = 1;
   private closed = false;
   readonly dirLookups: 'auto' | 'index';
+  readonly dxHashChars: 'signed' | 'unsigned';
 
   private constructor(
     readonly device: Device,
@@ -196,6 +199,7 @@ export class Volume implements Engine, VolumeContext, NameiHost, IoHost {
     this.nodiratime = options.nodiratime ?? false;
     this.commitIntervalMs = options.commitIntervalMs ?? DEFAULT_COMMIT_INTERVAL_MS;
     this.dirLookups = options.dirLookups ?? 'auto';
+    this.dxHashChars = options.dxHashChars ?? 'signed';
     this.features = featuresOf(sb);
     this.rootIno = sb.s_root_blkno;
     this.rwState = readOnly ? 'ro' : 'rw';

@@ -64,6 +64,8 @@ t.test('each flag option has its meaning', async (t) => {
     ['unaligned_dio=range', (o) => o.unalignedDio, 'range'],
     ['unaligned_dio=inode', (o) => o.unalignedDio, 'inode'],
     ['unaligned_dio=unsafe', (o) => o.unalignedDio, 'unsafe'],
+    ['dx_hash=signed', (o) => o.dxHashChars, 'signed'],
+    ['dx_hash=unsigned', (o) => o.dxHashChars, 'unsigned'],
     ['inject=latency:1-20ms+seed=42', (o) => o.inject, 'latency:1-20ms+seed=42'],
     ['transport=libfuse', (o) => o.transport, 'libfuse'],
   ];
@@ -93,6 +95,7 @@ t.test('unknown and malformed options are refused, naming the option', async (t)
   t.throws(() => parseMountOptions(['cache_size=lots']), /cache_size "lots" is not a size/);
   t.throws(() => parseMountOptions(['cache_size=4K']), /below the minimum/);
   t.throws(() => parseMountOptions(['unaligned_dio=maybe']), /range, inode or unsafe/);
+  t.throws(() => parseMountOptions(['dx_hash=utf8']), /dx_hash=utf8: expected signed or unsigned/);
   t.throws(() => parseMountOptions(['reader=fast']), /reader=fast: expected poll or threads/);
   t.throws(() => parseMountOptions(['transport=libfuse,reader=poll']), /reader=poll needs transport=kernel/);
   t.throws(() => parseMountOptions(['transport=ioctl']), /expected kernel or libfuse/);
