@@ -1,7 +1,9 @@
 /**
  * The Linux kernel's OCFS2 driver (kernel-run under qemu) reads a directory
  * this engine filled (inline turned block directory, names removed here and
- * there), lists exactly the model's names, and changes it in turn: it
+ * there; 60 of the 600 names non-ASCII, hashed as signed chars as the 6.1
+ * driver and ocfs2-tools do), lists exactly the model's names, and changes
+ * it in turn: it
  * removes some of the names, creates new files and a subdirectory in the
  * records this engine laid out. fsck.ocfs2 -fn is clean after the kernel,
  * the engine then reads the kernel's changes and adds more names on top,
@@ -34,7 +36,25 @@ const cases: VolumeCase[] = [
   { name: '1K blocks, 4K clusters, indexed-dirs, metaecc', blockSize: 1024, clusterSize: 4096, features: 'metaecc', indexed: true },
 ];
 
-const quote = (s: string) => `'${s}'`;
+/**
+ * Model names are latin1 strings of the name's bytes (as the other engine tests keep them); the script and the
+ * kernel's output are UTF-8 text. Non-ASCII names are valid UTF-8, so the two convert both ways.
+ */
+const asText = (name: string) => Buffer.from(name, 'latin1').toString('utf8');
+const asName = (line: string) => Buffer.from(line, 'utf8').toString('latin1');
+const quote = (name: string) => `'${asText(name)}'`;
+/** Names with bytes of 0x80 and more, which the kernel and ocfs2-tools hash as signed chars (x86, before 6.2). */
+const LETTERS = ['é', 'ü', 'ß', 'ø', 'д', 'λ', '中', 'ñ'];
+function nonAsciiNames(rng: Rng, prefix: string, count: number): string[] {
+  return Array.from({ length: count }, (_, i) =>
+    asName(`${prefix}${i}-${Array.from({ length: rng.int(1, 10) }, () => rng.pick(LETTERS)).join('')}`));
+}
+/**
+ * Lists DIR's names one a line, "." and ".." first, bytes as they are: busybox's ls prints "?" for every byte
+ * over 0x7f, even into a pipe.
+ */
+const listing = (dir: string) =>
+  `echo .; echo ..; for f in ${dir}/* ${dir}/.[!.]* ${dir}/..?*; do if [ -e "$f" ] || [ -L "$f" ]; then printf '%s\\n' "\${f#${dir}/}"; fi; done`;
 const ROOT = { uid: 0, gid: 0 };
 
 async function indexOk(t: Test, vol: Volume, dir: Inode, what: string): Promise<void> {
@@ -46,7 +66,7 @@ function section(output: string, tag: string): string[] {
   const lines = output.split('\n');
   const from = lines.indexOf(`BEGIN ${tag}`);
   const to = lines.indexOf(`END ${tag}`);
-  return from >= 0 && to > from ? lines.slice(from + 1, to) : [];
+  return from >= 0 && to > from ? lines.slice(from + 1, to).map(asName) : [];
 }
 
 for (const c of cases) {
@@ -54,7 +74,7 @@ for (const c of cases) {
     const rng = new Rng(seedFrom(t) ^ c.blockSize);
     const { image, targets } = await makeFixture(t, c);
     const model: Model = new Map();
-    const names = makeNames(rng, 600);
+    const names = [...makeNames(rng, 600), ...nonAsciiNames(rng, 'e', 60)];
     let vol = await mountRw(image);
     try {
       const dir = await dirOf(vol, '/d');
@@ -72,15 +92,20 @@ for (const c of cases) {
     }
     await assertFsckClean(t, image, 'volume before the kernel');
 
-    const kernelRemoves = [...model.keys()].filter((_, i) => i % 10 === 0).slice(0, 40);
-    const kernelAdds = Array.from({ length: 30 }, (_, i) => `k${i}-${'y'.repeat(rng.int(0, 120))}`);
+    // The kernel's rm finds each name through its own lookup (the dx index, hashed as it hashes): non-ASCII ones too.
+    const isAscii = (n: string) => /^[\x00-\x7f]*$/.test(n);
+    const kernelRemoves = [
+      ...[...model.keys()].filter(isAscii).filter((_, i) => i % 10 === 0).slice(0, 40),
+      ...[...model.keys()].filter((n) => !isAscii(n)).slice(0, 10),
+    ];
+    const kernelAdds = [...Array.from({ length: 30 }, (_, i) => `k${i}-${'y'.repeat(rng.int(0, 120))}`), ...nonAsciiNames(rng, 'k', 10)];
     const script = [
-      'echo "BEGIN before"; ls -a1 d; echo "END before"',
+      `echo "BEGIN before"; ${listing('d')}; echo "END before"`,
       ...kernelRemoves.map((n) => `rm -- d/${quote(n)}`),
       ...kernelAdds.map((n) => `touch -- d/${quote(n)}`),
       'mkdir d/kdir',
       ...(c.indexed ? ['rm -r d2'] : []),
-      'echo "BEGIN after"; ls -a1 d; echo "END after"',
+      `echo "BEGIN after"; ${listing('d')}; echo "END after"`,
     ].join('\n') + '\n';
     const r = await kernelRun(image, script);
     t.comment(`kernel-run took ${r.elapsedMs} ms`);
@@ -109,7 +134,9 @@ for (const c of cases) {
       await applyOps(vol, dir, more.map((name) => ({ kind: 'add', name, target: rng.pick(targets) })), model, rng);
       await checkAgainstModel(t, vol, dir, vol.rootIno, model, kernelRemoves, 'after adding on top of the kernel');
       if (c.indexed) {
-        await applyOps(vol, dir, [...model.keys()].filter((_, i) => i % 4 === 0).map((name) => ({ kind: 'remove', name })), model, rng);
+        // Entries only (no rmdir): the kernel's kdir stays, or its inode would be left without a name.
+        const removals = [...model.keys()].filter((n, i) => i % 4 === 0 && n !== 'kdir');
+        await applyOps(vol, dir, removals.map((name) => ({ kind: 'remove', name })), model, rng);
         await indexOk(t, vol, dir, 'the index after the kernel\'s changes and the engine\'s on top');
       }
     } finally {

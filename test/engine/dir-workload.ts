@@ -190,7 +190,9 @@ export async function checkAgainstModel(t: Test, vol: Volume, dir: Inode, parent
 /** debugfs.ocfs2 lists exactly the model's names with the model's inodes, and fsck.ocfs2 -fn is clean. */
 export async function checkOnDisk(t: Test, image: string, model: Model, what: string): Promise<void> {
   const ls = await lsDir(image, '/d');
-  const listed = new Map(ls.filter((e) => e.name !== '.' && e.name !== '..').map((e) => [e.name, e.blkno]));
+  // debugfs prints a name's bytes, read here as UTF-8; the model keeps them as latin1 strings.
+  const listed = new Map(ls.filter((e) => e.name !== '.' && e.name !== '..')
+    .map((e) => [Buffer.from(e.name, 'utf8').toString('latin1'), e.blkno]));
   const problems: string[] = [];
   for (const [name, target] of model) if (listed.get(name) !== target.ino) problems.push(`debugfs: "${name}" -> ${listed.get(name)}`);
   for (const name of listed.keys()) if (!model.has(name)) problems.push(`debugfs lists unexpected "${name}"`);
