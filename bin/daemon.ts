@@ -31,7 +31,8 @@ interface FuseSession {
   /** Request counters, where the transport keeps them (the kernel transport does). */
   stats?(): SessionStats;
 }
-import type { VolumeOptions } from '../fs/volume';
+import { DEFAULT_CACHE_BYTES, type VolumeOptions } from '../fs/volume';
+import { DEFAULT_COMMIT_INTERVAL_MS } from '../fs/journal/journal';
 import type { Device } from '../io/device';
 import { serveControl, type ControlReply, type ControlRequest } from './control';
 import type { DeviceLock } from '../io/deviceLock';
@@ -151,10 +152,13 @@ export async function runDaemon(config: DaemonConfig, deps: DaemonDeps, readines
     const fixed: string[] = [];
     if (req.allowOther && !options.allowOther) fixed.push('allow_other');
     if (req.defaultPermissions && !options.defaultPermissions) fixed.push('default_permissions');
-    if (req.cacheSizeBytes !== undefined && req.cacheSizeBytes !== options.cacheSizeBytes) fixed.push('cache_size');
-    if (req.commitIntervalMs !== undefined && req.commitIntervalMs !== options.commitIntervalMs) fixed.push('commit');
-    if (req.unalignedDio !== undefined && req.unalignedDio !== options.unalignedDio) fixed.push('unaligned_dio');
-    if (req.dxHashChars !== undefined && req.dxHashChars !== options.dxHashChars) fixed.push('dx_hash');
+    // Against the value in force, default included: restating it changes nothing, and a remount that changes
+    // nothing succeeds.
+    const changes = <T>(asked: T | undefined, live: T | undefined, byDefault: T) => asked !== undefined && asked !== (live ?? byDefault);
+    if (changes(req.cacheSizeBytes, options.cacheSizeBytes, DEFAULT_CACHE_BYTES)) fixed.push('cache_size');
+    if (changes(req.commitIntervalMs, options.commitIntervalMs, DEFAULT_COMMIT_INTERVAL_MS)) fixed.push('commit');
+    if (changes(req.unalignedDio, options.unalignedDio, 'range')) fixed.push('unaligned_dio');
+    if (changes(req.dxHashChars, options.dxHashChars, 'signed')) fixed.push('dx_hash');
     if (req.inject !== undefined && req.inject !== options.inject) fixed.push('inject');
     if (req.writebackCache && !options.writebackCache) fixed.push('writeback_cache');
     if (req.reader !== undefined && req.reader !== options.reader) fixed.push('reader');

@@ -9,6 +9,7 @@
 import { parseInjectSpec } from '../io/injectSpec';
 import { parseSizeBytes, SizeError } from './size';
 import { SPIN_BUDGET_US_MAX } from '../fs/fuse/lowlevel/spin';
+import type { DxHashChars } from '../fs/context';
 
 export type AtimePolicy = 'relatime' | 'noatime' | 'strictatime';
 export type UnalignedDio = 'range' | 'inode' | 'unsafe';
@@ -31,7 +32,7 @@ export interface MountOptions {
    * dx_hash=signed|unsigned: how the indexed-directory hash reads the bytes of the names this mount adds
    * (VolumeContext.dxHashChars): signed as ocfs2-tools and x86 kernels before 6.2, unsigned as kernels since.
    */
-  dxHashChars?: 'signed' | 'unsigned';
+  dxHashChars?: DxHashChars;
   /** The fault-injection spec (io/injectSpec.ts syntax), kept as text. */
   inject?: string;
   /**

@@ -45,6 +45,9 @@ export function featuresOf(sb: SuperBlock): Features {
   };
 }
 
+/** How the dx hash reads a name's bytes: as x86 kernels before 6.2 and ocfs2-tools do, or as kernels since. */
+export type DxHashChars = 'signed' | 'unsigned';
+
 export interface VolumeContext {
   readonly device: Device;
   readonly cache: BlockCache;
@@ -77,5 +80,5 @@ export interface VolumeContext {
    * x86 kernels before 6.2 do, 'unsigned' as kernels built with
    * -funsigned-char (6.2 on) do. Lookups and removals try both.
    */
-  readonly dxHashChars?: 'signed' | 'unsigned';
+  readonly dxHashChars?: DxHashChars;
 }

@@ -19,7 +19,7 @@ import { OCFS2_MAX_FILENAME_LEN, OCFS2_FT_REG_FILE, OCFS2_FT_DIR, OCFS2_FT_CHRDE
   OCFS2_FT_FIFO, OCFS2_FT_SOCK, OCFS2_FT_SYMLINK, S_IFREG, S_IFDIR, S_IFCHR, S_IFBLK, S_IFIFO, S_IFSOCK, S_IFLNK,
 } from './format/constants';
 import { readDirBlockBytes } from './blocks';
-import { blocksWithHash, dxHashesOf } from './dxIndex';
+import { blocksForName } from './dxIndex';
 import { ScanOrIndex } from './scanOrIndex';
 import { dataExtents } from './file';
 import { findExtent, type Extent } from './extentMap';
@@ -220,13 +220,11 @@ async function indexLookup(ctx: VolumeContext, dir: Inode, name: Buffer): Promis
 }
 
 async function searchIndexed(ctx: VolumeContext, dir: Inode, di: Inode['di'], name: Buffer): Promise<DirIndexEntry | null> {
-  for (const hash of dxHashesOf(ctx, name)) {
-    for (const blkno of await blocksWithHash(ctx, di, hash)) {
-      // Validated as this directory's block (its trailer names the directory), records checked.
-      const block = await readDirBlockBytes(ctx, blkno, dir.ino);
-      const off = findName(block, dirTrailerBlkOff(block.length), name);
-      if (off >= 0) return { ino: inoAt(block, off), fileType: block[off + 11] };
-    }
+  for await (const blkno of blocksForName(ctx, di, name)) {
+    // Validated as this directory's block (its trailer names the directory), records checked.
+    const block = await readDirBlockBytes(ctx, blkno, dir.ino);
+    const off = findName(block, dirTrailerBlkOff(block.length), name);
+    if (off >= 0) return { ino: inoAt(block, off), fileType: block[off + 11] };
   }
   return null;
 }

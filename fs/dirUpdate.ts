@@ -61,7 +61,7 @@ import { readDirBlock } from './blocks';
 import { dirBlockNumber, checkName, findName, inoAt, isLiveAt, nameIsAt } from './dir';
 import { dataExtents } from './file';
 import {
-  blocksWithHash, createIndex, dxHashOf, dxHashesOf, freeListHead, indexAdd, indexRemove, isIndexed, pushFreeBlock, setFreeListHead,
+  blocksForName, createIndex, dxHashOf, dxHashesOf, freeListHead, indexAdd, indexRemove, isIndexed, pushFreeBlock, setFreeListHead,
 } from './dxIndex';
 import { ScanOrIndex } from './scanOrIndex';
 import { insertExtent } from './extentTree';
@@ -225,16 +225,14 @@ function currentMap(view: DirView): PlacementMap | null {
 
 /** whereIs through the committed index: the blocks it names for the name's hash, each searched. */
 async function whereIndexed(ctx: VolumeContext, tx: Transaction, view: DirView, name: Buffer): Promise<number | undefined> {
-  for (const hash of dxHashesOf(ctx, name)) {
-    for (const blkno of await blocksWithHash(ctx, view.priorDi, hash)) {
-      const lblk = await lblkOf(ctx, view, blkno);
-      if (lblk === undefined) {
-        throw new FsError('EIO', `directory ${view.dir.ino}: its index names block ${blkno}, which is not one of its blocks; run fsck.ocfs2`);
-      }
-      const area = await readArea(ctx, tx, view, lblk);
-      checkArea(view, area);
-      if (findName(area.buf, area.end, name) >= 0) return lblk;
+  for await (const blkno of blocksForName(ctx, view.priorDi, name)) {
+    const lblk = await lblkOf(ctx, view, blkno);
+    if (lblk === undefined) {
+      throw new FsError('EIO', `directory ${view.dir.ino}: its index names block ${blkno}, which is not one of its blocks; run fsck.ocfs2`);
     }
+    const area = await readArea(ctx, tx, view, lblk);
+    checkArea(view, area);
+    if (findName(area.buf, area.end, name) >= 0) return lblk;
   }
   return undefined;
 }

@@ -83,16 +83,34 @@ export function dxHashOf(ctx: VolumeContext, name: Buffer): DxHash {
  * name with a byte of 0x80 or more, the other signedness's. The kernel hashes
  * name bytes as `char`, which x86 kernels read signed before 6.2 and unsigned
  * since (-funsigned-char), and ocfs2-tools signed: a volume shared across
- * that change holds non-ASCII names under either hash. Like ext4's and
- * f2fs's fallback for names whose hash changed, a lookup or a removal that
- * misses under the first tries the second (one more probe of the index,
- * only for such names).
+ * that change holds non-ASCII names under either hash. A lookup or a removal
+ * that misses under the first tries the second: one more probe of the index,
+ * only for such names. (ext4 and f2fs, whose casefolded names' hashes changed
+ * with a Unicode table fix, fall back to scanning the whole directory; here
+ * only two hashes are possible, so a second probe is enough.)
  */
 export function dxHashesOf(ctx: VolumeContext, name: Buffer): DxHash[] {
   const first = dxHashOf(ctx, name);
-  if (!name.some((b) => b >= 0x80)) return [first];
+  const other = otherHashOf(ctx, name, first);
+  return other ? [first, other] : [first];
+}
+
+/** The other signedness's hash of a name with a byte of 0x80 or more, when it differs from `first`. */
+function otherHashOf(ctx: VolumeContext, name: Buffer, first: DxHash): DxHash | undefined {
+  if (!name.some((b) => b >= 0x80)) return undefined;
   const other = dxDirNameHash(name, seedOf(ctx), { signedChars: ctx.dxHashChars === 'unsigned' });
-  return other.major_hash === first.major_hash && other.minor_hash === first.minor_hash ? [first] : [first, other];
+  return other.major_hash === first.major_hash && other.minor_hash === first.minor_hash ? undefined : other;
+}
+
+/**
+ * The dir blocks the index names for `name` (ocfs2_dx_dir_search's candidates): those of its first hash, then,
+ * only if the caller reads on, those of its other one (dxHashesOf).
+ */
+export async function* blocksForName(ctx: VolumeContext, di: Dinode, name: Buffer): AsyncGenerator<number> {
+  const first = dxHashOf(ctx, name);
+  yield* await blocksWithHash(ctx, di, first);
+  const other = otherHashOf(ctx, name, first);
+  if (other) yield* await blocksWithHash(ctx, di, other);
 }
 
 export function isIndexed(di: Dinode): boolean {
@@ -472,6 +490,9 @@ export async function indexRemove(ctx: VolumeContext, tx: Transaction, di: Dinod
     let base = DX_ROOT_UNION_OFFSET;
     if (!isInlineRoot(root)) {
       const slot = await leafFor(ctx, tx, root, di.i_blkno, hash);
+      // Looked at before it joins the transaction: a leaf that turns out not to hold the entry stays out of it.
+      const seen = tx.has(slot.blkno) ? null : peekDxLeafBytes(ctx, slot.blkno) ?? await readDxLeafBytes(ctx, slot.blkno);
+      if (seen && findEntry(seen, DX_LEAF_LIST_OFFSET, e) < 0) continue;
       buf = await leafBlock(ctx, tx, slot.blkno);
       base = DX_LEAF_LIST_OFFSET;
     }

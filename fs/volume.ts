@@ -16,7 +16,7 @@ import type { Attr, Caller, DirEntry, Engine, EngineStats, SetAttr, StatFs } fro
 import { BlockCache } from '../cache/blockCache';
 import { FsError } from './errors';
 import { probeSuper, judgeFeatures, type Geometry } from './super';
-import { featuresOf, type Features, type VolumeContext } from './context';
+import { featuresOf, type DxHashChars, type Features, type VolumeContext } from './context';
 import type { SuperBlock } from './format/superblock';
 import { Inode } from './inode';
 import { readInodeBlock } from './blocks';
@@ -78,7 +78,7 @@ export interface VolumeOptions {
   /** See VolumeContext.dirLookups (tests). */
   dirLookups?: 'auto' | 'index';
   /** See VolumeContext.dxHashChars (mount option dx_hash=). */
-  dxHashChars?: 'signed' | 'unsigned';
+  dxHashChars?: DxHashChars;
 }
 
 /**
@@ -180,7 +180,7 @@ export class Volume implements Engine, VolumeContext, NameiHost, IoHost {
   private nextFh = 1;
   private closed = false;
   readonly dirLookups: 'auto' | 'index';
-  readonly dxHashChars: 'signed' | 'unsigned';
+  readonly dxHashChars: DxHashChars;
 
   private constructor(
     readonly device: Device,

@@ -151,8 +151,8 @@ t.test('libfuse gets fsname, subtype, big writes and no atime option it refuses'
 });
 
 t.test('the engine gets the atime policy and the cache and dio options', async (t) => {
-  const v = volumeOptions(parseMountOptions(['ro,strictatime,cache_size=32M,unaligned_dio=inode,nodiratime']));
-  t.same(v, { readOnly: true, atime: 'strictatime', cacheSizeBytes: 32 * 2 ** 20, unalignedDio: 'inode', nodiratime: true });
+  const v = volumeOptions(parseMountOptions(['ro,strictatime,cache_size=32M,unaligned_dio=inode,nodiratime,dx_hash=unsigned']));
+  t.same(v, { readOnly: true, atime: 'strictatime', cacheSizeBytes: 32 * 2 ** 20, unalignedDio: 'inode', nodiratime: true, dxHashChars: 'unsigned' });
 });
 
 t.test('mount arguments: both forms, -o joined or apart, flags mount(8) passes', async (t) => {

@@ -70,6 +70,10 @@ t.test('an engine that cannot change live refuses with a message and stays as it
 
   const same = await run(node, [cli, 'mount', '-o', 'remount,rw', image, m.dir]);
   t.equal(same.code, 0, `a remount that changes nothing succeeds: ${same.stderr}`);
+  const defaults = await run(node, [cli, 'mount', '-o', 'remount,dx_hash=signed,unaligned_dio=range,cache_size=256M,commit=5', image, m.dir]);
+  t.equal(defaults.code, 0, `so does one restating session options at their defaults: ${defaults.stderr}`);
+  const dxHash = await run(node, [cli, 'mount', '-o', 'remount,dx_hash=unsigned', image, m.dir]);
+  t.match(dxHash.stderr, /dx_hash cannot change on a live mount/, 'dx_hash cannot change live');
   const fixed = await run(node, [cli, 'mount', '-o', 'remount,allow_other', image, m.dir]);
   t.not(fixed.code, 0, 'allow_other cannot change live');
   t.match(fixed.stderr, /allow_other cannot change on a live mount/);

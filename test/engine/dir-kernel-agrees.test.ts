@@ -1,9 +1,9 @@
 /**
  * The Linux kernel's OCFS2 driver (kernel-run under qemu) reads a directory
  * this engine filled (inline turned block directory, names removed here and
- * there; 60 of the 600 names non-ASCII, hashed as signed chars as the 6.1
- * driver and ocfs2-tools do), lists exactly the model's names, and changes
- * it in turn: it
+ * there; 600 ASCII names and 60 non-ASCII ones, hashed as signed chars as
+ * the 6.1 driver and ocfs2-tools do), lists exactly the model's names, and
+ * changes it in turn: it
  * removes some of the names, creates new files and a subdirectory in the
  * records this engine laid out. fsck.ocfs2 -fn is clean after the kernel,
  * the engine then reads the kernel's changes and adds more names on top,

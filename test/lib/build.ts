@@ -16,12 +16,16 @@ export type CompileCommand = (srcDir: string, out: string) => Promise<string[]> 
 
 const builds = new Map<string, Promise<string>>();
 
-/** Path of NAME built from test/oracle's SOURCES (the first ones hashed, all of them), compiling it on first use. */
+/**
+ * Path of NAME built by COMMAND, compiling it on first use. Every file of SOURCES (in test/oracle, headers too)
+ * is hashed into the cache key with the command; COMMAND decides what is compiled.
+ */
 export function cachedBuild(name: string, sources: readonly string[], command: CompileCommand): Promise<string> {
-  let built = builds.get(name);
+  const key = `${name}\0${sources.join('\0')}`;
+  let built = builds.get(key);
   if (!built) {
     built = build(name, sources, command);
-    builds.set(name, built);
+    builds.set(key, built);
   }
   return built;
 }
