@@ -31,7 +31,7 @@ interface FuseSession {
   /** Request counters, where the transport keeps them (the kernel transport does). */
   stats?(): SessionStats;
 }
-import { DEFAULT_CACHE_BYTES, type VolumeOptions } from '../fs/volume';
+import { DEFAULT_CACHE_BYTES, DEFAULT_DX_HASH_CHARS, DEFAULT_UNALIGNED_DIO, type VolumeOptions } from '../fs/volume';
 import { DEFAULT_COMMIT_INTERVAL_MS } from '../fs/journal/journal';
 import type { Device } from '../io/device';
 import { serveControl, type ControlReply, type ControlRequest } from './control';
@@ -157,8 +157,8 @@ export async function runDaemon(config: DaemonConfig, deps: DaemonDeps, readines
     const changes = <T>(asked: T | undefined, live: T | undefined, byDefault: T) => asked !== undefined && asked !== (live ?? byDefault);
     if (changes(req.cacheSizeBytes, options.cacheSizeBytes, DEFAULT_CACHE_BYTES)) fixed.push('cache_size');
     if (changes(req.commitIntervalMs, options.commitIntervalMs, DEFAULT_COMMIT_INTERVAL_MS)) fixed.push('commit');
-    if (changes(req.unalignedDio, options.unalignedDio, 'range')) fixed.push('unaligned_dio');
-    if (changes(req.dxHashChars, options.dxHashChars, 'signed')) fixed.push('dx_hash');
+    if (changes(req.unalignedDio, options.unalignedDio, DEFAULT_UNALIGNED_DIO)) fixed.push('unaligned_dio');
+    if (changes(req.dxHashChars, options.dxHashChars, DEFAULT_DX_HASH_CHARS)) fixed.push('dx_hash');
     if (req.inject !== undefined && req.inject !== options.inject) fixed.push('inject');
     if (req.writebackCache && !options.writebackCache) fixed.push('writeback_cache');
     if (req.reader !== undefined && req.reader !== options.reader) fixed.push('reader');

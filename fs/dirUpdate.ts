@@ -61,7 +61,7 @@ import { readDirBlock } from './blocks';
 import { dirBlockNumber, checkName, findName, inoAt, isLiveAt, nameIsAt } from './dir';
 import { dataExtents } from './file';
 import {
-  blocksForName, createIndex, dxHashOf, dxHashesOf, freeListHead, indexAdd, indexRemove, isIndexed, pushFreeBlock, setFreeListHead,
+  blocksForName, createIndex, dxHashOf, freeListHead, indexAdd, indexRemove, isIndexed, pushFreeBlock, setFreeListHead,
 } from './dxIndex';
 import { ScanOrIndex } from './scanOrIndex';
 import { insertExtent } from './extentTree';
@@ -928,7 +928,7 @@ export async function removeEntry(ctx: VolumeContext, tx: Transaction, dir: Inod
     encodeDirEntry({ ...de, inode: 0 }, area.buf, de.offset);
   }
   await noteHoles(ctx, tx, view, area);
-  if (area.lblk !== INLINE && isIndexed(view.di)) await indexRemove(ctx, tx, view.di, dxHashesOf(ctx, name), area.blkno);
+  if (area.lblk !== INLINE && isIndexed(view.di)) await indexRemove(ctx, tx, view.di, name, area.blkno);
   const key = nameKey(name);
   view.where.set(key, null);
   view.index.set(key, null);

@@ -80,8 +80,9 @@ export function dxHashOf(ctx: VolumeContext, name: Buffer): DxHash {
 
 /**
  * The hashes under which the index may hold `name`: dxHashOf's, then, for a
- * name with a byte of 0x80 or more, the other signedness's. The kernel hashes
- * name bytes as `char`, which x86 kernels read signed before 6.2 and unsigned
+ * name with a byte of 0x80 or more, the other signedness's, computed only if
+ * the caller reads on (after a miss under the first). The kernel hashes name
+ * bytes as `char`, which x86 kernels read signed before 6.2 and unsigned
  * since (-funsigned-char), and ocfs2-tools signed: a volume shared across
  * that change holds non-ASCII names under either hash. A lookup or a removal
  * that misses under the first tries the second: one more probe of the index,
@@ -89,28 +90,17 @@ export function dxHashOf(ctx: VolumeContext, name: Buffer): DxHash {
  * with a Unicode table fix, fall back to scanning the whole directory; here
  * only two hashes are possible, so a second probe is enough.)
  */
-export function dxHashesOf(ctx: VolumeContext, name: Buffer): DxHash[] {
+function* hashesOf(ctx: VolumeContext, name: Buffer): Generator<DxHash> {
   const first = dxHashOf(ctx, name);
-  const other = otherHashOf(ctx, name, first);
-  return other ? [first, other] : [first];
-}
-
-/** The other signedness's hash of a name with a byte of 0x80 or more, when it differs from `first`. */
-function otherHashOf(ctx: VolumeContext, name: Buffer, first: DxHash): DxHash | undefined {
-  if (!name.some((b) => b >= 0x80)) return undefined;
+  yield first;
+  if (!name.some((b) => b >= 0x80)) return;
   const other = dxDirNameHash(name, seedOf(ctx), { signedChars: ctx.dxHashChars === 'unsigned' });
-  return other.major_hash === first.major_hash && other.minor_hash === first.minor_hash ? undefined : other;
+  if (other.major_hash !== first.major_hash || other.minor_hash !== first.minor_hash) yield other;
 }
 
-/**
- * The dir blocks the index names for `name` (ocfs2_dx_dir_search's candidates): those of its first hash, then,
- * only if the caller reads on, those of its other one (dxHashesOf).
- */
+/** The dir blocks the index names for `name` (ocfs2_dx_dir_search's candidates), under each of its hashes in turn. */
 export async function* blocksForName(ctx: VolumeContext, di: Dinode, name: Buffer): AsyncGenerator<number> {
-  const first = dxHashOf(ctx, name);
-  yield* await blocksWithHash(ctx, di, first);
-  const other = otherHashOf(ctx, name, first);
-  if (other) yield* await blocksWithHash(ctx, di, other);
+  for (const hash of hashesOf(ctx, name)) yield* await blocksWithHash(ctx, di, hash);
 }
 
 export function isIndexed(di: Dinode): boolean {
@@ -479,12 +469,14 @@ async function splitLeafCluster(ctx: VolumeContext, tx: Transaction, root: Buffe
 }
 
 /**
- * Drops the entry of a name that lived in dir block `blk` (ocfs2_delete_entry_dx), found under the first of
- * `hashes` (dxHashesOf) the index holds it under.
+ * Drops the entry of `name`, which lived in dir block `blk` (ocfs2_delete_entry_dx), under the first of its
+ * hashes (hashesOf) the index holds it under.
  */
-export async function indexRemove(ctx: VolumeContext, tx: Transaction, di: Dinode, hashes: readonly DxHash[], blk: number): Promise<void> {
+export async function indexRemove(ctx: VolumeContext, tx: Transaction, di: Dinode, name: Buffer, blk: number): Promise<void> {
   const root = await rootBlock(ctx, tx, di);
-  for (const [n, hash] of hashes.entries()) {
+  const tried: DxHash[] = [];
+  for (const hash of hashesOf(ctx, name)) {
+    tried.push(hash);
     const e: Entry = { major: hash.major_hash, minor: hash.minor_hash, blk };
     let buf = root;
     let base = DX_ROOT_UNION_OFFSET;
@@ -498,14 +490,14 @@ export async function indexRemove(ctx: VolumeContext, tx: Transaction, di: Dinod
     }
     const i = findEntry(buf, base, e);
     if (i < 0) continue;
-    if (n > 0) trace('directory %d: a name in block %d was indexed under its other hash (char signedness)', di.i_blkno, blk);
+    if (tried.length > 1) trace('directory %d: a name in block %d was indexed under its other hash (char signedness)', di.i_blkno, blk);
     removeEntryAt(buf, base, i);
     const num = root.readUInt32LE(DR_NUM_ENTRIES);
     if (num > 0) root.writeUInt32LE(num - 1, DR_NUM_ENTRIES);
     return;
   }
-  const tried = hashes.map((h) => `0x${h.major_hash.toString(16)}/0x${h.minor_hash.toString(16)}`).join(' or ');
-  throw new FsError('EIO', `directory ${di.i_blkno}: its index has no entry for a name in block ${blk} (hash ${tried}); run fsck.ocfs2`);
+  const hashes = tried.map((h) => `0x${h.major_hash.toString(16)}/0x${h.minor_hash.toString(16)}`).join(' or ');
+  throw new FsError('EIO', `directory ${di.i_blkno}: its index has no entry for a name in block ${blk} (hash ${hashes}); run fsck.ocfs2`);
 }
 
 // ---- the free-space list's head ----

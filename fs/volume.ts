@@ -126,6 +126,10 @@ interface Handle {
 const O_DIRECT = fsConstants.O_DIRECT ?? 0o40000;
 /** The page cache's size when the mount does not say (cache_size). */
 export const DEFAULT_CACHE_BYTES = 256 * 1024 * 1024;
+/** The unaligned direct-write rule when the mount does not say (unaligned_dio). */
+export const DEFAULT_UNALIGNED_DIO = 'range';
+/** How names are hashed into indexed directories when the mount does not say (dx_hash): as ocfs2-tools do. */
+export const DEFAULT_DX_HASH_CHARS: DxHashChars = 'signed';
 
 export class Volume implements Engine, VolumeContext, NameiHost, IoHost {
   readonly cache: BlockCache;
@@ -193,13 +197,13 @@ export class Volume implements Engine, VolumeContext, NameiHost, IoHost {
   ) {
     this.cache = new BlockCache(device, geo.blockSize);
     this.pages = new PageCache(options.cacheSizeBytes ?? DEFAULT_CACHE_BYTES);
-    this.gate = new UnalignedGate({ mode: options.unalignedDio ?? 'range' });
+    this.gate = new UnalignedGate({ mode: options.unalignedDio ?? DEFAULT_UNALIGNED_DIO });
     this.flusher = new Flusher(this);
     this.atimePolicy = options.atime ?? 'relatime';
     this.nodiratime = options.nodiratime ?? false;
     this.commitIntervalMs = options.commitIntervalMs ?? DEFAULT_COMMIT_INTERVAL_MS;
     this.dirLookups = options.dirLookups ?? 'auto';
-    this.dxHashChars = options.dxHashChars ?? 'signed';
+    this.dxHashChars = options.dxHashChars ?? DEFAULT_DX_HASH_CHARS;
     this.features = featuresOf(sb);
     this.rootIno = sb.s_root_blkno;
     this.rwState = readOnly ? 'ro' : 'rw';

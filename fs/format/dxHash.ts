@@ -11,7 +11,7 @@
  * architectures since 6.2). The two agree for ASCII names only; signed is the
  * default here because it is what ocfs2-tools (mkfs, fsck, debugfs) computes.
  * The mount option dx_hash= picks the one names are added under; lookups and
- * removals try both (fs/dxIndex.ts dxHashesOf).
+ * removals try both (fs/dxIndex.ts hashesOf).
  */
 
 export interface DxHash {

@@ -22,7 +22,7 @@ import { kernelRun, kernelUnavailable } from '../lib/kernel';
 import { assertFsckClean } from '../lib/fsck';
 import { Rng, seedFrom } from '../lib/seed';
 import {
-  type Model, type VolumeCase, applyOps, checkAgainstModel, checkOnDisk, dirOf, makeFixture, makeNames, mountRw,
+  type Model, type VolumeCase, applyOps, checkAgainstModel, checkOnDisk, dirOf, makeFixture, makeNames, mountRw, nameOfText, textOfName,
 } from './dir-workload';
 
 const skip = kernelUnavailable() ?? false;
@@ -36,18 +36,12 @@ const cases: VolumeCase[] = [
   { name: '1K blocks, 4K clusters, indexed-dirs, metaecc', blockSize: 1024, clusterSize: 4096, features: 'metaecc', indexed: true },
 ];
 
-/**
- * Model names are latin1 strings of the name's bytes (as the other engine tests keep them); the script and the
- * kernel's output are UTF-8 text. Non-ASCII names are valid UTF-8, so the two convert both ways.
- */
-const asText = (name: string) => Buffer.from(name, 'latin1').toString('utf8');
-const asName = (line: string) => Buffer.from(line, 'utf8').toString('latin1');
-const quote = (name: string) => `'${asText(name)}'`;
+const quote = (name: string) => `'${textOfName(name)}'`;
 /** Names with bytes of 0x80 and more, which the kernel and ocfs2-tools hash as signed chars (x86, before 6.2). */
 const LETTERS = ['é', 'ü', 'ß', 'ø', 'д', 'λ', '中', 'ñ'];
 function nonAsciiNames(rng: Rng, prefix: string, count: number): string[] {
   return Array.from({ length: count }, (_, i) =>
-    asName(`${prefix}${i}-${Array.from({ length: rng.int(1, 10) }, () => rng.pick(LETTERS)).join('')}`));
+    nameOfText(`${prefix}${i}-${Array.from({ length: rng.int(1, 10) }, () => rng.pick(LETTERS)).join('')}`));
 }
 /**
  * Lists DIR's names one a line, "." and ".." first, bytes as they are: busybox's ls prints "?" for every byte
@@ -66,7 +60,7 @@ function section(output: string, tag: string): string[] {
   const lines = output.split('\n');
   const from = lines.indexOf(`BEGIN ${tag}`);
   const to = lines.indexOf(`END ${tag}`);
-  return from >= 0 && to > from ? lines.slice(from + 1, to).map(asName) : [];
+  return from >= 0 && to > from ? lines.slice(from + 1, to).map(nameOfText) : [];
 }
 
 for (const c of cases) {

@@ -45,6 +45,15 @@ export interface Target {
 /** What the test directory must hold (apart from "." and ".."): name -> target. */
 export type Model = Map<string, Target>;
 
+/*
+ * Model names are latin1 strings of a name's bytes; tools print names as text (UTF-8). The non-ASCII names the
+ * tests make are valid UTF-8, so the two convert both ways.
+ */
+/** A model name from a line a tool printed. */
+export const nameOfText = (line: string): string => Buffer.from(line, 'utf8').toString('latin1');
+/** A model name as text, for a script. */
+export const textOfName = (name: string): string => Buffer.from(name, 'latin1').toString('utf8');
+
 export interface Fixture {
   image: string;
   /** Target files and a symlink that entries point at (their link counts follow the entries). */
@@ -190,9 +199,7 @@ export async function checkAgainstModel(t: Test, vol: Volume, dir: Inode, parent
 /** debugfs.ocfs2 lists exactly the model's names with the model's inodes, and fsck.ocfs2 -fn is clean. */
 export async function checkOnDisk(t: Test, image: string, model: Model, what: string): Promise<void> {
   const ls = await lsDir(image, '/d');
-  // debugfs prints a name's bytes, read here as UTF-8; the model keeps them as latin1 strings.
-  const listed = new Map(ls.filter((e) => e.name !== '.' && e.name !== '..')
-    .map((e) => [Buffer.from(e.name, 'utf8').toString('latin1'), e.blkno]));
+  const listed = new Map(ls.filter((e) => e.name !== '.' && e.name !== '..').map((e) => [nameOfText(e.name), e.blkno]));
   const problems: string[] = [];
   for (const [name, target] of model) if (listed.get(name) !== target.ino) problems.push(`debugfs: "${name}" -> ${listed.get(name)}`);
   for (const name of listed.keys()) if (!model.has(name)) problems.push(`debugfs lists unexpected "${name}"`);

@@ -22,6 +22,7 @@ import * as fs from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import * as path from 'node:path';
 import { repoRoot, run, runOk } from './exec';
+import { cachedBuild } from './build';
 import { type TestLike, tempDir } from './volume';
 
 export const KERNEL_MOUNT_FAILED = 90;
@@ -126,8 +127,8 @@ export async function makeTar(t: TestLike, sourceDir: string): Promise<string> {
 }
 
 /**
- * Compiles C helpers from test/oracle (`<name>.c`) as static binaries and
- * packs them into a tar (for KernelRunOptions.data): the oracle's userland is
+ * C helpers from test/oracle (`<name>.c`), built static once (build.ts) and
+ * packed into a tar (for KernelRunOptions.data): the oracle's userland is
  * busybox, which lacks setfattr, reflink and the like. In the script:
  * `mkdir -p /tmp && tar -xf /dev/vdb -C /tmp`, then /tmp/<name>.
  */
@@ -136,7 +137,9 @@ export async function staticHelpersTar(t: TestLike, names: readonly string[]): P
   const bin = path.join(dir, 'bin');
   await fs.mkdir(bin);
   for (const name of names) {
-    await runOk('gcc', ['-static', '-O2', '-o', path.join(bin, name), path.join(repoRoot(), 'test', 'oracle', `${name}.c`)]);
+    const built = await cachedBuild(`${name}-static`, [`${name}.c`], (srcDir, out) =>
+      ['-static', '-O2', '-o', out, path.join(srcDir, `${name}.c`)]);
+    await fs.copyFile(built, path.join(bin, name));
   }
   const tar = path.join(dir, 'helpers.tar');
   await runOk('tar', ['-C', bin, '-cf', tar, ...names]);
