@@ -5,8 +5,9 @@
  */
 import * as fs from 'node:fs/promises';
 import type { Volume } from '../../fs/volume';
+import { OCFS2_DX_FLAG_INLINE } from '../../fs/format';
 import {
-  type Base, type BaseKind, type Located, BLOCK_SIZE, CHECK_AT, OFF, contentOf, inlineDirRecordOffset, patchBlock,
+  type Base, type BaseKind, type Located, BLOCK_SIZE, CHECK_AT, CLUSTER_SIZE, OFF, contentOf, inlineDirRecordOffset, patchBlock,
   readBlock, writeBlock, writeU64,
 } from './corpus';
 
@@ -83,9 +84,59 @@ function secondRecLenOffset(b: Buffer): number {
   return b.readUInt16LE(OFF.rec_len) + OFF.rec_len;
 }
 
+/** Names /bigdir's first block must and must not hold for the index case below (its op and INTACT rely on it). */
+const FIRST_BLOCK_NAME = 'f00000';
+const LATER_BLOCK_NAMES = ['f00150', 'f00199'];
+
+/**
+ * Drops from /bigdir's index every entry that points to the directory's first block (dx_dirent_blk), as if the
+ * index had lost them: the names stay in the block, where a scan finds them, but the index no longer knows them.
+ * Walks the root's extent list (depth 0: one level of leaf clusters) with byte edits only.
+ */
+async function dropIndexEntriesOfFirstBlock(image: string, base: Base): Promise<void> {
+  const { bigdirDxRoot, bigdirBlock } = base.at;
+  const first = await readBlock(image, bigdirBlock);
+  if (!first.includes(FIRST_BLOCK_NAME) || LATER_BLOCK_NAMES.some((n) => first.includes(n))) {
+    throw new Error(`/bigdir's first block ${bigdirBlock} does not hold ${FIRST_BLOCK_NAME} alone of ${[FIRST_BLOCK_NAME, ...LATER_BLOCK_NAMES].join(' ')}`);
+  }
+  const root = await readBlock(image, bigdirDxRoot);
+  if (root[OFF.dr_flags] & OCFS2_DX_FLAG_INLINE) throw new Error(`/bigdir's dx root ${bigdirDxRoot} is inline: expected leaves`);
+  if (root.readUInt16LE(OFF.dr_list + OFF.l_tree_depth) !== 0) throw new Error(`/bigdir's dx root ${bigdirDxRoot}: expected a tree of depth 0`);
+  let dropped = 0;
+  const dropFrom = (leaf: Buffer) => {
+    const list = OFF.dl_list;
+    const used = leaf.readUInt16LE(list + OFF.de_num_used);
+    const entry = (i: number) => list + OFF.de_entries + i * OFF.dx_entry_size;
+    let kept = 0;
+    for (let i = 0; i < used; i++) {
+      if (leaf.readBigUInt64LE(entry(i) + OFF.dx_dirent_blk) === BigInt(bigdirBlock)) {
+        dropped++;
+        continue;
+      }
+      leaf.copy(leaf, entry(kept), entry(i), entry(i) + OFF.dx_entry_size);
+      kept++;
+    }
+    leaf.fill(0, entry(kept), entry(used));
+    leaf.writeUInt16LE(kept, list + OFF.de_num_used);
+  };
+  const recs = root.readUInt16LE(OFF.dr_list + OFF.l_next_free_rec);
+  for (let r = 0; r < recs; r++) {
+    const rec = OFF.dr_list + OFF.l_recs + r * 0x10;
+    const start = Number(root.readBigUInt64LE(rec + OFF.e_blkno));
+    const blocks = root.readUInt16LE(rec + OFF.e_leaf_clusters) * (CLUSTER_SIZE / BLOCK_SIZE);
+    for (let blk = start; blk < start + blocks; blk++) {
+      await patchBlock(image, blk, dropFrom, { metaEcc: base.metaEcc, checkAt: CHECK_AT.dxLeaf });
+    }
+  }
+  if (dropped === 0) throw new Error(`/bigdir's index has no entry for its first block ${bigdirBlock}`);
+  await patchBlock(image, bigdirDxRoot, (b) => b.writeUInt32LE(b.readUInt32LE(OFF.dr_num_entries) - dropped, OFF.dr_num_entries),
+    { metaEcc: base.metaEcc, checkAt: CHECK_AT.dxRoot });
+}
+
 const readFrag = (vol: Volume) => readPath(vol, '/frag');
 const readdirBigdir = async (vol: Volume) => vol.readdir(await resolve(vol, '/bigdir'));
 const mknodInBigdir = async (vol: Volume) => vol.mknod(await resolve(vol, '/bigdir'), Buffer.from('new'), 0o100644, 0, { uid: 0, gid: 0 });
+const unlinkFirstBlockName = async (vol: Volume) => vol.unlink(await resolve(vol, '/bigdir'), Buffer.from(FIRST_BLOCK_NAME));
 const lookupVictim = async (vol: Volume) => vol.lookup(await resolve(vol, '/dir'), Buffer.from('victim'));
 
 export const CASES: CorruptCase[] = [
@@ -345,6 +396,19 @@ export const CASES: CorruptCase[] = [
       message: (at) => new RegExp(`dx root ${at.bigdirDxRoot}: dr_dir_blkno 12345 != directory ${at.bigdirInode}`),
     },
     fsckSilent: 'fsck.ocfs2 1.8.7 does not check dr_dir_blkno (it reaches the root through the directory)',
+  },
+  {
+    // Lookups in a directory this small scan its blocks and find the name; removing it must also remove its index
+    // entry, and finding none is damage: the unlink fails whole rather than leave the index as it is.
+    name: '/bigdir\'s index lost the entries of its first block\'s names',
+    fsckCode: 'DX_LOOKUP_FAILED',
+    base: 'default',
+    damage: dropIndexEntriesOfFirstBlock,
+    expect: {
+      kind: 'damagedOp', rw: true, what: `unlink /bigdir/${FIRST_BLOCK_NAME} (removes its index entry)`, errno: 'EIO',
+      op: unlinkFirstBlockName,
+      message: (at) => new RegExp(`directory ${at.bigdirInode}: its index has no entry for a name in block ${at.bigdirBlock} \\(hash 0x[0-9a-f]+/0x[0-9a-f]+\\); run fsck\\.ocfs2`),
+    },
   },
   {
     name: 'inline directory record with rec_len 0',

@@ -10,7 +10,9 @@
  *   refuse      the mount fails, with an errno and a message naming what and where;
  *   rwRefuse    a read-write mount fails (message), a read-only one works;
  *   damagedOp   the mount works, one operation touching the damage fails (EIO, message),
- *               and fails again when retried (a bad block is not cached as good);
+ *               and fails again when retried (a bad block is not cached as good); a
+ *               change that fails this way writes nothing (fsck.ocfs2 -fn finds after
+ *               the mount what it found before);
  *   corrected   (metaecc, one flipped bit) the operation succeeds with the right answer.
  * In every case the rest of the tree stays readable (`intact` paths).
  *
@@ -186,6 +188,7 @@ export const CHECK_AT = {
   groupDesc: CHECK_OFFSET.groupDesc,
   dirBlock: dirBlockCheckOffsetOf(BLOCK_SIZE),
   dxRoot: CHECK_OFFSET.dxRoot,
+  dxLeaf: CHECK_OFFSET.dxLeaf,
 } as const;
 
 /**
@@ -234,6 +237,19 @@ export const OFF = {
   e_blkno: 0x08,
   /** struct ocfs2_dir_entry fields. */
   rec_len: 0x08,
+  /** struct ocfs2_dx_root_block: dr_flags, dr_num_entries, and the extent list of its leaves (dr_list). */
+  dr_flags: 0x2c,
+  dr_num_entries: 0x38,
+  dr_list: 0xc0,
+  /** struct ocfs2_extent_rec: e_leaf_clusters. */
+  e_leaf_clusters: 0x04,
+  /** struct ocfs2_dx_leaf's entry list (dl_list), its de_num_used and entries, relative to the list. */
+  dl_list: 0x28,
+  de_num_used: 0x06,
+  de_entries: 0x08,
+  /** struct ocfs2_dx_entry: 16 bytes, the dir block its name lives in at dx_dirent_blk. */
+  dx_entry_size: 0x10,
+  dx_dirent_blk: 0x08,
 } as const;
 
 export function writeU64(buf: Buffer, off: number, v: number): void {

@@ -1,5 +1,5 @@
 /**
- * A few corpus cases (cases.ts) through the real daemon (`bin/o2fuse mount -o ro`): the
+ * A few corpus cases (cases.ts) through the real daemon (`bin/o2fuse mount`, read-only but for one): the
  * errno of the damaged operation reaches the caller through the kernel (EIO), the daemon
  * keeps running and serving (the next ls and reads work, the same failing call fails the
  * same way again), and it unmounts and exits normally afterwards. A refused mount
@@ -15,6 +15,7 @@ import { pidAlive } from '../../bin/registry';
 import { MountFailed, mountO2fuse, type MountedO2fuse } from '../lib/mount';
 import { type Base, contentOf, copyOf, makeBase } from './corpus';
 import { CASES, type CorruptCase } from './cases';
+import { fsckComplaints } from './check';
 
 const CASE_TIMEOUT_MS = 120_000;
 const CALL_MS_MAX = 20_000;
@@ -35,11 +36,16 @@ async function codeOf(p: Promise<unknown>): Promise<string> {
   return Promise.race([outcome, limit]).finally(() => clearTimeout(timer));
 }
 
-async function damagedMount(t: Test, base: Base, c: CorruptCase): Promise<MountedO2fuse> {
+async function damagedImage(base: Base, c: CorruptCase): Promise<string> {
   const image = await copyOf(base, `fuse-${c.name}`);
   await c.damage(image, base);
-  return mountO2fuse(t, image, { options: 'ro' });
+  return image;
 }
+
+async function damagedMount(t: Test, base: Base, c: CorruptCase): Promise<MountedO2fuse> {
+  return mountO2fuse(t, await damagedImage(base, c), { options: 'ro' });
+}
+
 
 /** After the damage: the daemon is alive, ls / and the untouched files still work. */
 async function stillServing(t: Test, m: MountedO2fuse): Promise<void> {
@@ -83,6 +89,27 @@ t.test('damaged images through the FUSE daemon', async (t) => {
     await stillServing(t, m);
     t.equal(await codeOf(fs.readdir(path.join(m.dir, 'bigdir'))), 'EIO', 'ls /bigdir still fails with EIO');
     await m.unmount();
+  });
+
+  await t.test('an index that lost a block\'s names, mounted read-write: rm of one gets EIO and changes nothing', { timeout: CASE_TIMEOUT_MS }, async (t) => {
+    const image = await damagedImage(base, byName('/bigdir\'s index lost the entries of its first block\'s names'));
+    const before = await fsckComplaints(image);
+    t.ok(before.some((l) => l.includes('"f00000"')), 'fsck.ocfs2 -fn reports the name as missing from the index');
+    const m = await mountO2fuse(t, image);
+    const bigdir = path.join(m.dir, 'bigdir');
+    t.equal(await codeOf(fs.unlink(path.join(bigdir, 'f00000'))), 'EIO', 'rm /bigdir/f00000 fails with EIO');
+    t.equal(await codeOf(fs.unlink(path.join(bigdir, 'f00000'))), 'EIO', 'and again when retried');
+    t.equal(await codeOf(fs.stat(path.join(bigdir, 'f00000'))), 'OK', 'the name is still there (stat)');
+    const names = await fs.readdir(bigdir);
+    t.equal(names.length, 200, 'ls /bigdir lists all 200 names');
+    t.ok(names.includes('f00000'), 'f00000 among them');
+    await fs.writeFile(path.join(bigdir, 'added'), 'x');
+    await fs.unlink(path.join(bigdir, 'added'));
+    t.pass('a name added to and removed from the same directory works (the index holds it)');
+    await stillServing(t, m);
+    await m.unmount();
+    t.notOk(pidAlive(m.pid), 'the daemon exits after the unmount');
+    t.same(await fsckComplaints(image), before, 'fsck.ocfs2 -fn finds what it found before the mount: the failed rm wrote nothing');
   });
 
   for (const [prefix, message] of [
