@@ -28,7 +28,7 @@ import { mapRange } from '../../fs/file';
 import { systemInodeName, JOURNAL_SYSTEM_INODE, OCFS2_JOURNAL_DIRTY_FL } from '../../fs/format/constants';
 import { readInodeBlock } from '../../fs/blocks';
 import { JournalSpace } from '../../fs/journal/space';
-import { assertFsckClean, fsck } from '../lib/fsck';
+import { assertFsckClean, fsckReplayAndRepair } from '../lib/fsck';
 import { Rng } from '../lib/seed';
 import { writableImage, O_RDWR, ROOT, MiB } from '../rw/helpers';
 
@@ -57,11 +57,10 @@ async function readHome(image: string, blkno: number, bs: number): Promise<Buffe
   }
 }
 
-/** fsck.ocfs2 -y as a replayer: on -M local images 1.8.7 replays, then stops (exit 8); a second run finishes. */
+/** fsck.ocfs2 -fy as a replayer (fsckReplayAndRepair): what its two runs printed. */
 async function fsckReplay(image: string): Promise<string> {
-  const first = await fsck(['-fy', image]);
-  const second = await fsck(['-fy', image]);
-  return first.stdout + first.stderr + second.stdout + second.stderr;
+  const { replay, repair } = await fsckReplayAndRepair(image);
+  return replay.text + replay.stderr + repair.text + repair.stderr;
 }
 
 async function readAll(vol: Volume, name: string): Promise<Buffer> {

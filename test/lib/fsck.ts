@@ -36,6 +36,18 @@ export async function fsck(args: readonly string[], opts: RunOptions = {}): Prom
   return run('fsck.ocfs2', args, { timeoutMs: 600_000, ...opts, env });
 }
 
+/**
+ * fsck.ocfs2 -fy on an image whose journal may be dirty, as a replayer and repairer. fsck.ocfs2 1.8.7 replays the
+ * dirty journal of a -M local image and then stops (exit 8, "Unable to access cluster service"); its second run
+ * checks and repairs the replayed volume. Both runs are returned; on a volume with a clean journal the first does
+ * the whole job and the second finds nothing left (exit 0).
+ */
+export async function fsckReplayAndRepair(image: string): Promise<{ replay: RunResult; repair: RunResult }> {
+  const replay = await fsck(['-fy', image]);
+  const repair = await fsck(['-fy', image]);
+  return { replay, repair };
+}
+
 export interface FsckResult {
   code: number;
   /** stdout and stderr together, as a person would see them. */
