@@ -42,7 +42,8 @@ import {
   type ExtentBlock, type ExtentList, type ExtentRec, decodeExtentBlock, emptyExtentBlock, emptyExtentRec, encodeExtentBlock,
   extentRecClusters, extentRecsPerExtentBlock, setExtentRecClusters,
 } from './format/extent';
-import { OCFS2_EXT_REFCOUNTED, OCFS2_EXT_UNWRITTEN } from './format/constants';
+import { OCFS2_EXT_REFCOUNTED, OCFS2_EXT_UNWRITTEN, OCFS2_HAS_REFCOUNT_FL } from './format/constants';
+import { decreaseRefcount } from './refcountDecrease';
 import { readExtentBlock } from './blocks';
 import { FsError, errnoOf } from './errors';
 
@@ -624,8 +625,12 @@ export class ExtentTree {
    * returns the physical runs it unmapped, in no particular order; freeing
    * their clusters is the caller's. Works from the right; with `maxLeaves`
    * it stops after that many leaves and says whether it got to the start.
+   * A refcounted (reflinked) record is refused with EOPNOTSUPP unless
+   * `refcounted` says the caller lowers the counts of what comes back with
+   * OCFS2_EXT_REFCOUNTED (releaseRuns) instead of freeing it.
    */
-  async remove(cpos: number, clusters: number, opts: { maxLeaves?: number } = {}): Promise<{ removed: Extent[]; done: boolean }> {
+  async remove(cpos: number, clusters: number, opts: { maxLeaves?: number; refcounted?: boolean } = {}):
+    Promise<{ removed: Extent[]; done: boolean }> {
     const { bpc } = this;
     const start = cpos;
     const endAll = Math.min(cpos + clusters, MAX_CPOS);
@@ -650,7 +655,7 @@ export class ExtentTree {
             keep.push(r);
             continue;
           }
-          if (r.flags & OCFS2_EXT_REFCOUNTED) {
+          if (r.flags & OCFS2_EXT_REFCOUNTED && !opts.refcounted) {
             throw new FsError('EOPNOTSUPP', `${this.root.owner}: extent at cpos ${r.cpos} is refcounted (reflinked); o2fuse cannot unmap it`);
           }
           const a = Math.max(r.cpos, s);
@@ -775,6 +780,25 @@ export async function freeRuns(ctx: VolumeContext, tx: Transaction, runs: readon
 }
 
 /**
+ * Lets go of unmapped runs of `di`'s data: a refcounted one (reflinked) counts
+ * one fewer in the inode's refcount tree, and only the clusters nobody shares
+ * any more are freed (fs/refcountDecrease.ts); the others are freed.
+ */
+async function releaseRuns(ctx: VolumeContext, tx: Transaction, di: Dinode, runs: readonly Extent[]): Promise<void> {
+  const { bpc } = ctx.geo;
+  const owned = runs.filter((r) => !(r.flags & OCFS2_EXT_REFCOUNTED));
+  await freeRuns(ctx, tx, owned);
+  for (const r of runs) {
+    if (!(r.flags & OCFS2_EXT_REFCOUNTED)) continue;
+    if (!(di.i_dyn_features & OCFS2_HAS_REFCOUNT_FL) || di.i_refcount_loc === 0) {
+      throw new FsError('EIO', `inode ${di.i_blkno}: extent at cpos ${r.cpos} is refcounted, but the inode has no refcount tree; run fsck.ocfs2`);
+    }
+    const unshared = await decreaseRefcount(ctx, tx, di.i_refcount_loc, `inode ${di.i_blkno}`, r.blkno / bpc, r.clusters);
+    for (const run of unshared) await ctx.alloc.freeClusters(tx, run);
+  }
+}
+
+/**
  * Unmaps and frees [cpos, cpos+clusters) (fallocate's punch hole). A hole
  * in the middle of a file needs sparse-alloc.
  */
@@ -804,8 +828,9 @@ export async function markWritten(ctx: VolumeContext, tx: Transaction, inode: In
 export async function truncateClustersStep(ctx: VolumeContext, tx: Transaction, inode: Inode, di: Dinode,
   keepClusters: number, maxLeaves?: number): Promise<{ freed: Extent[]; done: boolean }> {
   const tree = inodeTree(ctx, tx, inode, di);
-  const { removed, done } = await tree.remove(keepClusters, MAX_CPOS - keepClusters, { maxLeaves });
-  await freeRuns(ctx, tx, removed);
+  const refcounted = (di.i_dyn_features & OCFS2_HAS_REFCOUNT_FL) !== 0;
+  const { removed, done } = await tree.remove(keepClusters, MAX_CPOS - keepClusters, { maxLeaves, refcounted });
+  await releaseRuns(ctx, tx, di, removed);
   return { freed: removed, done };
 }
 

@@ -5,9 +5,9 @@
  * A reflinked file points at a refcount tree (i_refcount_loc,
  * OCFS2_HAS_REFCOUNT_FL) whose root counts the inodes sharing it (rf_count).
  * The flag stays after the kernel has copied every shared extent on write,
- * so a file can carry it with no refcounted extent left; that is the only
- * kind o2fuse frees (an extent still refcounted is refused with EOPNOTSUPP
- * before anything here runs, fs/extentTree.ts). Freeing it without this step
+ * so a file can carry it with no refcounted extent left. A file's refcounted
+ * extents have had their counts lowered before this runs (fs/refcountDecrease.ts,
+ * from the truncate that frees the inode's data). Freeing it without this step
  * left rf_count one too high (fsck.ocfs2: REFCOUNT_COUNT, "claims to have 4
  * files associated with it, but we only found 3"), and a tree whose last
  * inode went that way outlived every file that used it: a block allocated to
@@ -24,7 +24,7 @@ import type { VolumeContext } from './context';
 import type { Transaction } from './transaction';
 import type { Dinode } from './format/dinode';
 import { OCFS2_HAS_REFCOUNT_FL } from './format/constants';
-import { OCFS2_REFCOUNT_TREE_FL, REFCOUNT_BLOCK } from './format/refcount';
+import { decodeRefcountBlock, OCFS2_REFCOUNT_TREE_FL, REFCOUNT_BLOCK } from './format/refcount';
 import { readRefcountBlock } from './blocks';
 import { FsError } from './errors';
 
@@ -37,7 +37,10 @@ export async function leaveRefcountTree(ctx: VolumeContext, tx: Transaction, di:
   const blkno = di.i_refcount_loc;
   const owner = `inode ${di.i_blkno}`;
   if (blkno === 0) throw new FsError('EIO', `${owner}: OCFS2_HAS_REFCOUNT_FL set but i_refcount_loc is 0`);
-  const rb = await readRefcountBlock(ctx, blkno);
+  // The transaction's copy when it has one: lowering this inode's shared clusters (fs/refcountDecrease.ts) went
+  // before, and may have taken the tree's last records.
+  const committed = await readRefcountBlock(ctx, blkno);
+  const rb = tx.has(blkno) ? decodeRefcountBlock(await tx.block(blkno, 'refcount block'), blkno) : committed;
   if (rb.rf_count === 0) throw new FsError('EIO', `refcount tree ${blkno} of ${owner}: rf_count is already 0`);
   const left = rb.rf_count - 1;
   if (left === 0) {

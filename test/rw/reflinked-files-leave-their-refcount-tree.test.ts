@@ -1,19 +1,24 @@
 /**
- * A file the kernel reflinked leaves its refcount tree when o2fuse deletes
- * it. The kernel's OCFS2 driver (kernel-run, with a static reflink helper)
- * makes a file shared by three reflinks, a fourth reflink whose every
- * extent it then copied on write (still in the tree, sharing nothing), and
- * a second tree whose only remaining inode is such a copied file. Through
- * an o2fuse mount: the copied reflink is removed (the tree counts one inode
- * fewer), a reflink still sharing clusters is refused with EOPNOTSUPP and
- * left intact, and the last inode of the second tree is removed (its tree
- * freed). fsck.ocfs2 -fn is clean; the kernel then finds the shared files
- * unchanged and removes them, which frees the first tree, and the extent
- * allocator is back where it was before any reflink. Before this, o2fuse
- * freed such files without touching the tree: its count stayed one too high
- * (fsck.ocfs2 -fn: REFCOUNT_COUNT), and the second tree outlived its last
- * file, a block allocated to nobody that fsck.ocfs2 does not report (the
- * extent allocator's count here does).
+ * Files the kernel reflinked, deleted through o2fuse: each leaves its
+ * refcount tree, and the clusters it shared count one fewer, freed when
+ * nobody shares them any more. The kernel's OCFS2 driver (kernel-run, with a
+ * static reflink helper) makes:
+ * - a file shared by three reflinks, and a fourth reflink whose every extent
+ *   it then copied on write (still in the tree, sharing nothing);
+ * - a second tree whose only remaining inode is such a copied file;
+ * - a 4 MiB file and a reflink of it into whose middle the kernel wrote two
+ *   clusters: it copies a whole 1 MiB around them on write, so that the tree
+ *   counts the file's clusters in three records (2, 1, 2);
+ * - a file and a reflink of it, nothing copied.
+ * Through an o2fuse mount: the copied reflink and one of the sharing ones are
+ * removed (the counts drop, nothing shared is freed), the last inode of the
+ * second tree is removed (its tree freed), the file with the split records is
+ * removed (its middle clusters, no longer shared, freed, the others counted
+ * once), and both files of the last pair (the second takes the counts to
+ * zero: clusters and tree freed). fsck.ocfs2 -fn is clean, the global bitmap
+ * is down by exactly the clusters nobody shares, and the kernel then finds the
+ * files left unchanged and removes them, which frees the rest: both
+ * allocators are back where they were before any reflink.
  */
 import t from 'tap';
 import * as fs from 'node:fs';
@@ -48,48 +53,68 @@ dd if=/dev/urandom of=solo bs=4096 count=8 2>/dev/null || exit 1
 $R solo solo-copy || exit 1
 dd if=/dev/urandom of=solo-copy bs=4096 count=8 conv=notrunc 2>/dev/null || exit 1
 rm solo || exit 1
-sha256sum orig shared1 shared2 > sums || exit 1
+dd if=/dev/urandom of=part bs=1M count=4 2>/dev/null || exit 1
+$R part part-r || exit 1
+dd if=/dev/urandom of=part-r bs=4096 seek=384 count=2 conv=notrunc 2>/dev/null || exit 1
+dd if=/dev/urandom of=pair bs=4096 count=8 2>/dev/null || exit 1
+$R pair pair-r || exit 1
+cmp orig shared1 || exit 1
+sha256sum orig shared2 part-r > sums || exit 1
 echo made
 `;
 
 const KERNEL_CHECKS_AND_REMOVES = `
 sha256sum -c sums || exit 1
-rm orig shared1 shared2 sums || exit 1
+rm orig shared2 part-r sums || exit 1
 ls
 echo removed
 `;
 
-t.test('reflinked files leave their refcount tree when o2fuse deletes them', { skip }, async (t) => {
+/** The records of a refcount tree held in its root, as debugfs.ocfs2 lists them: [cluster, clusters, count]. */
+async function recordsOf(image: string, blkno: number): Promise<number[][]> {
+  const text = await debugfs(image, `refcount <${blkno}>`);
+  return [...text.matchAll(/^\s*\d+\s+(\d+)\s+(\d+)\s+(\d+)\s*$/gm)].map((m) => [Number(m[1]), Number(m[2]), Number(m[3])]);
+}
+
+t.test('reflinked files deleted through o2fuse: counts drop, unshared clusters and empty trees are freed', { skip }, async (t) => {
   const tar = await staticHelpersTar(t, ['reflink']);
   const image = await makeImage(t, { sizeBytes: 256 * 1024 * 1024 });
   const baseline = await extentAllocUsed(image);
+  const clustersBaseline = (await debugfsBitmap(image, 'global_bitmap')).used;
   const made = await kernelRun(image, KERNEL_REFLINKS, { data: tar });
   t.equal(made.code, 0, `the kernel made the reflinks\n${made.output}`);
   await assertFsckClean(t, image, 'volume the kernel wrote');
   const first = await treeOf(image, '/orig');
   const second = await treeOf(image, '/solo-copy');
+  const partTree = await treeOf(image, '/part');
   t.equal(first.count, 4, 'orig, shared1, shared2 and cow share the first tree');
   t.equal(second.count, 1, 'solo-copy is the second tree\'s only inode');
   t.equal((await debugfs(image, 'stat /cow')).includes('Refcounted'), true, 'cow is still in the tree');
   t.notMatch(await debugfs(image, 'stat /cow'), /0x2 Refcounted/, 'but none of its extents is shared any more');
-  const withTrees = await extentAllocUsed(image);
-  t.equal(withTrees, baseline + 2, 'the two trees took two blocks of the extent allocator');
+  const split = await recordsOf(image, partTree.blkno);
+  t.same(split.map((r) => r[2]), [2, 1, 2], `part's tree counts its clusters in three records (${JSON.stringify(split)})`);
+  const middle = split[1]?.[1] ?? 0;
+  t.equal(await extentAllocUsed(image), baseline + 4, 'the four trees took four blocks of the extent allocator');
+  const clustersMade = (await debugfsBitmap(image, 'global_bitmap')).used;
 
   const m = await mountO2fuse(t, image);
   const at = (f: string) => path.join(m.dir, f);
-  fs.unlinkSync(at('cow'));
-  t.throws(() => fs.unlinkSync(at('shared1')), { code: 'ENOTSUP' }, 'a reflink still sharing clusters is refused (EOPNOTSUPP)');
-  t.ok(fs.existsSync(at('shared1')), 'and stays');
-  fs.unlinkSync(at('solo-copy'));
-  t.same(fs.readdirSync(m.dir).sort(), ['lost+found', 'orig', 'shared1', 'shared2', 'sums']);
+  for (const f of ['cow', 'shared1', 'solo-copy', 'part', 'pair', 'pair-r']) fs.unlinkSync(at(f));
+  t.same(fs.readdirSync(m.dir).sort(), ['lost+found', 'orig', 'part-r', 'shared2', 'sums'], 'the six are gone, the rest stay');
   await m.unmount();
-  await assertFsckClean(t, image, 'after o2fuse removed the copied reflinks');
-  t.equal((await treeOf(image, '/orig')).count, 3, 'the first tree counts one inode fewer');
-  t.equal(await extentAllocUsed(image), baseline + 1, 'the second tree, left with no inode, is freed');
+  await assertFsckClean(t, image, 'volume o2fuse removed the reflinks from');
+  t.equal((await treeOf(image, '/orig')).count, 2, 'the first tree counts orig and shared2');
+  const left = await recordsOf(image, partTree.blkno);
+  t.same(left, [[split[0][0], split[0][1], 1], [split[2][0], split[2][1], 1]],
+    `part's tree counts its two shared ends once, its middle no more (${JSON.stringify(left)})`);
+  t.equal(await extentAllocUsed(image), baseline + 2, 'the trees left with no inode (solo-copy\'s, the pair\'s) are freed');
+  t.equal((await debugfsBitmap(image, 'global_bitmap')).used, clustersMade - (8 + 8 + middle + 8),
+    `the global bitmap freed exactly what nobody shares: cow's 8 and solo-copy's 8 own clusters, part's middle ${middle}, the pair's 8`);
 
   const removed = await kernelRun(image, KERNEL_CHECKS_AND_REMOVES);
-  t.equal(removed.code, 0, `the kernel found the shared files intact and removed them\n${removed.output}`);
+  t.equal(removed.code, 0, `the kernel found the files left intact and removed them\n${removed.output}`);
   t.match(removed.scriptOutput, /removed/);
-  await assertFsckClean(t, image, 'after the kernel removed the rest');
-  t.equal(await extentAllocUsed(image), baseline, 'the kernel freed the first tree with its last file: nothing is left allocated');
+  await assertFsckClean(t, image, 'volume the kernel emptied');
+  t.equal(await extentAllocUsed(image), baseline, 'the kernel freed the other trees with their last files: nothing is left allocated');
+  t.equal((await debugfsBitmap(image, 'global_bitmap')).used, clustersBaseline, 'and every data cluster is free again');
 });

@@ -1,0 +1,52 @@
+/**
+ * The arithmetic of lowering refcounts (fs/refcountDecrease.ts,
+ * decreaseRecords), on records as the kernel leaves them: a run that covers
+ * whole records takes one from each and frees what reaches zero; a run that
+ * covers part of a record splits it, the parts outside keeping their count; a
+ * run that reaches a cluster no record counts, or a record that already
+ * counts zero, is damage (EIO) and changes nothing. The kernel's own records
+ * and fsck.ocfs2 check the same code through a mount in
+ * test/rw/reflinked-files-leave-their-refcount-tree.
+ */
+import t from 'tap';
+import { decreaseRecords } from '../../fs/refcountDecrease';
+import type { RefcountRec } from '../../fs/format/refcount';
+
+const rec = (r_cpos: number, r_clusters: number, r_refcount: number): RefcountRec => ({ r_cpos, r_clusters, r_refcount });
+const errno = (f: () => unknown): string => {
+  try {
+    f();
+    return 'ok';
+  } catch (err) {
+    return (err as { errno?: string }).errno ?? String(err);
+  }
+};
+
+t.test('a run covering whole records takes one from each', async (t) => {
+  const recs = [rec(100, 3, 3), rec(103, 2, 1), rec(105, 3, 2), rec(200, 4, 2)];
+  const { recs: out, freed } = decreaseRecords(recs, 100, 8, 'test');
+  t.same(out, [rec(100, 3, 2), rec(105, 3, 1), rec(200, 4, 2)], 'counts drop by one; the record at one is gone; others untouched');
+  t.same(freed, [{ cluster: 103, count: 2 }], 'the clusters nobody shares any more are freed');
+  t.same(recs[0], rec(100, 3, 3), 'the input records are not changed');
+});
+
+t.test('a run covering part of a record splits it', async (t) => {
+  t.same(decreaseRecords([rec(10, 10, 2)], 10, 4, 'test'), { recs: [rec(10, 4, 1), rec(14, 6, 2)], freed: [] }, 'left part');
+  t.same(decreaseRecords([rec(10, 10, 2)], 16, 4, 'test'), { recs: [rec(10, 6, 2), rec(16, 4, 1)], freed: [] }, 'right part');
+  t.same(decreaseRecords([rec(10, 10, 2)], 13, 4, 'test'), { recs: [rec(10, 3, 2), rec(13, 4, 1), rec(17, 3, 2)], freed: [] },
+    'middle: three records');
+  t.same(decreaseRecords([rec(10, 10, 1)], 13, 4, 'test'), { recs: [rec(10, 3, 1), rec(17, 3, 1)], freed: [{ cluster: 13, count: 4 }] },
+    'middle of a record at one: the middle is freed, the two ends stay');
+  t.same(decreaseRecords([rec(10, 5, 2), rec(15, 5, 3)], 12, 6, 'test'),
+    { recs: [rec(10, 2, 2), rec(12, 3, 1), rec(15, 3, 2), rec(18, 2, 3)], freed: [] }, 'across two records, split at both ends');
+});
+
+t.test('a cluster no record counts, or a record at zero, is damage', async (t) => {
+  t.equal(errno(() => decreaseRecords([rec(10, 5, 2)], 12, 6, 'test')), 'EIO', 'run past the last record');
+  t.equal(errno(() => decreaseRecords([rec(10, 5, 2), rec(16, 4, 2)], 12, 6, 'test')), 'EIO', 'a gap between records');
+  t.equal(errno(() => decreaseRecords([rec(12, 5, 2)], 10, 4, 'test')), 'EIO', 'run starting before the first record');
+  t.equal(errno(() => decreaseRecords([], 10, 1, 'test')), 'EIO', 'no records at all');
+  t.equal(errno(() => decreaseRecords([rec(10, 5, 0)], 10, 5, 'test')), 'EIO', 'a record that counts zero');
+  t.throws(() => decreaseRecords([rec(10, 5, 2)], 12, 6, 'refcount tree 7 of inode 9'),
+    /refcount tree 7 of inode 9: cluster 15 is mapped as shared but has no refcount record; run fsck\.ocfs2/, 'the message names the tree and the cluster');
+});
