@@ -10,6 +10,9 @@
  * zero belongs to nobody any more and goes back to the global bitmap, and its
  * record goes. A record the run covers only in part is split, as the kernel
  * splits it (ocfs2_split_refcount_rec): the parts outside keep their count.
+ * A record whose count changed then merges with a neighbour it now continues
+ * at the same count, as the kernel merges it (ocfs2_refcount_rec_merge), so
+ * that the tree holds the records the kernel's own delete would leave.
  *
  * Only a tree held in its root block is changed here (rf_records; up to 247
  * records on 4 KiB blocks). One grown into leaf blocks (OCFS2_REFCOUNT_TREE_FL),
@@ -28,14 +31,16 @@ const trace = createDebug('o2fuse:fs');
 
 /**
  * `recs` (sorted, disjoint) with one taken from the count of every cluster of
- * [cluster, cluster+count), split where a record reaches past the run: the new
- * records, and the runs whose count reached zero. Throws if a cluster of the run
- * has no record (the extent says it is shared, the tree does not count it).
+ * [cluster, cluster+count), split where a record reaches past the run and merged
+ * where a lowered one meets a neighbour at its new count: the new records, and
+ * the runs whose count reached zero. Throws if a cluster of the run has no
+ * record (the extent says it is shared, the tree does not count it).
  */
 export function decreaseRecords(recs: readonly RefcountRec[], cluster: number, count: number, what: string):
   { recs: RefcountRec[]; freed: ClusterRun[] } {
   const end = cluster + count;
   const out: RefcountRec[] = [];
+  const lowered = new Set<RefcountRec>();
   const freed: ClusterRun[] = [];
   let covered = cluster;
   for (const r of recs) {
@@ -50,14 +55,37 @@ export function decreaseRecords(recs: readonly RefcountRec[], cluster: number, c
     covered = b;
     if (r.r_refcount === 0) throw new FsError('EIO', `${what}: record at cluster ${r.r_cpos} counts 0; run fsck.ocfs2`);
     if (r.r_cpos < a) out.push({ r_cpos: r.r_cpos, r_clusters: a - r.r_cpos, r_refcount: r.r_refcount });
-    if (r.r_refcount > 1) out.push({ r_cpos: a, r_clusters: b - a, r_refcount: r.r_refcount - 1 });
-    else freed.push({ cluster: a, count: b - a });
+    if (r.r_refcount > 1) {
+      const low = { r_cpos: a, r_clusters: b - a, r_refcount: r.r_refcount - 1 };
+      lowered.add(low);
+      out.push(low);
+    } else {
+      freed.push({ cluster: a, count: b - a });
+    }
     if (b < rEnd) out.push({ r_cpos: b, r_clusters: rEnd - b, r_refcount: r.r_refcount });
   }
   if (covered !== end) {
     throw new FsError('EIO', `${what}: cluster ${covered} is mapped as shared but has no refcount record; run fsck.ocfs2`);
   }
-  return { recs: out, freed };
+  return { recs: mergeLowered(out, lowered), freed };
+}
+
+/** `recs` with each record in `lowered` joined to a neighbour it continues at the same count. */
+function mergeLowered(recs: RefcountRec[], lowered: ReadonlySet<RefcountRec>): RefcountRec[] {
+  const out: RefcountRec[] = [];
+  let prevTouched = false;
+  for (const r of recs) {
+    const prev = out[out.length - 1];
+    const touched = lowered.has(r);
+    if (prev && (touched || prevTouched) && prev.r_refcount === r.r_refcount && prev.r_cpos + prev.r_clusters === r.r_cpos) {
+      out[out.length - 1] = { r_cpos: prev.r_cpos, r_clusters: prev.r_clusters + r.r_clusters, r_refcount: r.r_refcount };
+      prevTouched = true;
+      continue;
+    }
+    out.push(r);
+    prevTouched = touched;
+  }
+  return out;
 }
 
 /**

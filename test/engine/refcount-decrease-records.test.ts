@@ -3,6 +3,7 @@
  * decreaseRecords), on records as the kernel leaves them: a run that covers
  * whole records takes one from each and frees what reaches zero; a run that
  * covers part of a record splits it, the parts outside keeping their count; a
+ * lowered record merges with a neighbour it continues at its new count; a
  * run that reaches a cluster no record counts, or a record that already
  * counts zero, is damage (EIO) and changes nothing. The kernel's own records
  * and fsck.ocfs2 check the same code through a mount in
@@ -39,6 +40,20 @@ t.test('a run covering part of a record splits it', async (t) => {
     'middle of a record at one: the middle is freed, the two ends stay');
   t.same(decreaseRecords([rec(10, 5, 2), rec(15, 5, 3)], 12, 6, 'test'),
     { recs: [rec(10, 2, 2), rec(12, 3, 1), rec(15, 3, 2), rec(18, 2, 3)], freed: [] }, 'across two records, split at both ends');
+});
+
+t.test('a lowered record merges with a neighbour it continues at the same count, as the kernel merges', async (t) => {
+  t.same(decreaseRecords([rec(10, 3, 1), rec(13, 4, 2)], 13, 4, 'test').recs, [rec(10, 7, 1)], 'with the one before');
+  t.same(decreaseRecords([rec(10, 3, 2), rec(13, 4, 1)], 10, 3, 'test').recs, [rec(10, 7, 1)], 'with the one after');
+  // A file whose middle was copied on write: its two shared runs are lowered one after the other.
+  const first = decreaseRecords([rec(10, 3, 2), rec(13, 2, 1), rec(15, 5, 2)], 10, 3, 'test').recs;
+  t.same(first, [rec(10, 5, 1), rec(15, 5, 2)], 'the first run joins the record after it');
+  t.same(decreaseRecords(first, 15, 5, 'test').recs, [rec(10, 10, 1)], 'the second joins that: one record, as the kernel leaves it');
+  t.same(decreaseRecords([rec(10, 4, 2)], 12, 2, 'test').recs, [rec(10, 2, 2), rec(12, 2, 1)], 'a split part stays apart at another count');
+  t.same(decreaseRecords([rec(10, 3, 1), rec(14, 4, 2)], 14, 4, 'test').recs, [rec(10, 3, 1), rec(14, 4, 1)],
+    'not across a gap');
+  t.same(decreaseRecords([rec(10, 3, 1), rec(13, 3, 1), rec(20, 2, 3)], 20, 2, 'test').recs, [rec(10, 3, 1), rec(13, 3, 1), rec(20, 2, 2)],
+    'records the change did not touch stay as they are, even where they could merge');
 });
 
 t.test('a cluster no record counts, or a record at zero, is damage', async (t) => {
