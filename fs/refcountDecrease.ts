@@ -14,16 +14,24 @@
  * at the same count, as the kernel merges it (ocfs2_refcount_rec_merge), so
  * that the tree holds the records the kernel's own delete would leave.
  *
- * Only a tree held in its root block is changed here (rf_records; up to 247
- * records on 4 KiB blocks). One grown into leaf blocks (OCFS2_REFCOUNT_TREE_FL),
- * or a split that needs more records than the root holds, is refused with
- * EOPNOTSUPP before anything changes, rather than half done.
+ * A tree that has grown into leaf blocks (OCFS2_REFCOUNT_TREE_FL: the root's
+ * extent list maps the low 32 bits of a cluster number to the leaf that counts
+ * it, each leaf from its e_cpos up to the next one's) is changed leaf by leaf.
+ * A leaf left with no record is taken out of the root's list and freed
+ * (ocfs2_remove_refcount_extent), and a root left with no leaf goes back to
+ * holding records itself. A split that needs more records than the block
+ * holds, and a root list deeper than one level (more leaves than the root
+ * holds: 243 on 4 KiB blocks), are refused with EOPNOTSUPP before anything
+ * changes: o2fuse does not grow refcount trees.
  */
 import createDebug from 'debug';
 import type { VolumeContext } from './context';
 import type { Transaction } from './transaction';
 import type { ClusterRun } from './allocApi';
-import { decodeRefcountBlock, encodeRefcountBlock, OCFS2_REFCOUNT_TREE_FL, type RefcountRec } from './format/refcount';
+import {
+  decodeRefcountBlock, encodeRefcountBlock, OCFS2_REFCOUNT_LEAF_FL, OCFS2_REFCOUNT_TREE_FL, refcountRecsPerRefcountBlock,
+  type RefcountBlock, type RefcountRec,
+} from './format/refcount';
 import { readRefcountBlock } from './blocks';
 import { FsError } from './errors';
 
@@ -96,24 +104,108 @@ function mergeLowered(recs: RefcountRec[], lowered: ReadonlySet<RefcountRec>): R
 export async function decreaseRefcount(ctx: VolumeContext, tx: Transaction, blkno: number, owner: string,
   cluster: number, count: number): Promise<ClusterRun[]> {
   const what = `refcount tree ${blkno} of ${owner}`;
-  // Read through the checks first (signature, owner generation, ECC); then the transaction's own copy, which
-  // holds what earlier runs of this change already took.
-  await readRefcountBlock(ctx, blkno);
-  const buf = await tx.block(blkno, 'refcount block');
-  const rb = decodeRefcountBlock(buf, blkno);
-  if (rb.rf_flags & OCFS2_REFCOUNT_TREE_FL || !rb.rf_records) {
-    throw new FsError('EOPNOTSUPP', `${what} has grown into leaf blocks; o2fuse lowers counts only in a tree held in its root`);
+  const root = await txRefcountBlock(ctx, tx, blkno);
+  if (!(root.rb.rf_flags & OCFS2_REFCOUNT_TREE_FL)) {
+    const freed = lowerIn(root, cluster, count, what);
+    await root.write();
+    traceLowered(what, cluster, count, freed);
+    return freed;
   }
-  const list = rb.rf_records;
+  const list = root.rb.rf_list;
+  if (!list) throw new FsError('EIO', `${what}: OCFS2_REFCOUNT_TREE_FL without an extent list; run fsck.ocfs2`);
+  if (list.l_tree_depth > 0) {
+    throw new FsError('EOPNOTSUPP', `${what} has a root list of depth ${list.l_tree_depth}; o2fuse lowers counts only in leaves the root points to`);
+  }
+  const freed: ClusterRun[] = [];
+  const end = cluster + count;
+  let rootChanged = false;
+  for (let pos = cluster; pos < end;) {
+    const leaves = list.l_recs.slice(0, list.l_next_free_rec);
+    const low = pos % 2 ** 32;
+    // ocfs2_get_refcount_rec: the last leaf starting at or below the cluster (the first when none does); it
+    // counts up to where the next one starts.
+    let i = leaves.length - 1;
+    while (i > 0 && leaves[i].e_cpos > low) i--;
+    if (i < 0) throw new FsError('EIO', `${what}: OCFS2_REFCOUNT_TREE_FL with no leaf; run fsck.ocfs2`);
+    const upTo = i + 1 < leaves.length ? pos + (leaves[i + 1].e_cpos - low) : end;
+    const segEnd = Math.min(end, upTo);
+    const leaf = await txRefcountBlock(ctx, tx, leaves[i].e_blkno);
+    if (!(leaf.rb.rf_flags & OCFS2_REFCOUNT_LEAF_FL) || leaf.rb.rf_parent !== blkno) {
+      throw new FsError('EIO', `${what}: leaf ${leaves[i].e_blkno} is not a leaf of this tree (rf_flags 0x${leaf.rb.rf_flags.toString(16)}, ` +
+        `rf_parent ${leaf.rb.rf_parent}); run fsck.ocfs2`);
+    }
+    freed.push(...lowerIn(leaf, pos, segEnd - pos, `${what}, leaf ${leaves[i].e_blkno}`));
+    if (leaf.rb.rf_records!.rl_used > 0) {
+      await leaf.write();
+    } else {
+      await dropLeaf(ctx, tx, root, i, leaf);
+      rootChanged = true;
+    }
+    pos = segEnd;
+  }
+  if (rootChanged) await root.write();
+  traceLowered(what, cluster, count, freed);
+  return freed;
+}
+
+/** A refcount block checked as read, decoded from the transaction's copy (which earlier runs of this change may have changed). */
+interface TxRefcountBlock {
+  blkno: number;
+  rb: RefcountBlock;
+  /** Encodes `rb` into the transaction's copy (joining the block to `tx` then, not before: a leaf that empties is only freed). */
+  write(): Promise<void>;
+}
+
+async function txRefcountBlock(ctx: VolumeContext, tx: Transaction, blkno: number): Promise<TxRefcountBlock> {
+  // Signature, owner, generation and ECC are checked on the way in; the transaction's copy, when it has one, holds
+  // what this change already did.
+  const checked = await readRefcountBlock(ctx, blkno);
+  const rb = tx.has(blkno) ? decodeRefcountBlock(await tx.block(blkno, 'refcount block'), blkno) : checked;
+  return { blkno, rb, write: async () => encodeRefcountBlock(rb, await tx.block(blkno, 'refcount block')) };
+}
+
+/** Lowers [cluster, cluster+count) in the records of `b` (changed in place in `b.rb`); returns the runs freed. */
+function lowerIn(b: TxRefcountBlock, cluster: number, count: number, what: string): ClusterRun[] {
+  const list = b.rb.rf_records;
+  if (!list) throw new FsError('EIO', `${what}: no records; run fsck.ocfs2`);
   const { recs, freed } = decreaseRecords(list.rl_recs.slice(0, list.rl_used), cluster, count, what);
   if (recs.length > list.rl_count) {
     throw new FsError('EOPNOTSUPP', `${what}: lowering clusters ${cluster}+${count} needs ${recs.length} records, ` +
-      `more than the ${list.rl_count} its root holds; o2fuse does not grow refcount trees`);
+      `more than the ${list.rl_count} the block holds; o2fuse does not grow refcount trees`);
   }
   list.rl_recs = recs;
   list.rl_used = recs.length;
-  encodeRefcountBlock(rb, buf);
+  return freed;
+}
+
+/**
+ * ocfs2_remove_refcount_extent: a leaf with no record left goes from the root's list (index `i`) and back to its
+ * suballocator; a root left with no leaf holds records itself again.
+ */
+async function dropLeaf(ctx: VolumeContext, tx: Transaction, root: TxRefcountBlock, i: number, leaf: TxRefcountBlock): Promise<void> {
+  const list = root.rb.rf_list!;
+  list.l_recs.splice(i, 1);
+  list.l_next_free_rec -= 1;
+  root.rb.rf_clusters = Math.max(0, root.rb.rf_clusters - 1);
+  await ctx.alloc.freeMetaBlock(tx, 'extent', {
+    blkno: leaf.blkno, slot: leaf.rb.rf_suballoc_slot, bit: leaf.rb.rf_suballoc_bit, loc: leaf.rb.rf_suballoc_loc,
+  });
+  trace('refcount tree %d: leaf %d counts nothing any more: freed', root.blkno, leaf.blkno);
+  if (list.l_next_free_rec > 0) return;
+  root.rb.rf_flags &= ~OCFS2_REFCOUNT_TREE_FL;
+  root.rb.rf_parent = 0;
+  root.rb.rf_cpos = 0;
+  root.rb.rf_clusters = 0;
+  root.rb.rf_last_eb_blk = 0;
+  root.rb.rf_list = undefined;
+  root.rb.tail = undefined;
+  root.rb.rf_records = {
+    rl_count: refcountRecsPerRefcountBlock(ctx.geo.blockSize), rl_used: 0, rl_reserved2: 0, rl_reserved1: Buffer.alloc(8), rl_recs: [],
+  };
+  trace('refcount tree %d: no leaf left; the root holds records again', root.blkno);
+}
+
+function traceLowered(what: string, cluster: number, count: number, freed: readonly ClusterRun[]): void {
   trace('%s: clusters %d+%d count one fewer; %d cluster(s) no longer shared by anyone freed', what, cluster, count,
     freed.reduce((n, r) => n + r.count, 0));
-  return freed;
 }

@@ -21,6 +21,14 @@
  * is down by exactly the clusters nobody shares, and the kernel then finds the
  * files left unchanged and removes them, which frees the rest: both
  * allocators are back where they were before any reflink.
+ *
+ * A second volume, of 512-byte blocks (23 records to a refcount block), has
+ * a tree grown into two leaf blocks: a 32 MiB file whose reflink the kernel
+ * copied every other MiB of (32 records). o2fuse deletes the reflink: every
+ * count drops to one leaf by leaf, the records merge (32 to 5), fsck.ocfs2 is
+ * clean and the kernel reads the file unchanged. o2fuse then deletes the file:
+ * the emptied leaves are freed, the root goes back to holding records and is
+ * freed with its last file; both allocators are back where they were.
  */
 import t from 'tap';
 import * as fs from 'node:fs';
@@ -75,10 +83,16 @@ ls
 echo removed
 `;
 
-/** The records of a refcount tree held in its root, as debugfs.ocfs2 lists them: [cluster, clusters, count]. */
+/** The records of a refcount tree, all its leaves', as debugfs.ocfs2 lists them: [cluster, clusters, count], by cluster. */
 async function recordsOf(image: string, blkno: number): Promise<number[][]> {
   const text = await debugfs(image, `refcount <${blkno}>`);
-  return [...text.matchAll(/^\s*\d+\s+(\d+)\s+(\d+)\s+(\d+)\s*$/gm)].map((m) => [Number(m[1]), Number(m[2]), Number(m[3])]);
+  return [...text.matchAll(/^\s*\d+\s+(\d+)\s+(\d+)\s+(\d+)\s*$/gm)].map((m) => [Number(m[1]), Number(m[2]), Number(m[3])])
+    .sort((a, b) => a[0] - b[0]);
+}
+
+/** How many leaf blocks a refcount tree has (0: its root holds the records). */
+async function leavesOf(image: string, blkno: number): Promise<number> {
+  return (await debugfs(image, `refcount <${blkno}>`)).match(/Flags: 0x1 Leaf/g)?.length ?? 0;
 }
 
 t.test('reflinked files deleted through o2fuse: counts drop, unshared clusters and empty trees are freed', { skip }, async (t) => {
@@ -128,5 +142,56 @@ t.test('reflinked files deleted through o2fuse: counts drop, unshared clusters a
   t.match(removed.scriptOutput, /removed/);
   await assertFsckClean(t, image, 'volume the kernel emptied');
   t.equal(await extentAllocUsed(image), baseline, 'the kernel freed the other trees with their last files: nothing is left allocated');
+  t.equal((await debugfsBitmap(image, 'global_bitmap')).used, clustersBaseline, 'and every data cluster is free again');
+});
+
+// On 512-byte blocks a refcount block holds 23 records: a file whose reflink the kernel copied on write every
+// other MiB has its clusters counted in 32, in two leaf blocks under the root.
+const KERNEL_LEAF_TREE = `
+mkdir -p /tmp && tar -xf /dev/vdb -C /tmp || exit 1
+R=/tmp/reflink
+dd if=/dev/urandom of=big bs=1M count=32 2>/dev/null || exit 1
+$R big big-r || exit 1
+for i in 1 3 5 7 9 11 13 15 17 19 21 23 25 27 29 31; do
+  dd if=/dev/urandom of=big-r bs=4096 seek=$((i * 256 + 10)) count=1 conv=notrunc 2>/dev/null || exit 1
+done
+sha256sum big > sums || exit 1
+echo made
+`;
+
+t.test('a refcount tree grown into leaf blocks: counts drop leaf by leaf, emptied leaves and then the tree are freed', { skip }, async (t) => {
+  const tar = await staticHelpersTar(t, ['reflink']);
+  const image = await makeImage(t, { blockSize: 512, sizeBytes: 256 * 1024 * 1024 });
+  const baseline = await extentAllocUsed(image);
+  const clustersBaseline = (await debugfsBitmap(image, 'global_bitmap')).used;
+  const made = await kernelRun(image, KERNEL_LEAF_TREE, { data: tar });
+  t.equal(made.code, 0, `the kernel made the reflink and copied half of it\n${made.output}`);
+  await assertFsckClean(t, image, 'volume the kernel wrote');
+  const tree = await treeOf(image, '/big');
+  const before = await recordsOf(image, tree.blkno);
+  t.equal(tree.count, 2, 'big and big-r share the tree');
+  t.ok(await leavesOf(image, tree.blkno) >= 2, `its ${before.length} records are in leaf blocks (${await leavesOf(image, tree.blkno)})`);
+  t.same([...new Set(before.map((r) => r[2]))].sort(), [1, 2], 'counting the shared MiBs twice and big\'s copied ones once');
+  const treeBlocks = await extentAllocUsed(image);
+
+  let m = await mountO2fuse(t, image);
+  fs.unlinkSync(path.join(m.dir, 'big-r'));
+  await m.unmount();
+  await assertFsckClean(t, image, 'volume o2fuse removed big-r from');
+  const after = await recordsOf(image, tree.blkno);
+  t.same([...new Set(after.map((r) => r[2]))], [1], 'every cluster of big now counts once');
+  t.equal(after.reduce((n, r) => n + r[1], 0), before.reduce((n, r) => n + r[1], 0), 'the same clusters are counted');
+  t.ok(after.length < before.length, `records at one that meet merged (${before.length} -> ${after.length})`);
+  t.equal((await treeOf(image, '/big')).count, 1, 'the tree counts big alone');
+  const checked = await kernelRun(image, 'sha256sum -c sums || exit 1\necho checked\n');
+  t.equal(checked.code, 0, `the kernel reads big unchanged\n${checked.output}`);
+
+  m = await mountO2fuse(t, image);
+  fs.unlinkSync(path.join(m.dir, 'big'));
+  fs.unlinkSync(path.join(m.dir, 'sums'));
+  await m.unmount();
+  await assertFsckClean(t, image, 'volume o2fuse emptied');
+  t.equal(await extentAllocUsed(image), baseline,
+    `the extent allocator is back where it was: the tree's root and leaves and the files' extent blocks are freed (${treeBlocks - baseline} blocks)`);
   t.equal((await debugfsBitmap(image, 'global_bitmap')).used, clustersBaseline, 'and every data cluster is free again');
 });
