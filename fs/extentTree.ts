@@ -820,16 +820,18 @@ export async function markWritten(ctx: VolumeContext, tx: Transaction, inode: In
 }
 
 /**
- * Unmaps and frees every cluster at or past logical cluster `keepClusters`,
- * freeing extent blocks that empty and lowering the tree when the root can
- * hold what is left. With `maxLeaves` it does at most that many leaves;
- * `done` says whether it finished (call again in a new transaction if not).
+ * Unmaps every cluster at or past logical cluster `keepClusters` and lets go
+ * of them (releaseRuns: freed, or for a reflinked run counted one fewer in the
+ * refcount tree), freeing extent blocks that empty and lowering the tree when
+ * the root can hold what is left. `freed` is every run unmapped. With
+ * `maxLeaves` it does at most that many leaves; `done` says whether it
+ * finished (call again in a new transaction if not).
  */
 export async function truncateClustersStep(ctx: VolumeContext, tx: Transaction, inode: Inode, di: Dinode,
   keepClusters: number, maxLeaves?: number): Promise<{ freed: Extent[]; done: boolean }> {
   const tree = inodeTree(ctx, tx, inode, di);
-  const refcounted = (di.i_dyn_features & OCFS2_HAS_REFCOUNT_FL) !== 0;
-  const { removed, done } = await tree.remove(keepClusters, MAX_CPOS - keepClusters, { maxLeaves, refcounted });
+  // Refcounted runs come back to releaseRuns, which lowers their counts, or calls an inode without a tree damaged.
+  const { removed, done } = await tree.remove(keepClusters, MAX_CPOS - keepClusters, { maxLeaves, refcounted: true });
   await releaseRuns(ctx, tx, di, removed);
   return { freed: removed, done };
 }

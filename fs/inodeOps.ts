@@ -19,7 +19,8 @@ export function checkWritable(inode: Inode): void {
 }
 
 function refuseShared(inode: Inode): void {
-  // Reflinked extents are shared with other files through a refcount tree this engine does not update.
+  // Reflinked extents are shared with other files: writing one needs a copy on write, which this engine does not do
+  // (it only lowers their counts when a file lets go of them, fs/refcountDecrease.ts).
   if (inode.di.i_dyn_features & OCFS2_HAS_REFCOUNT_FL) {
     throw new FsError('EOPNOTSUPP', `inode ${inode.ino} has reflinked (refcounted) extents, which o2fuse cannot write yet`);
   }

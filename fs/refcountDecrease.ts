@@ -21,15 +21,17 @@
  * (ocfs2_remove_refcount_extent), and a root left with no leaf goes back to
  * holding records itself. A split that needs more records than the block
  * holds, and a root list deeper than one level (more leaves than the root
- * holds: 243 on 4 KiB blocks), are refused with EOPNOTSUPP before anything
- * changes: o2fuse does not grow refcount trees.
+ * holds: 247 on 4 KiB blocks), are refused with EOPNOTSUPP: o2fuse does not
+ * grow refcount trees. The refusal fails the whole change (its transaction
+ * aborts), so runs and leaves lowered before it in the same change are not
+ * written either.
  */
 import createDebug from 'debug';
 import type { VolumeContext } from './context';
 import type { Transaction } from './transaction';
 import type { ClusterRun } from './allocApi';
 import {
-  decodeRefcountBlock, encodeRefcountBlock, OCFS2_REFCOUNT_LEAF_FL, OCFS2_REFCOUNT_TREE_FL, refcountRecsPerRefcountBlock,
+  decodeRefcountBlock, encodeRefcountBlock, lowCpos, OCFS2_REFCOUNT_LEAF_FL, OCFS2_REFCOUNT_TREE_FL, refcountRecsPerRefcountBlock,
   type RefcountBlock, type RefcountRec,
 } from './format/refcount';
 import { readRefcountBlock } from './blocks';
@@ -59,7 +61,8 @@ export function decreaseRecords(recs: readonly RefcountRec[], cluster: number, c
     }
     const a = Math.max(r.r_cpos, cluster);
     const b = Math.min(rEnd, end);
-    if (a !== covered) break;
+    if (a > covered) throw noRecord(what, covered);
+    if (a < covered) throw new FsError('EIO', `${what}: records overlap at cluster ${a}; run fsck.ocfs2`);
     covered = b;
     if (r.r_refcount === 0) throw new FsError('EIO', `${what}: record at cluster ${r.r_cpos} counts 0; run fsck.ocfs2`);
     if (r.r_cpos < a) out.push({ r_cpos: r.r_cpos, r_clusters: a - r.r_cpos, r_refcount: r.r_refcount });
@@ -72,13 +75,18 @@ export function decreaseRecords(recs: readonly RefcountRec[], cluster: number, c
     }
     if (b < rEnd) out.push({ r_cpos: b, r_clusters: rEnd - b, r_refcount: r.r_refcount });
   }
-  if (covered !== end) {
-    throw new FsError('EIO', `${what}: cluster ${covered} is mapped as shared but has no refcount record; run fsck.ocfs2`);
-  }
+  if (covered !== end) throw noRecord(what, covered);
   return { recs: mergeLowered(out, lowered), freed };
 }
 
-/** `recs` with each record in `lowered` joined to a neighbour it continues at the same count. */
+function noRecord(what: string, cluster: number): FsError {
+  return new FsError('EIO', `${what}: cluster ${cluster} is mapped as shared but has no refcount record; run fsck.ocfs2`);
+}
+
+/**
+ * `recs` with each record in `lowered` joined to its neighbours where it continues them at the same count: once on
+ * each side, as ocfs2_refcount_rec_merge rotates left at most twice around the record it changed.
+ */
 function mergeLowered(recs: RefcountRec[], lowered: ReadonlySet<RefcountRec>): RefcountRec[] {
   const out: RefcountRec[] = [];
   let prevTouched = false;
@@ -87,7 +95,8 @@ function mergeLowered(recs: RefcountRec[], lowered: ReadonlySet<RefcountRec>): R
     const touched = lowered.has(r);
     if (prev && (touched || prevTouched) && prev.r_refcount === r.r_refcount && prev.r_cpos + prev.r_clusters === r.r_cpos) {
       out[out.length - 1] = { r_cpos: prev.r_cpos, r_clusters: prev.r_clusters + r.r_clusters, r_refcount: r.r_refcount };
-      prevTouched = true;
+      // An untouched record joined to a lowered one on its left takes no further neighbour of its own.
+      prevTouched = touched;
       continue;
     }
     out.push(r);
@@ -121,7 +130,7 @@ export async function decreaseRefcount(ctx: VolumeContext, tx: Transaction, blkn
   let rootChanged = false;
   for (let pos = cluster; pos < end;) {
     const leaves = list.l_recs.slice(0, list.l_next_free_rec);
-    const low = pos % 2 ** 32;
+    const low = lowCpos(pos);
     // ocfs2_get_refcount_rec: the last leaf starting at or below the cluster (the first when none does); it
     // counts up to where the next one starts.
     let i = leaves.length - 1;
@@ -159,8 +168,7 @@ interface TxRefcountBlock {
 async function txRefcountBlock(ctx: VolumeContext, tx: Transaction, blkno: number): Promise<TxRefcountBlock> {
   // Signature, owner, generation and ECC are checked on the way in; the transaction's copy, when it has one, holds
   // what this change already did.
-  const checked = await readRefcountBlock(ctx, blkno);
-  const rb = tx.has(blkno) ? decodeRefcountBlock(await tx.block(blkno, 'refcount block'), blkno) : checked;
+  const rb = await readTxRefcountBlock(ctx, tx, blkno);
   return { blkno, rb, write: async () => encodeRefcountBlock(rb, await tx.block(blkno, 'refcount block')) };
 }
 
@@ -184,12 +192,15 @@ function lowerIn(b: TxRefcountBlock, cluster: number, count: number, what: strin
  */
 async function dropLeaf(ctx: VolumeContext, tx: Transaction, root: TxRefcountBlock, i: number, leaf: TxRefcountBlock): Promise<void> {
   const list = root.rb.rf_list!;
+  if (root.rb.rf_clusters < 1) {
+    throw new FsError('EIO', `refcount tree ${root.blkno}: rf_clusters ${root.rb.rf_clusters} with leaf ${leaf.blkno} in its list; run fsck.ocfs2`);
+  }
   list.l_recs.splice(i, 1);
   list.l_next_free_rec -= 1;
-  root.rb.rf_clusters = Math.max(0, root.rb.rf_clusters - 1);
-  await ctx.alloc.freeMetaBlock(tx, 'extent', {
-    blkno: leaf.blkno, slot: leaf.rb.rf_suballoc_slot, bit: leaf.rb.rf_suballoc_bit, loc: leaf.rb.rf_suballoc_loc,
-  });
+  root.rb.rf_clusters -= 1;
+  // A leaf an earlier run of this change already wrote keeps that copy in the transaction: it goes out empty.
+  if (tx.has(leaf.blkno)) await leaf.write();
+  await freeRefcountBlock(ctx, tx, leaf.blkno, leaf.rb);
   trace('refcount tree %d: leaf %d counts nothing any more: freed', root.blkno, leaf.blkno);
   if (list.l_next_free_rec > 0) return;
   root.rb.rf_flags &= ~OCFS2_REFCOUNT_TREE_FL;
@@ -208,4 +219,18 @@ async function dropLeaf(ctx: VolumeContext, tx: Transaction, root: TxRefcountBlo
 function traceLowered(what: string, cluster: number, count: number, freed: readonly ClusterRun[]): void {
   trace('%s: clusters %d+%d count one fewer; %d cluster(s) no longer shared by anyone freed', what, cluster, count,
     freed.reduce((n, r) => n + r.count, 0));
+}
+
+/**
+ * A refcount block checked as read (signature, own block number, generation, ECC) and decoded from the
+ * transaction's copy when it has one, which holds what this change already did to it.
+ */
+export async function readTxRefcountBlock(ctx: VolumeContext, tx: Transaction, blkno: number): Promise<RefcountBlock> {
+  const checked = await readRefcountBlock(ctx, blkno);
+  return tx.has(blkno) ? decodeRefcountBlock(await tx.block(blkno, 'refcount block'), blkno) : checked;
+}
+
+/** A refcount tree's root or leaf back to the suballocator its header names. */
+export async function freeRefcountBlock(ctx: VolumeContext, tx: Transaction, blkno: number, rb: RefcountBlock): Promise<void> {
+  await ctx.alloc.freeMetaBlock(tx, 'extent', { blkno, slot: rb.rf_suballoc_slot, bit: rb.rf_suballoc_bit, loc: rb.rf_suballoc_loc });
 }

@@ -16,16 +16,16 @@
  * The root's count drops by one; the inode that takes it to zero frees the
  * root's suballocator bit. A tree that would lose its last inode while it
  * still holds records or leaves is not one a consistent volume has (each
- * record counts references from inodes that would still exist): refused,
- * EOPNOTSUPP, rather than freed or leaked.
+ * record counts references from inodes that would still exist): EIO, rather
+ * than freed or leaked.
  */
 import createDebug from 'debug';
 import type { VolumeContext } from './context';
 import type { Transaction } from './transaction';
 import type { Dinode } from './format/dinode';
 import { OCFS2_HAS_REFCOUNT_FL } from './format/constants';
-import { decodeRefcountBlock, OCFS2_REFCOUNT_TREE_FL, REFCOUNT_BLOCK } from './format/refcount';
-import { readRefcountBlock } from './blocks';
+import { OCFS2_REFCOUNT_TREE_FL, REFCOUNT_BLOCK } from './format/refcount';
+import { freeRefcountBlock, readTxRefcountBlock } from './refcountDecrease';
 import { FsError } from './errors';
 
 const trace = createDebug('o2fuse:fs');
@@ -39,20 +39,20 @@ export async function leaveRefcountTree(ctx: VolumeContext, tx: Transaction, di:
   if (blkno === 0) throw new FsError('EIO', `${owner}: OCFS2_HAS_REFCOUNT_FL set but i_refcount_loc is 0`);
   // The transaction's copy when it has one: lowering this inode's shared clusters (fs/refcountDecrease.ts) went
   // before, and may have taken the tree's last records.
-  const committed = await readRefcountBlock(ctx, blkno);
-  const rb = tx.has(blkno) ? decodeRefcountBlock(await tx.block(blkno, 'refcount block'), blkno) : committed;
+  const rb = await readTxRefcountBlock(ctx, tx, blkno);
   if (rb.rf_count === 0) throw new FsError('EIO', `refcount tree ${blkno} of ${owner}: rf_count is already 0`);
   const left = rb.rf_count - 1;
   if (left === 0) {
     const isTree = (rb.rf_flags & OCFS2_REFCOUNT_TREE_FL) !== 0;
     const held = isTree ? (rb.rf_list?.l_next_free_rec ?? 0) : (rb.rf_records?.rl_used ?? 0);
     if (held > 0) {
-      throw new FsError('EOPNOTSUPP', `refcount tree ${blkno}: ${owner} is its last inode, but it still holds ${held} ` +
-        `${isTree ? 'leaves' : 'records'}; o2fuse does not free refcount records`);
+      // The inode's own shared clusters were lowered already: what is left counts extents no inode has.
+      throw new FsError('EIO', `refcount tree ${blkno}: ${owner} is its last inode, but it still holds ${held} ` +
+        `${isTree ? 'leaves' : 'records'}; run fsck.ocfs2`);
     }
-    await ctx.alloc.freeMetaBlock(tx, 'extent', {
-      blkno, slot: rb.rf_suballoc_slot, bit: rb.rf_suballoc_bit, loc: rb.rf_suballoc_loc,
-    });
+    // A root this change already wrote goes out with its count at zero, as the kernel leaves it.
+    if (tx.has(blkno)) (await tx.block(blkno, 'refcount block')).writeUInt32LE(0, RF_COUNT);
+    await freeRefcountBlock(ctx, tx, blkno, rb);
     trace('%s: refcount tree %d had no other inode: freed', owner, blkno);
   } else {
     const buf = await tx.block(blkno, 'refcount block');

@@ -17,7 +17,8 @@
  * Left in place, those clusters and bits stay allocated to nobody, which is
  * what fsck.ocfs2 reports as "marked in the bitmap but not in use".
  * Refcounted (reflinked) values are refused with EOPNOTSUPP by the extent
- * tree, as reflinked data is: the refcount tree is not updated here.
+ * tree: unlike a file's data (fs/refcountDecrease.ts, from the truncate), a
+ * value's shared clusters are not yet counted down here.
  */
 import createDebug from 'debug';
 import type { VolumeContext } from './context';

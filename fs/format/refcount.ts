@@ -77,9 +77,14 @@ export function extentRecsPerRefcountBlock(blockSizeBytes: number): number {
   return extentRecsInBytes(blockSizeBytes - REFCOUNT_BLOCK_UNION_OFFSET);
 }
 
+/** The low 32 bits of a cluster number: what a refcount tree's root list maps to leaves (e_cpos, rf_cpos). */
+export function lowCpos(cluster: number): number {
+  return cluster % 2 ** 32;
+}
+
 /** ocfs2_get_ref_rec_low_cpos */
 export function refcountRecLowCpos(rec: RefcountRec): number {
-  return rec.r_cpos % 2 ** 32;
+  return lowCpos(rec.r_cpos);
 }
 
 export interface RefcountCheckOptions {

@@ -54,6 +54,10 @@ t.test('a lowered record merges with a neighbour it continues at the same count,
     'not across a gap');
   t.same(decreaseRecords([rec(10, 3, 1), rec(13, 3, 1), rec(20, 2, 3)], 20, 2, 'test').recs, [rec(10, 3, 1), rec(13, 3, 1), rec(20, 2, 2)],
     'records the change did not touch stay as they are, even where they could merge');
+  t.same(decreaseRecords([rec(10, 3, 2), rec(13, 3, 1), rec(16, 3, 1)], 10, 3, 'test').recs, [rec(10, 6, 1), rec(16, 3, 1)],
+    'once on each side: the neighbour joined takes no neighbour of its own, as the kernel rotates once per side');
+  t.same(decreaseRecords([rec(10, 3, 1), rec(13, 3, 1), rec(16, 3, 2)], 16, 3, 'test').recs, [rec(10, 3, 1), rec(13, 6, 1)],
+    'and on the left');
 });
 
 t.test('a cluster no record counts, or a record at zero, is damage', async (t) => {
@@ -62,6 +66,8 @@ t.test('a cluster no record counts, or a record at zero, is damage', async (t) =
   t.equal(errno(() => decreaseRecords([rec(12, 5, 2)], 10, 4, 'test')), 'EIO', 'run starting before the first record');
   t.equal(errno(() => decreaseRecords([], 10, 1, 'test')), 'EIO', 'no records at all');
   t.equal(errno(() => decreaseRecords([rec(10, 5, 0)], 10, 5, 'test')), 'EIO', 'a record that counts zero');
+  t.throws(() => decreaseRecords([rec(10, 5, 2), rec(12, 5, 2)], 10, 5, 'test'), /records overlap at cluster 12; run fsck\.ocfs2/,
+    'records that overlap (the run covered by the first already)');
   t.throws(() => decreaseRecords([rec(10, 5, 2)], 12, 6, 'refcount tree 7 of inode 9'),
     /refcount tree 7 of inode 9: cluster 15 is mapped as shared but has no refcount record; run fsck\.ocfs2/, 'the message names the tree and the cluster');
 });

@@ -22,8 +22,8 @@ export const O_RDONLY = 0;
 export const O_RDWR = 2;
 export const ROOT = { uid: 0, gid: 0 };
 /**
- * What every writable test volume leaves out of mkfs.ocfs2's defaults: refcount trees (the engine refuses the
- * operations that would write them). Indexed directories stay, as mkfs.ocfs2 makes them.
+ * What every writable test volume leaves out of mkfs.ocfs2's defaults: refcount trees (the engine refuses writing to
+ * a reflinked file; the reflink tests make their volumes with them). Indexed directories stay, as mkfs.ocfs2 makes them.
  */
 export const WRITABLE_FEATURES = 'norefcount';
 
