@@ -784,7 +784,7 @@ export async function freeRuns(ctx: VolumeContext, tx: Transaction, runs: readon
  * one fewer in the inode's refcount tree, and only the clusters nobody shares
  * any more are freed (fs/refcountDecrease.ts); the others are freed.
  */
-async function releaseRuns(ctx: VolumeContext, tx: Transaction, di: Dinode, runs: readonly Extent[]): Promise<void> {
+export async function releaseRuns(ctx: VolumeContext, tx: Transaction, di: Dinode, runs: readonly Extent[]): Promise<void> {
   const { bpc } = ctx.geo;
   const owned = runs.filter((r) => !(r.flags & OCFS2_EXT_REFCOUNTED));
   await freeRuns(ctx, tx, owned);

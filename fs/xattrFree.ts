@@ -16,9 +16,10 @@
  *
  * Left in place, those clusters and bits stay allocated to nobody, which is
  * what fsck.ocfs2 reports as "marked in the bitmap but not in use".
- * Refcounted (reflinked) values are refused with EOPNOTSUPP by the extent
- * tree: unlike a file's data (fs/refcountDecrease.ts, from the truncate), a
- * value's shared clusters are not yet counted down here.
+ * A value the kernel shared with a reflink (its extents flagged refcounted,
+ * counted in the inode's refcount tree) is let go of as the file's data is:
+ * its clusters count one fewer, and only those nobody shares any more are
+ * freed (releaseRuns, fs/refcountDecrease.ts).
  */
 import createDebug from 'debug';
 import type { VolumeContext } from './context';
@@ -27,7 +28,8 @@ import type { Dinode } from './format/dinode';
 import type { ExtentList } from './format/extent';
 import { decodeInlineXattr, OCFS2_XATTR_BUCKET_SIZE, type XattrRegion, type XattrValueRoot } from './format/xattr';
 import { OCFS2_HAS_XATTR_FL, OCFS2_INLINE_XATTR_FL } from './format/constants';
-import { ExtentTree, freeRuns, MAX_CPOS, MAX_LEAF_CLUSTERS, type ExtentRoot } from './extentTree';
+import { ExtentTree, MAX_CPOS, MAX_LEAF_CLUSTERS, releaseRuns, type ExtentRoot } from './extentTree';
+import type { Extent } from './extentMap';
 import { leafExtents } from './extentMap';
 import { asEio, readXattrBlock, readXattrBucket } from './blocks';
 import { FsError } from './errors';
@@ -37,20 +39,22 @@ const trace = createDebug('o2fuse:xattr');
 /** Frees every value tree, bucket and xattr block of `di` (the transaction's copy of a dying inode). */
 export async function freeXattrs(ctx: VolumeContext, tx: Transaction, di: Dinode): Promise<void> {
   const owner = `inode ${di.i_blkno}`;
+  // A value the kernel shared with a reflink (its extents refcounted in the inode's tree) counts one fewer instead.
+  const release: Release = (runs) => releaseRuns(ctx, tx, di, runs);
   let values = 0;
   if ((di.i_dyn_features & OCFS2_INLINE_XATTR_FL) && di.inlineXattr) {
-    values += await freeRegionValues(ctx, tx, inlineRegion(di.inlineXattr, owner), owner);
+    values += await freeRegionValues(ctx, tx, release, inlineRegion(di.inlineXattr, owner), owner);
   }
   if (di.i_xattr_loc !== 0) {
     const xb = await readXattrBlock(ctx, di.i_xattr_loc);
-    if (xb.xb_header) values += await freeRegionValues(ctx, tx, xb.xb_header, owner);
+    if (xb.xb_header) values += await freeRegionValues(ctx, tx, release, xb.xb_header, owner);
     if (xb.xb_root) {
       const root = xb.xb_root;
       const tree = `${owner} xattr tree`;
       await forEachXattrBucket(ctx, root.xt_list, tree, async (r) => {
-        values += await freeRegionValues(ctx, tx, r, tree);
+        values += await freeRegionValues(ctx, tx, release, r, tree);
       });
-      await freeTree(ctx, tx, treeRoot(tree, root.xt_list, () => root.xt_last_eb_blk,
+      await freeTree(ctx, tx, release, treeRoot(tree, root.xt_list, () => root.xt_last_eb_blk,
         (b) => { root.xt_last_eb_blk = b; }, (d) => { root.xt_clusters += d; }));
     }
     await ctx.alloc.freeMetaBlock(tx, 'extent', {
@@ -63,19 +67,22 @@ export async function freeXattrs(ctx: VolumeContext, tx: Transaction, di: Dinode
   if (!(di.i_dyn_features & OCFS2_INLINE_XATTR_FL)) di.i_dyn_features &= ~OCFS2_HAS_XATTR_FL;
 }
 
+/** What becomes of the runs a freed tree unmapped: freed, or counted one fewer when shared (releaseRuns). */
+type Release = (runs: readonly Extent[]) => Promise<void>;
+
 /** Frees the value trees of a region's entries whose values live outside; returns how many. */
-async function freeRegionValues(ctx: VolumeContext, tx: Transaction, r: XattrRegion, owner: string): Promise<number> {
+async function freeRegionValues(ctx: VolumeContext, tx: Transaction, release: Release, r: XattrRegion, owner: string): Promise<number> {
   let n = 0;
   for (const e of r.xh_entries) {
     if (!e.valueRoot) continue;
-    await freeValue(ctx, tx, e.valueRoot, `${owner} xattr value ${e.name.toString('latin1')}`);
+    await freeValue(ctx, tx, release, e.valueRoot, `${owner} xattr value ${e.name.toString('latin1')}`);
     n++;
   }
   return n;
 }
 
-async function freeValue(ctx: VolumeContext, tx: Transaction, vr: XattrValueRoot, owner: string): Promise<void> {
-  await freeTree(ctx, tx, treeRoot(owner, vr.xr_list, () => vr.xr_last_eb_blk, (b) => { vr.xr_last_eb_blk = b; },
+async function freeValue(ctx: VolumeContext, tx: Transaction, release: Release, vr: XattrValueRoot, owner: string): Promise<void> {
+  await freeTree(ctx, tx, release, treeRoot(owner, vr.xr_list, () => vr.xr_last_eb_blk, (b) => { vr.xr_last_eb_blk = b; },
     (d) => { vr.xr_clusters += d; }));
 }
 
@@ -122,8 +129,8 @@ function treeRoot(owner: string, list: ExtentList, getLast: () => number, setLas
  * the way) and frees the clusters it mapped. The root itself is not written
  * back: it lives in a structure being freed.
  */
-async function freeTree(ctx: VolumeContext, tx: Transaction, root: ExtentRoot): Promise<void> {
+async function freeTree(ctx: VolumeContext, tx: Transaction, release: Release, root: ExtentRoot): Promise<void> {
   if (root.list.l_next_free_rec === 0) return;
-  const { removed } = await new ExtentTree(ctx, tx, root).remove(0, MAX_CPOS);
-  await freeRuns(ctx, tx, removed);
+  const { removed } = await new ExtentTree(ctx, tx, root).remove(0, MAX_CPOS, { refcounted: true });
+  await release(removed);
 }

@@ -30,6 +30,12 @@
  * clean and the kernel reads the file unchanged. o2fuse then deletes the file:
  * the emptied leaves are freed, the root goes back to holding records and is
  * freed with its last file; both allocators are back where they were.
+ *
+ * A third volume has a file whose two 5000-byte attribute values (value
+ * trees of their own) the kernel's reflink shares with the copy, beside its
+ * data: o2fuse deletes the reflink (data and values each count once, nothing
+ * freed, the kernel reads the file unchanged), then the file (everything
+ * freed).
  */
 import t from 'tap';
 import * as fs from 'node:fs';
@@ -204,4 +210,52 @@ t.test('a refcount tree grown into leaf blocks: counts drop leaf by leaf, emptie
   t.equal(await extentAllocUsed(image), baseline,
     `the extent allocator is back where it was: the tree's root and leaves and the files' extent blocks are freed (${treeBlocks - baseline} blocks)`);
   t.equal((await debugfsBitmap(image, 'global_bitmap')).used, clustersBaseline, 'and every data cluster is free again');
+});
+
+// A reflink shares the file's attribute values stored outside the inode too (ocfs2_reflink_xattrs): two of 5000
+// bytes, each in a value tree of its own, beside three small ones kept inline.
+const KERNEL_XATTR_REFLINK = `
+mkdir -p /tmp && tar -xf /dev/vdb -C /tmp || exit 1
+R=/tmp/reflink
+X=/tmp/setxattrs
+dd if=/dev/urandom of=xf bs=4096 count=8 2>/dev/null || exit 1
+$X xf user.big 2 5000 && $X xf user.small 3 40 || exit 1
+$R xf xf-r || exit 1
+sha256sum xf > sums || exit 1
+echo made
+`;
+
+t.test('a reflinked file\'s shared attribute values count one fewer when o2fuse deletes it', { skip }, async (t) => {
+  const tar = await staticHelpersTar(t, ['reflink', 'setxattrs']);
+  const image = await makeImage(t, { sizeBytes: 256 * 1024 * 1024 });
+  const baseline = await extentAllocUsed(image);
+  const clustersBaseline = (await debugfsBitmap(image, 'global_bitmap')).used;
+  const made = await kernelRun(image, KERNEL_XATTR_REFLINK, { data: tar });
+  t.equal(made.code, 0, `the kernel made the file, its attributes and the reflink\n${made.output}`);
+  await assertFsckClean(t, image, 'volume the kernel wrote');
+  const tree = await treeOf(image, '/xf');
+  const before = await recordsOf(image, tree.blkno);
+  t.equal(tree.count, 2, 'xf and xf-r share the tree');
+  t.ok(before.reduce((n, r) => n + r[1], 0) > 8, `it counts more than the data's 8 clusters: the values' too (${JSON.stringify(before)})`);
+  t.same([...new Set(before.map((r) => r[2]))], [2], 'each counted twice');
+  const clustersMade = (await debugfsBitmap(image, 'global_bitmap')).used;
+
+  let m = await mountO2fuse(t, image);
+  fs.unlinkSync(path.join(m.dir, 'xf-r'));
+  await m.unmount();
+  await assertFsckClean(t, image, 'volume o2fuse removed xf-r from');
+  const after = await recordsOf(image, tree.blkno);
+  t.same(after.map((r) => [r[0], r[1]]), before.map((r) => [r[0], r[1]]), 'the same clusters are counted');
+  t.same([...new Set(after.map((r) => r[2]))], [1], 'now once each');
+  t.equal((await debugfsBitmap(image, 'global_bitmap')).used, clustersMade, 'no cluster is freed: xf still has them all');
+  const checked = await kernelRun(image, 'sha256sum -c sums || exit 1\necho checked\n');
+  t.equal(checked.code, 0, `the kernel reads xf unchanged\n${checked.output}`);
+
+  m = await mountO2fuse(t, image);
+  fs.unlinkSync(path.join(m.dir, 'xf'));
+  fs.unlinkSync(path.join(m.dir, 'sums'));
+  await m.unmount();
+  await assertFsckClean(t, image, 'volume o2fuse emptied');
+  t.equal(await extentAllocUsed(image), baseline, 'the extent allocator is back where it was (the refcount tree, any xattr block)');
+  t.equal((await debugfsBitmap(image, 'global_bitmap')).used, clustersBaseline, 'and every data and value cluster is free again');
 });
