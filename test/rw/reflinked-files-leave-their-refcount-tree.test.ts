@@ -37,7 +37,7 @@
  * freed, the kernel reads the file unchanged), then the file (everything
  * freed).
  */
-import t from 'tap';
+import t, { type Test } from 'tap';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { makeImage } from '../lib/volume';
@@ -58,6 +58,26 @@ async function treeOf(image: string, file: string): Promise<{ blkno: number; cou
   const blkno = Number(/Refcount Block: (\d+)/.exec(stat)?.[1] ?? 0);
   const tree = await debugfs(image, `refcount <${blkno}>`);
   return { blkno, count: Number(/Reftree Count: (\d+)/.exec(tree)?.[1] ?? -1) };
+}
+
+/** Allocator counts to come back to: the extent allocator's used blocks and the global bitmap's used clusters. */
+interface Baseline {
+  blocks: number;
+  clusters: number;
+}
+
+async function baselineOf(image: string): Promise<Baseline> {
+  return { blocks: await extentAllocUsed(image), clusters: (await debugfsBitmap(image, 'global_bitmap')).used };
+}
+
+/** Removes `files` through an o2fuse mount; the volume is then fsck-clean and both allocators are back at `base`. */
+async function removeAllThroughO2fuse(t: Test, image: string, files: readonly string[], base: Baseline, what: string): Promise<void> {
+  const m = await mountO2fuse(t, image);
+  for (const f of files) fs.unlinkSync(path.join(m.dir, f));
+  await m.unmount();
+  await assertFsckClean(t, image, 'volume o2fuse emptied');
+  t.equal(await extentAllocUsed(image), base.blocks, `the extent allocator is back where it was: ${what}`);
+  t.equal((await debugfsBitmap(image, 'global_bitmap')).used, base.clusters, 'and every cluster is free again');
 }
 
 const KERNEL_REFLINKS = `
@@ -174,8 +194,7 @@ echo made
 t.test('a refcount tree grown into leaf blocks: counts drop leaf by leaf, emptied leaves and then the tree are freed', { skip }, async (t) => {
   const tar = await staticHelpersTar(t, ['reflink']);
   const image = await makeImage(t, { blockSize: 512, sizeBytes: 256 * 1024 * 1024 });
-  const baseline = await extentAllocUsed(image);
-  const clustersBaseline = (await debugfsBitmap(image, 'global_bitmap')).used;
+  const base = await baselineOf(image);
   const made = await kernelRun(image, KERNEL_LEAF_TREE, { data: tar });
   t.equal(made.code, 0, `the kernel made the reflink and copied half of it\n${made.output}`);
   await assertFsckClean(t, image, 'volume the kernel wrote');
@@ -188,7 +207,7 @@ t.test('a refcount tree grown into leaf blocks: counts drop leaf by leaf, emptie
   t.same([...new Set(before.map((r) => r[2]))].sort(), [1, 2], 'counting the shared MiBs twice and big\'s copied ones once');
   const treeBlocks = await extentAllocUsed(image);
 
-  let m = await mountO2fuse(t, image);
+  const m = await mountO2fuse(t, image);
   fs.unlinkSync(path.join(m.dir, 'big-r'));
   await m.unmount();
   await assertFsckClean(t, image, 'volume o2fuse removed big-r from');
@@ -202,14 +221,8 @@ t.test('a refcount tree grown into leaf blocks: counts drop leaf by leaf, emptie
   const checked = await kernelRun(image, 'sha256sum -c sums || exit 1\necho checked\n');
   t.equal(checked.code, 0, `the kernel reads big unchanged\n${checked.output}`);
 
-  m = await mountO2fuse(t, image);
-  fs.unlinkSync(path.join(m.dir, 'big'));
-  fs.unlinkSync(path.join(m.dir, 'sums'));
-  await m.unmount();
-  await assertFsckClean(t, image, 'volume o2fuse emptied');
-  t.equal(await extentAllocUsed(image), baseline,
-    `the extent allocator is back where it was: the tree's root and leaves and the files' extent blocks are freed (${treeBlocks - baseline} blocks)`);
-  t.equal((await debugfsBitmap(image, 'global_bitmap')).used, clustersBaseline, 'and every data cluster is free again');
+  await removeAllThroughO2fuse(t, image, ['big', 'sums'], base,
+    `the tree's root and leaves and the files' extent blocks are freed (${treeBlocks - base.blocks} blocks)`);
 });
 
 // A reflink shares the file's attribute values stored outside the inode too (ocfs2_reflink_xattrs): two of 5000
@@ -228,8 +241,7 @@ echo made
 t.test('a reflinked file\'s shared attribute values count one fewer when o2fuse deletes it', { skip }, async (t) => {
   const tar = await staticHelpersTar(t, ['reflink', 'setxattrs']);
   const image = await makeImage(t, { sizeBytes: 256 * 1024 * 1024 });
-  const baseline = await extentAllocUsed(image);
-  const clustersBaseline = (await debugfsBitmap(image, 'global_bitmap')).used;
+  const base = await baselineOf(image);
   const made = await kernelRun(image, KERNEL_XATTR_REFLINK, { data: tar });
   t.equal(made.code, 0, `the kernel made the file, its attributes and the reflink\n${made.output}`);
   await assertFsckClean(t, image, 'volume the kernel wrote');
@@ -240,7 +252,7 @@ t.test('a reflinked file\'s shared attribute values count one fewer when o2fuse 
   t.same([...new Set(before.map((r) => r[2]))], [2], 'each counted twice');
   const clustersMade = (await debugfsBitmap(image, 'global_bitmap')).used;
 
-  let m = await mountO2fuse(t, image);
+  const m = await mountO2fuse(t, image);
   fs.unlinkSync(path.join(m.dir, 'xf-r'));
   await m.unmount();
   await assertFsckClean(t, image, 'volume o2fuse removed xf-r from');
@@ -251,11 +263,5 @@ t.test('a reflinked file\'s shared attribute values count one fewer when o2fuse 
   const checked = await kernelRun(image, 'sha256sum -c sums || exit 1\necho checked\n');
   t.equal(checked.code, 0, `the kernel reads xf unchanged\n${checked.output}`);
 
-  m = await mountO2fuse(t, image);
-  fs.unlinkSync(path.join(m.dir, 'xf'));
-  fs.unlinkSync(path.join(m.dir, 'sums'));
-  await m.unmount();
-  await assertFsckClean(t, image, 'volume o2fuse emptied');
-  t.equal(await extentAllocUsed(image), baseline, 'the extent allocator is back where it was (the refcount tree, any xattr block)');
-  t.equal((await debugfsBitmap(image, 'global_bitmap')).used, clustersBaseline, 'and every data and value cluster is free again');
+  await removeAllThroughO2fuse(t, image, ['xf', 'sums'], base, 'the refcount tree and any xattr block are freed');
 });
