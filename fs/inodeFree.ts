@@ -47,8 +47,8 @@ export async function deleteInode(host: NameiHost, tx: Transaction, inode: Inode
   if (di.list && di.i_clusters > 0) await truncateClusters(host, tx, inode, di, 0);
   // The kernel's attributes: values stored outside their entries, the xattr block and its buckets.
   if ((di.i_dyn_features & OCFS2_HAS_XATTR_FL) || di.i_xattr_loc !== 0) await freeXattrs(host, tx, di);
-  // Last: the truncate lowered the counts of the data's shared clusters (the xattr step refuses a refcounted
-  // value), so only the tree's count of inodes is left.
+  // Last: the truncate and the xattr step lowered the counts of the data's and the values' shared clusters, so only
+  // the tree's count of inodes is left.
   if (di.i_dyn_features & OCFS2_HAS_REFCOUNT_FL) await leaveRefcountTree(host, tx, di);
   // ocfs2_wipe_inode: a directory's index goes after its blocks.
   if (isIndexed(di)) await freeIndex(host, tx, di);

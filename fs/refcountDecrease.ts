@@ -166,8 +166,6 @@ interface TxRefcountBlock {
 }
 
 async function txRefcountBlock(ctx: VolumeContext, tx: Transaction, blkno: number): Promise<TxRefcountBlock> {
-  // Signature, owner, generation and ECC are checked on the way in; the transaction's copy, when it has one, holds
-  // what this change already did.
   const rb = await readTxRefcountBlock(ctx, tx, blkno);
   return { blkno, rb, write: async () => encodeRefcountBlock(rb, await tx.block(blkno, 'refcount block')) };
 }
@@ -222,12 +220,13 @@ function traceLowered(what: string, cluster: number, count: number, freed: reado
 }
 
 /**
- * A refcount block checked as read (signature, own block number, generation, ECC) and decoded from the
- * transaction's copy when it has one, which holds what this change already did to it.
+ * A refcount block decoded from the transaction's copy when it has one, which holds what this change already did to
+ * it (the block was checked when it was first read in); else read and checked (signature, own block number,
+ * generation, ECC).
  */
 export async function readTxRefcountBlock(ctx: VolumeContext, tx: Transaction, blkno: number): Promise<RefcountBlock> {
-  const checked = await readRefcountBlock(ctx, blkno);
-  return tx.has(blkno) ? decodeRefcountBlock(await tx.block(blkno, 'refcount block'), blkno) : checked;
+  if (tx.has(blkno)) return decodeRefcountBlock(await tx.block(blkno, 'refcount block'), blkno);
+  return readRefcountBlock(ctx, blkno);
 }
 
 /** A refcount tree's root or leaf back to the suballocator its header names. */

@@ -29,7 +29,6 @@ import type { ExtentList } from './format/extent';
 import { decodeInlineXattr, OCFS2_XATTR_BUCKET_SIZE, type XattrRegion, type XattrValueRoot } from './format/xattr';
 import { OCFS2_HAS_XATTR_FL, OCFS2_INLINE_XATTR_FL } from './format/constants';
 import { ExtentTree, MAX_CPOS, MAX_LEAF_CLUSTERS, releaseRuns, type ExtentRoot } from './extentTree';
-import type { Extent } from './extentMap';
 import { leafExtents } from './extentMap';
 import { asEio, readXattrBlock, readXattrBucket } from './blocks';
 import { FsError } from './errors';
@@ -39,22 +38,20 @@ const trace = createDebug('o2fuse:xattr');
 /** Frees every value tree, bucket and xattr block of `di` (the transaction's copy of a dying inode). */
 export async function freeXattrs(ctx: VolumeContext, tx: Transaction, di: Dinode): Promise<void> {
   const owner = `inode ${di.i_blkno}`;
-  // A value the kernel shared with a reflink (its extents refcounted in the inode's tree) counts one fewer instead.
-  const release: Release = (runs) => releaseRuns(ctx, tx, di, runs);
   let values = 0;
   if ((di.i_dyn_features & OCFS2_INLINE_XATTR_FL) && di.inlineXattr) {
-    values += await freeRegionValues(ctx, tx, release, inlineRegion(di.inlineXattr, owner), owner);
+    values += await freeRegionValues(ctx, tx, di, inlineRegion(di.inlineXattr, owner), owner);
   }
   if (di.i_xattr_loc !== 0) {
     const xb = await readXattrBlock(ctx, di.i_xattr_loc);
-    if (xb.xb_header) values += await freeRegionValues(ctx, tx, release, xb.xb_header, owner);
+    if (xb.xb_header) values += await freeRegionValues(ctx, tx, di, xb.xb_header, owner);
     if (xb.xb_root) {
       const root = xb.xb_root;
       const tree = `${owner} xattr tree`;
       await forEachXattrBucket(ctx, root.xt_list, tree, async (r) => {
-        values += await freeRegionValues(ctx, tx, release, r, tree);
+        values += await freeRegionValues(ctx, tx, di, r, tree);
       });
-      await freeTree(ctx, tx, release, treeRoot(tree, root.xt_list, () => root.xt_last_eb_blk,
+      await freeTree(ctx, tx, di, treeRoot(tree, root.xt_list, () => root.xt_last_eb_blk,
         (b) => { root.xt_last_eb_blk = b; }, (d) => { root.xt_clusters += d; }));
     }
     await ctx.alloc.freeMetaBlock(tx, 'extent', {
@@ -67,22 +64,19 @@ export async function freeXattrs(ctx: VolumeContext, tx: Transaction, di: Dinode
   if (!(di.i_dyn_features & OCFS2_INLINE_XATTR_FL)) di.i_dyn_features &= ~OCFS2_HAS_XATTR_FL;
 }
 
-/** What becomes of the runs a freed tree unmapped: freed, or counted one fewer when shared (releaseRuns). */
-type Release = (runs: readonly Extent[]) => Promise<void>;
-
 /** Frees the value trees of a region's entries whose values live outside; returns how many. */
-async function freeRegionValues(ctx: VolumeContext, tx: Transaction, release: Release, r: XattrRegion, owner: string): Promise<number> {
+async function freeRegionValues(ctx: VolumeContext, tx: Transaction, di: Dinode, r: XattrRegion, owner: string): Promise<number> {
   let n = 0;
   for (const e of r.xh_entries) {
     if (!e.valueRoot) continue;
-    await freeValue(ctx, tx, release, e.valueRoot, `${owner} xattr value ${e.name.toString('latin1')}`);
+    await freeValue(ctx, tx, di, e.valueRoot, `${owner} xattr value ${e.name.toString('latin1')}`);
     n++;
   }
   return n;
 }
 
-async function freeValue(ctx: VolumeContext, tx: Transaction, release: Release, vr: XattrValueRoot, owner: string): Promise<void> {
-  await freeTree(ctx, tx, release, treeRoot(owner, vr.xr_list, () => vr.xr_last_eb_blk, (b) => { vr.xr_last_eb_blk = b; },
+async function freeValue(ctx: VolumeContext, tx: Transaction, di: Dinode, vr: XattrValueRoot, owner: string): Promise<void> {
+  await freeTree(ctx, tx, di, treeRoot(owner, vr.xr_list, () => vr.xr_last_eb_blk, (b) => { vr.xr_last_eb_blk = b; },
     (d) => { vr.xr_clusters += d; }));
 }
 
@@ -126,11 +120,13 @@ function treeRoot(owner: string, list: ExtentList, getLast: () => number, setLas
 
 /**
  * Unmaps the whole tree (its extent blocks go back to their allocators on
- * the way) and frees the clusters it mapped. The root itself is not written
- * back: it lives in a structure being freed.
+ * the way) and lets go of the clusters it mapped (releaseRuns: freed, or, where
+ * the kernel shared them with a reflink, counted one fewer in `di`'s refcount
+ * tree). The root itself is not written back: it lives in a structure being
+ * freed.
  */
-async function freeTree(ctx: VolumeContext, tx: Transaction, release: Release, root: ExtentRoot): Promise<void> {
+async function freeTree(ctx: VolumeContext, tx: Transaction, di: Dinode, root: ExtentRoot): Promise<void> {
   if (root.list.l_next_free_rec === 0) return;
   const { removed } = await new ExtentTree(ctx, tx, root).remove(0, MAX_CPOS, { refcounted: true });
-  await release(removed);
+  await releaseRuns(ctx, tx, di, removed);
 }
