@@ -110,28 +110,28 @@ ls
 echo removed
 `;
 
-const RECORD_ROW = /^\s*\d+\s+(\d+)\s+(\d+)\s+(\d+)\s*$/gm;
+/** The record rows of debugfs.ocfs2's refcount listing: [cluster, clusters, count]. */
+function recordRows(text: string): number[][] {
+  return [...text.matchAll(/^\s*\d+\s+(\d+)\s+(\d+)\s+(\d+)\s*$/gm)].map((m) => [Number(m[1]), Number(m[2]), Number(m[3])]);
+}
 
 /** The records of a refcount tree, all its leaves', as debugfs.ocfs2 lists them: [cluster, clusters, count], by cluster. */
 async function recordsOf(image: string, blkno: number): Promise<number[][]> {
-  const text = await debugfs(image, `refcount <${blkno}>`);
-  return [...text.matchAll(RECORD_ROW)].map((m) => [Number(m[1]), Number(m[2]), Number(m[3])]).sort((a, b) => a[0] - b[0]);
+  return recordRows(await debugfs(image, `refcount <${blkno}>`)).sort((a, b) => a[0] - b[0]);
 }
-
 
 /** The records of each leaf block of a refcount tree, as debugfs.ocfs2 lists them (none: its root holds the records). */
 async function leavesOf(image: string, blkno: number): Promise<number[][][]> {
   // One section per block, each opening with its "SubAlloc Bit:" line.
   return (await debugfs(image, `refcount <${blkno}>`)).split(/^\s*SubAlloc Bit:/m)
     .filter((block) => /Flags: 0x1 Leaf/.test(block))
-    .map((block) => [...block.matchAll(RECORD_ROW)].map((m) => [Number(m[1]), Number(m[2]), Number(m[3])]));
+    .map(recordRows);
 }
 
 t.test('reflinked files deleted through o2fuse: counts drop, unshared clusters and empty trees are freed', { skip }, async (t) => {
   const tar = await staticHelpersTar(t, ['reflink']);
   const image = await makeImage(t, { sizeBytes: 256 * 1024 * 1024 });
-  const baseline = await extentAllocUsed(image);
-  const clustersBaseline = (await debugfsBitmap(image, 'global_bitmap')).used;
+  const base = await baselineOf(image);
   const made = await kernelRun(image, KERNEL_REFLINKS, { data: tar });
   t.equal(made.code, 0, `the kernel made the reflinks\n${made.output}`);
   await assertFsckClean(t, image, 'volume the kernel wrote');
@@ -149,7 +149,7 @@ t.test('reflinked files deleted through o2fuse: counts drop, unshared clusters a
   const midSplit = await recordsOf(image, midTree.blkno);
   t.same(midSplit.map((r) => r[2]), [2, 1, 2], `so does mid's (${JSON.stringify(midSplit)})`);
   const midCopied = midSplit[1]?.[1] ?? 0;
-  t.equal(await extentAllocUsed(image), baseline + 5, 'the five trees took five blocks of the extent allocator');
+  t.equal(await extentAllocUsed(image), base.blocks + 5, 'the five trees took five blocks of the extent allocator');
   const clustersMade = (await debugfsBitmap(image, 'global_bitmap')).used;
 
   const m = await mountO2fuse(t, image);
@@ -165,7 +165,7 @@ t.test('reflinked files deleted through o2fuse: counts drop, unshared clusters a
   const merged = await recordsOf(image, midTree.blkno);
   t.same(merged, [[midSplit[0][0], midSplit[0][1] + midSplit[1][1] + midSplit[2][1], 1]],
     `mid's tree is one record at one, as the kernel's delete leaves it (${JSON.stringify(merged)})`);
-  t.equal(await extentAllocUsed(image), baseline + 3, 'the trees left with no inode (solo-copy\'s, the pair\'s) are freed');
+  t.equal(await extentAllocUsed(image), base.blocks + 3, 'the trees left with no inode (solo-copy\'s, the pair\'s) are freed');
   t.equal((await debugfsBitmap(image, 'global_bitmap')).used, clustersMade - (8 + 8 + middle + midCopied + 8),
     `the global bitmap freed exactly what nobody shares: cow's 8, solo-copy's 8 and mid-r's ${midCopied} own clusters, part's middle ${middle}, the pair's 8`);
 
@@ -173,8 +173,8 @@ t.test('reflinked files deleted through o2fuse: counts drop, unshared clusters a
   t.equal(removed.code, 0, `the kernel found the files left intact and removed them\n${removed.output}`);
   t.match(removed.scriptOutput, /removed/);
   await assertFsckClean(t, image, 'volume the kernel emptied');
-  t.equal(await extentAllocUsed(image), baseline, 'the kernel freed the other trees with their last files: nothing is left allocated');
-  t.equal((await debugfsBitmap(image, 'global_bitmap')).used, clustersBaseline, 'and every data cluster is free again');
+  t.equal(await extentAllocUsed(image), base.blocks, 'the kernel freed the other trees with their last files: nothing is left allocated');
+  t.equal((await debugfsBitmap(image, 'global_bitmap')).used, base.clusters, 'and every data cluster is free again');
 });
 
 // On 512-byte blocks a refcount block holds 23 records: a file whose reflink the kernel copied on write every
