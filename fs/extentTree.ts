@@ -692,6 +692,41 @@ export class ExtentTree {
    * before the volume ran out of extent blocks (as insert).
    */
   async markWritten(cpos: number, clusters: number, opts: { partial?: boolean } = {}): Promise<number> {
+    return this.rewrite(cpos, clusters, 'mark them written', opts, (part, out) => {
+      out.push(part.flags & OCFS2_EXT_UNWRITTEN ? { ...part, flags: part.flags & ~OCFS2_EXT_UNWRITTEN } : part);
+    });
+  }
+
+  /**
+   * Points [cpos, cpos+clusters) at other clusters: the run from block
+   * `blkno` (cluster aligned), with `flags`, splitting records at the edges
+   * into up to three, as markWritten does (the kernel's copy on write maps its
+   * new clusters so, ocfs2_replace_clusters). Every cluster of the range must
+   * be mapped. i_clusters does not change. Returns how many clusters from
+   * cpos were remapped (all, or with `partial` the prefix done before the
+   * volume ran out of extent blocks, as insert) and the runs they were
+   * mapped to before, flags and all, for the caller to let go of.
+   */
+  async remap(cpos: number, clusters: number, blkno: number, flags: number, opts: { partial?: boolean } = {}):
+    Promise<{ done: number; replaced: Extent[] }> {
+    if (blkno <= 0 || blkno % this.bpc !== 0) throw new FsError('EINVAL', `${this.root.owner}: remap to unaligned block ${blkno}`);
+    const replaced: Extent[] = [];
+    const done = await this.rewrite(cpos, clusters, 'remap them', opts, (part, out, gone) => {
+      out.push({ cpos: part.cpos, clusters: part.clusters, blkno: blkno + (part.cpos - cpos) * this.bpc, flags });
+      gone.push(part);
+    }, replaced);
+    return { done, replaced };
+  }
+
+  /**
+   * The leaf-by-leaf walk of markWritten and remap: each record's part inside
+   * [cpos, cpos+clusters) goes to `change`, which puts what replaces it in
+   * `out` (and what it let go of in `gone`, collected into `released` once its
+   * leaf is written); the parts outside stay. EIO when a cluster of the range
+   * is not mapped. Returns the clusters done from cpos, as markWritten.
+   */
+  private async rewrite(cpos: number, clusters: number, what: string, opts: { partial?: boolean },
+    change: (part: Extent, out: Extent[], gone: Extent[]) => void, released: Extent[] = []): Promise<number> {
     const { bpc } = this;
     const endAll = cpos + clusters;
     let c = cpos;
@@ -702,6 +737,7 @@ export class ExtentTree {
         const segEnd = Math.min(endAll, range.end);
         const leaf = path.nodes[path.nodes.length - 1];
         const out: Extent[] = [];
+        const gone: Extent[] = [];
         let covered = 0;
         for (const r of leaf.recs) {
           const rEnd = r.cpos + r.clusters;
@@ -712,19 +748,16 @@ export class ExtentTree {
           const a = Math.max(r.cpos, c);
           const b = Math.min(rEnd, segEnd);
           covered += b - a;
-          if (!(r.flags & OCFS2_EXT_UNWRITTEN)) {
-            out.push(r);
-            continue;
-          }
           if (r.cpos < a) out.push({ cpos: r.cpos, clusters: a - r.cpos, blkno: r.blkno, flags: r.flags });
-          out.push({ cpos: a, clusters: b - a, blkno: r.blkno + (a - r.cpos) * bpc, flags: r.flags & ~OCFS2_EXT_UNWRITTEN });
+          change({ cpos: a, clusters: b - a, blkno: r.blkno + (a - r.cpos) * bpc, flags: r.flags }, out, gone);
           if (b < rEnd) out.push({ cpos: b, clusters: rEnd - b, blkno: r.blkno + (b - r.cpos) * bpc, flags: r.flags });
         }
         if (covered !== segEnd - c) {
-          throw new FsError('EIO', `${this.root.owner}: clusters ${c}..${segEnd} are not all mapped; cannot mark them written`);
+          throw new FsError('EIO', `${this.root.owner}: clusters ${c}..${segEnd} are not all mapped; cannot ${what}`);
         }
         const recs = normalizeLeaf(out, bpc, Math.min(this.root.maxLeafClusters, MAX_LEAF_CLUSTERS));
         await this.setRecs(path, path.nodes.length - 1, recs);
+        released.push(...gone);
         c = segEnd;
       }
     } catch (err) {
@@ -799,8 +832,9 @@ export async function releaseRuns(ctx: VolumeContext, tx: Transaction, di: Dinod
 }
 
 /**
- * Unmaps and frees [cpos, cpos+clusters) (fallocate's punch hole). A hole
- * in the middle of a file needs sparse-alloc.
+ * Unmaps [cpos, cpos+clusters) and lets go of its clusters (fallocate's punch
+ * hole; releaseRuns: a reflinked run counts one fewer). A hole in the middle
+ * of a file needs sparse-alloc.
  */
 export async function punchHole(ctx: VolumeContext, tx: Transaction, inode: Inode, cpos: number, clusters: number,
   di?: Dinode): Promise<Extent[]> {
@@ -808,8 +842,8 @@ export async function punchHole(ctx: VolumeContext, tx: Transaction, inode: Inod
   if (!ctx.features.sparse && cpos + clusters < d.i_clusters) {
     throw new FsError('EOPNOTSUPP', 'punching a hole needs the sparse feature');
   }
-  const { removed } = await inodeTree(ctx, tx, inode, d).remove(cpos, clusters);
-  await freeRuns(ctx, tx, removed);
+  const { removed } = await inodeTree(ctx, tx, inode, d).remove(cpos, clusters, { refcounted: true });
+  await releaseRuns(ctx, tx, d, removed);
   return removed;
 }
 

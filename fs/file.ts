@@ -7,6 +7,7 @@ import type { VolumeContext } from './context';
 import type { Inode } from './inode';
 import { leafExtents, findExtent, isUnwritten, type Extent } from './extentMap';
 import { FsError } from './errors';
+import { OCFS2_EXT_REFCOUNTED } from './format/constants';
 
 /** The inode's leaf extents, loaded once and kept until the tree changes. */
 export function dataExtents(ctx: VolumeContext, inode: Inode): Promise<Extent[]> {
@@ -28,6 +29,8 @@ export interface Segment {
   /** Device byte offset, or null when the range reads as zeros. */
   deviceOffset: number | null;
   unwritten: boolean;
+  /** Shared with a reflink (OCFS2_EXT_REFCOUNTED): read in place, but written only by a copy on write. */
+  refcounted: boolean;
 }
 
 /** Splits [offset, offset+length) of the file into device-contiguous segments. */
@@ -50,11 +53,12 @@ export async function mapRange(ctx: VolumeContext, inode: Inode, offset: number,
         length: segEnd - pos,
         deviceOffset: unwritten ? null : found.blkno * blockSize + (pos - extStartByte),
         unwritten,
+        refcounted: (found.flags & OCFS2_EXT_REFCOUNTED) !== 0,
       });
       pos = segEnd;
     } else {
       const holeEnd = found.holeEnd === Infinity ? end : Math.min(end, found.holeEnd * clusterSize);
-      out.push({ fileOffset: pos, length: holeEnd - pos, deviceOffset: null, unwritten: false });
+      out.push({ fileOffset: pos, length: holeEnd - pos, deviceOffset: null, unwritten: false, refcounted: false });
       pos = holeEnd;
     }
   }

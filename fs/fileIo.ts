@@ -17,13 +17,14 @@
  * write-back of the file in flight: those are written to the device at once
  * (writeThrough: a random writer's pages would otherwise each be written back
  * alone later, at more cost); anything else (inline data, holes, unwritten
- * extents, extension) takes the allocating path of fs/fileWrite.ts, which
+ * extents, clusters shared with a reflink, extension) takes the allocating
+ * path of fs/fileWrite.ts, which
  * puts data and zeros on the device at once, and the cached pages are brought
  * up to date.
  *
  * Direct write: inode lock shared; dirty pages of the range are written back
  * and dropped; then either the fallback (same allocating path, for holes,
- * unwritten extents, past-EOF and inline files: on the device when the call
+ * unwritten extents, shared clusters, past-EOF and inline files: on the device when the call
  * returns, as O_DIRECT requires) or a straight device write of the mapped
  * blocks. The lock is released once the device requests are submitted and
  * the call completes with them, so several direct writes of one inode are in
@@ -299,6 +300,7 @@ async function fallbackReason(host: IoHost, inode: Inode, offset: number, end: n
   for (const s of await mapRange(host, inode, offset, end - offset)) {
     if (s.unwritten) return 'unwritten extent';
     if (s.deviceOffset === null) return 'hole';
+    if (s.refcounted) return 'shared with a reflink (copy on write)';
   }
   return null;
 }

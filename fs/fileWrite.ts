@@ -9,6 +9,17 @@
  * for their holes (or, without sparse-alloc, for everything up to the end of
  * the write), and unwritten extents they write into become written.
  *
+ * Clusters shared with a reflink (OCFS2_EXT_REFCOUNTED) are copied on write,
+ * as the kernel's ocfs2_refcount_cow does: each whole cluster the write
+ * touches that another file still has (counted more than once) gets a new
+ * cluster holding the old bytes with the write's over them (zeros for an
+ * unwritten one), the file's extent points there, and the old cluster counts
+ * one fewer in the refcount tree; the other files keep reading it untouched.
+ * A cluster counted once (the others let go of it) is the file's alone: it is
+ * written in place and only loses its flag and its record, as in the kernel.
+ * Zeroing for a truncate or past the end of file unshares its clusters the
+ * same way first.
+ *
  * The rules that keep a crash and a reader from seeing stale disk bytes:
  * - every byte of a cluster that becomes readable is written first: the data,
  *   and zeros for what the write does not cover (new clusters, converted
@@ -36,13 +47,16 @@ import type { Geometry } from './super';
 import type { Dinode } from './format/dinode';
 import { extentRecsPerInodeWithXattr, maxInlineDataWithXattr } from './format/dinode';
 import { emptyExtentList } from './format/extent';
-import { OCFS2_EXT_REFCOUNTED, OCFS2_EXT_UNWRITTEN, OCFS2_INLINE_DATA_FL } from './format/constants';
+import { OCFS2_EXT_REFCOUNTED, OCFS2_EXT_UNWRITTEN, OCFS2_HAS_REFCOUNT_FL, OCFS2_INLINE_DATA_FL } from './format/constants';
 import { type Extent, findExtent, isUnwritten } from './extentMap';
 import { dataExtents, mapRange } from './file';
-import { ExtentTree, dinodeExtentRoot, truncateClustersStep } from './extentTree';
+import { ExtentTree, dinodeExtentRoot, releaseRuns, truncateClustersStep } from './extentTree';
 import { nowTimespec, stamp, stampModified } from './times';
 import { FsError, errnoOf } from './errors';
 import { writeBlocks, type DeviceWrite } from './blockIo';
+import type { ClusterRun } from './allocApi';
+import { countsOf } from './refcountCounts';
+import { decreaseRefcount } from './refcountDecrease';
 
 const trace = createDebug('o2fuse:fs');
 
@@ -118,14 +132,25 @@ async function runIo(ctx: VolumeContext, items: readonly IoItem[]): Promise<void
   await writeBlocks(ctx, writes, 'allocating write');
 }
 
-/** Zeros on the device every written (mapped, not unwritten) byte of the file in [start, end). */
-async function zeroWrittenRange(ctx: VolumeContext, inode: Inode, start: number, end: number): Promise<void> {
+/**
+ * Zeros on the device every written (mapped, not unwritten) byte of the file in [start, end). Clusters shared with
+ * a reflink are copied on write first (fillRange with no data): the zeros must not reach the other files.
+ */
+async function zeroWrittenRange(host: WriteHost, inode: Inode, start: number, end: number): Promise<void> {
   if (end <= start || inode.inline) return;
+  let segs = await mapRange(host, inode, start, end - start);
+  const shared = segs.filter((s) => s.refcounted && s.deviceOffset !== null);
+  for (const s of shared) {
+    const stop = s.fileOffset + s.length;
+    const reached = await fillRange(host, inode, s.fileOffset, stop, null, 0, false);
+    if (reached < stop) throw new FsError('ENOSPC', `inode ${inode.ino}: no space to copy its shared clusters on write (at byte ${reached})`);
+  }
+  if (shared.length) segs = await mapRange(host, inode, start, end - start);
   const items: IoItem[] = [];
-  for (const s of await mapRange(ctx, inode, start, end - start)) {
+  for (const s of segs) {
     if (s.deviceOffset !== null) items.push({ deviceOffset: s.deviceOffset, zeroBytes: s.length });
   }
-  await runIo(ctx, items);
+  await runIo(host, items);
 }
 
 /** The bytes to put in a file range: `data` at file offset `offset`; everything else zeros. */
@@ -140,16 +165,14 @@ interface Fill {
 }
 
 /**
- * I/O for file clusters [cpos, cpos+clusters) living at physical cluster
- * `cluster`: the data the fill has for them, and with `whole` zeros for the
- * rest of each cluster.
+ * File clusters [cpos, cpos+clusters) living at physical cluster `cluster`, as byte offsets: the run [runStart,
+ * runEnd), `dev` to add to a file offset for its device offset, and [a, b) the part the fill's data covers
+ * (a = b = runEnd when it covers none).
  */
-function planClusters(geo: Geometry, items: IoItem[], cpos: number, clusters: number, cluster: number, whole: boolean,
-  fill: Fill | null): void {
-  const cs = geo.clusterSize;
+function spanOf(cs: number, cpos: number, clusters: number, cluster: number, fill: Fill | null):
+  { runStart: number; runEnd: number; dev: number; a: number; b: number } {
   const runStart = cpos * cs;
   const runEnd = (cpos + clusters) * cs;
-  const dev = cluster * cs - runStart; // file offset -> device offset
   let a = runEnd;
   let b = runEnd;
   if (fill) {
@@ -157,9 +180,44 @@ function planClusters(geo: Geometry, items: IoItem[], cpos: number, clusters: nu
     b = Math.min(runEnd, fill.offset + fill.data.length);
     if (a >= b) a = b = runEnd;
   }
+  return { runStart, runEnd, dev: cluster * cs - runStart, a, b };
+}
+
+/**
+ * I/O for file clusters [cpos, cpos+clusters) living at physical cluster
+ * `cluster`: the data the fill has for them, and with `whole` zeros for the
+ * rest of each cluster.
+ */
+function planClusters(geo: Geometry, items: IoItem[], cpos: number, clusters: number, cluster: number, whole: boolean,
+  fill: Fill | null): void {
+  const { runStart, runEnd, dev, a, b } = spanOf(geo.clusterSize, cpos, clusters, cluster, fill);
   if (whole && a > runStart) items.push({ deviceOffset: dev + runStart, zeroBytes: a - runStart });
   if (fill && a < b) items.push({ deviceOffset: dev + a, buf: fill.data.subarray(a - fill.offset, b - fill.offset) });
   if (whole && b < runEnd && a < b) items.push({ deviceOffset: dev + b, zeroBytes: runEnd - b });
+}
+
+/**
+ * I/O for the copy on write of file clusters [cpos, cpos+clusters), shared at physical cluster `from` (null: an
+ * unwritten extent, which reads as zeros), to their new place at `cluster`: the fill's data, and around it the
+ * bytes the old clusters hold, read now. Only what the data leaves uncovered is read.
+ */
+async function planCopy(ctx: VolumeContext, items: IoItem[], cpos: number, clusters: number, cluster: number,
+  from: number | null, fill: Fill | null): Promise<void> {
+  const cs = ctx.geo.clusterSize;
+  const { runStart, runEnd, dev, a, b } = spanOf(cs, cpos, clusters, cluster, fill);
+  const old = async (x: number, y: number): Promise<void> => {
+    if (y <= x) return;
+    if (from === null) {
+      items.push({ deviceOffset: dev + x, zeroBytes: y - x });
+      return;
+    }
+    const buf = Buffer.allocUnsafe(y - x);
+    await ctx.device.readInto(buf, from * cs - runStart + x);
+    items.push({ deviceOffset: dev + x, buf });
+  };
+  await old(runStart, a);
+  if (fill && a < b) items.push({ deviceOffset: dev + a, buf: fill.data.subarray(a - fill.offset, b - fill.offset) });
+  await old(b, runEnd);
 }
 
 // ---- the in-memory extent cache, kept in step with a write's tree changes ----
@@ -213,22 +271,23 @@ function applyChanges(list: readonly Extent[], changes: readonly Change[], bpc: 
 interface Seg {
   cpos: number;
   clusters: number;
-  kind: 'hole' | 'written' | 'unwritten';
+  /** 'shared': refcounted (reflinked), written or unwritten (`unwritten` says which); copied on write. */
+  kind: 'hole' | 'written' | 'unwritten' | 'shared';
   /** Physical cluster of cpos (mapped segments). */
   cluster: number;
+  unwritten?: boolean;
 }
 
-function segmentsOf(extents: readonly Extent[], c0: number, c1: number, bpc: number, owner: string): Seg[] {
+function segmentsOf(extents: readonly Extent[], c0: number, c1: number, bpc: number): Seg[] {
   const out: Seg[] = [];
   let c = c0;
   while (c < c1) {
     const f = findExtent(extents, c);
     if ('blkno' in f) {
-      if (f.flags & OCFS2_EXT_REFCOUNTED) {
-        throw new FsError('EOPNOTSUPP', `${owner}: cluster ${c} is refcounted (reflinked); o2fuse cannot write it yet`);
-      }
       const n = Math.min(c1, f.cpos + f.clusters) - c;
-      out.push({ cpos: c, clusters: n, kind: isUnwritten(f) ? 'unwritten' : 'written', cluster: f.blkno / bpc + (c - f.cpos) });
+      const cluster = f.blkno / bpc + (c - f.cpos);
+      if (f.flags & OCFS2_EXT_REFCOUNTED) out.push({ cpos: c, clusters: n, kind: 'shared', cluster, unwritten: isUnwritten(f) });
+      else out.push({ cpos: c, clusters: n, kind: isUnwritten(f) ? 'unwritten' : 'written', cluster });
       c += n;
     } else {
       const n = Math.min(c1, f.holeEnd) - c;
@@ -237,6 +296,14 @@ function segmentsOf(extents: readonly Extent[], c0: number, c1: number, bpc: num
     }
   }
   return out;
+}
+
+/** The refcount tree of a file with shared extents (EIO when its inode names none). */
+function refcountRoot(di: Dinode): number {
+  if (!(di.i_dyn_features & OCFS2_HAS_REFCOUNT_FL) || di.i_refcount_loc === 0) {
+    throw new FsError('EIO', `inode ${di.i_blkno} has refcounted extents but no refcount tree; run fsck.ocfs2`);
+  }
+  return di.i_refcount_loc;
 }
 
 /** The physical cluster just past the extent before logical cluster c (an allocation goal that keeps the file contiguous). */
@@ -259,9 +326,45 @@ function goalBefore(extents: readonly Extent[], c: number, bpc: number): number 
 }
 
 /**
+ * Gives file clusters [cpos, cpos+count) new clusters, claimed run by run from `goal` on: `map` points the tree at
+ * a run and says how many of its clusters it mapped (fewer when the volume ran out of extent blocks: ENOSPC counts
+ * as none), the rest of the run goes back in the same transaction, and `planned` plans the mapped part's I/O.
+ * Returns the clusters done from cpos, fewer than count when space ran out, and the goal for what follows.
+ */
+async function claimAndMap(host: WriteHost, tx: Transaction, cpos: number, count: number, goal: number | undefined,
+  map: (c: number, run: ClusterRun) => Promise<number>,
+  planned: (c: number, n: number, cluster: number) => void | Promise<void>): Promise<{ done: number; goal: number | undefined }> {
+  let done = 0;
+  while (done < count) {
+    let run: ClusterRun;
+    try {
+      run = await host.alloc.claimClusters(tx, 1, count - done, goal);
+    } catch (err) {
+      if (isEnospc(err)) break;
+      throw err;
+    }
+    let mapped = 0;
+    try {
+      mapped = await map(cpos + done, run);
+    } catch (err) {
+      if (!isEnospc(err)) throw err;
+    }
+    if (mapped < run.count) await host.alloc.freeClusters(tx, { cluster: run.cluster + mapped, count: run.count - mapped });
+    if (mapped > 0) {
+      await planned(cpos + done, mapped, run.cluster);
+      done += mapped;
+      goal = run.cluster + mapped;
+    }
+    if (mapped < run.count) break;
+  }
+  return { done, goal };
+}
+
+/**
  * One transaction's worth of [from, to): holes get clusters, unwritten
- * extents become written, `fill` goes to the device with zeros around it in
- * the clusters that become readable. When the fill's data was reached,
+ * extents become written, shared clusters are copied on write, `fill` goes
+ * to the device with zeros around it in the clusters that become readable
+ * (with the old bytes around it in copied ones). When the fill's data was reached,
  * i_size becomes at least min(sizeTarget, what was reached). Returns the
  * byte offset reached (less than `to` when the volume ran out of space;
  * `from` when nothing was done).
@@ -275,13 +378,17 @@ async function fillChunk(host: WriteHost, inode: Inode, from: number, to: number
   const c0 = Math.floor(from / cs);
   const c1 = Math.ceil(to / cs);
   const owner = `inode ${inode.ino}`;
-  const segs = segmentsOf(extents, c0, c1, bpc, owner);
+  const segs = segmentsOf(extents, c0, c1, bpc);
   const tx = host.begin(`write ${owner} ${from}..${to}`);
   try {
     const di = await editInode(tx, inode);
     const tree = new ExtentTree(host, tx, dinodeExtentRoot(di, { sparse: host.features.sparse }));
     const items: IoItem[] = [];
     const changes: Change[] = [];
+    /** Runs the copies on write took the file off: lowered in the refcount tree once every copy has its cluster. */
+    const copied: Extent[] = [];
+    /** Shared runs counted once, now the file's alone: their records go, the clusters stay. */
+    const kept: ClusterRun[] = [];
     let reached = c0;
     let goal = goalBefore(extents, c0, bpc);
     space: for (const s of segs) {
@@ -302,38 +409,52 @@ async function fillChunk(host: WriteHost, inode: Inode, from: number, to: number
           reached = s.cpos + done;
           break space;
         }
-      } else {
-        let c = s.cpos;
-        let left = s.clusters;
-        while (left > 0) {
-          let run;
-          try {
-            run = await host.alloc.claimClusters(tx, 1, left, goal);
-          } catch (err) {
-            if (isEnospc(err)) break space;
-            throw err;
+      } else if (s.kind === 'shared') {
+        for (const p of await countsOf(host, tx, refcountRoot(di), owner, s.cluster, s.clusters)) {
+          const pc = s.cpos + (p.r_cpos - s.cluster);
+          if (p.r_refcount === 1) {
+            // Nobody else has these clusters any more: they stay where they are and are written in place, no longer
+            // flagged shared, and their record goes (the kernel's ocfs2_clear_ext_refcount): no copy, no space.
+            let done = 0;
+            try {
+              done = (await tree.remap(pc, p.r_clusters, p.r_cpos * bpc, 0, { partial: true })).done;
+            } catch (err) {
+              if (!isEnospc(err)) throw err;
+            }
+            if (done > 0) {
+              planClusters(geo, items, pc, done, p.r_cpos, s.unwritten === true, fill);
+              kept.push({ cluster: p.r_cpos, count: done });
+              trace('%s: clusters %d..%d (at cluster %d) are counted once: written in place, shared no more', owner, pc, pc + done, p.r_cpos);
+              reached = pc + done;
+              goal = p.r_cpos + done;
+            }
+            if (done < p.r_clusters) break space;
+            continue;
           }
-          let mapped: number;
-          try {
-            mapped = await tree.insert({ cpos: c, clusters: run.count, blkno: run.cluster * bpc, flags: 0 }, { partial: true });
-          } catch (err) {
-            if (!isEnospc(err)) throw err;
-            mapped = 0;
-          }
-          if (mapped < run.count) {
-            // No extent block for the rest: those clusters go back in this same transaction.
-            await host.alloc.freeClusters(tx, { cluster: run.cluster + mapped, count: run.count - mapped });
-          }
-          if (mapped > 0) {
-            planClusters(geo, items, c, mapped, run.cluster, true, fill);
-            changes.push({ kind: 'map', ext: { cpos: c, clusters: mapped, blkno: run.cluster * bpc, flags: 0 } });
-            c += mapped;
-            left -= mapped;
-            goal = run.cluster + mapped;
-            reached = c;
-          }
-          if (mapped < run.count) break space;
+          const got = await claimAndMap(host, tx, pc, p.r_clusters, goal, async (c, run) => {
+            const moved = await tree.remap(c, run.count, run.cluster * bpc, 0, { partial: true });
+            copied.push(...moved.replaced);
+            return moved.done;
+          }, async (c, n, cluster) => {
+            const old = p.r_cpos + (c - pc);
+            await planCopy(host, items, c, n, cluster, s.unwritten ? null : old, fill);
+            trace('%s: copy on write of clusters %d..%d (shared %dx at cluster %d) to cluster %d', owner, c, c + n, p.r_refcount, old, cluster);
+          });
+          goal = got.goal;
+          if (got.done > 0) reached = pc + got.done;
+          if (got.done < p.r_clusters) break space;
         }
+        continue;
+      } else {
+        const got = await claimAndMap(host, tx, s.cpos, s.clusters, goal,
+          (c, run) => tree.insert({ cpos: c, clusters: run.count, blkno: run.cluster * bpc, flags: 0 }, { partial: true }),
+          (c, n, cluster) => {
+            planClusters(geo, items, c, n, cluster, true, fill);
+            changes.push({ kind: 'map', ext: { cpos: c, clusters: n, blkno: cluster * bpc, flags: 0 } });
+          });
+        goal = got.goal;
+        if (got.done > 0) reached = s.cpos + got.done;
+        if (got.done < s.clusters) break space;
         continue;
       }
       reached = s.cpos + s.clusters;
@@ -343,6 +464,14 @@ async function fillChunk(host: WriteHost, inode: Inode, from: number, to: number
     if (reachedBytes <= from) {
       tx.abort();
       return from;
+    }
+    // After every claim: a cluster this frees (its last sharer gone) is not handed out again in the same change.
+    if (copied.length) await releaseRuns(host, tx, di, copied);
+    for (const k of kept) {
+      const dropped = await decreaseRefcount(host, tx, refcountRoot(di), owner, k.cluster, k.count);
+      if (dropped.reduce((n, r) => n + r.count, 0) !== k.count) {
+        throw new FsError('EIO', `${owner}: clusters ${k.cluster}+${k.count} changed count within one change; run fsck.ocfs2`);
+      }
     }
     const accepted = fill?.accepted;
     if (accepted && reachedBytes === to && to === fill.offset + fill.data.length) {
@@ -359,7 +488,9 @@ async function fillChunk(host: WriteHost, inode: Inode, from: number, to: number
       stamp(di, 'ctime', now);
     }
     const before = inode.extents;
-    if (changes.length) {
+    if (copied.length || kept.length) {
+      tx.onCommit(() => { inode.extents = undefined; });
+    } else if (changes.length) {
       tx.onCommit(() => {
         inode.extents = before ? applyChanges(before, changes, bpc) : undefined;
       });

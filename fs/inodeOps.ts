@@ -9,21 +9,13 @@ import type { NameiHost } from './nameiHost';
 import { editInode, withTransaction } from './transaction';
 import { FsError } from './errors';
 import { nowTimespec, stamp } from './times';
-import { S_IFMT, OCFS2_HAS_REFCOUNT_FL } from './format/constants';
+import { S_IFMT } from './format/constants';
 import { truncateFile } from './fileWrite';
 
+/** Whether `inode` takes data writes (a reflinked file's shared clusters are copied on write: fs/fileWrite.ts). */
 export function checkWritable(inode: Inode): void {
   if (inode.isDir) throw new FsError('EISDIR');
   if (!inode.isReg) throw new FsError('EINVAL', 'write to a non-regular file');
-  refuseShared(inode);
-}
-
-function refuseShared(inode: Inode): void {
-  // Reflinked extents are shared with other files: writing one needs a copy on write, which this engine does not do
-  // (it only lowers their counts when a file lets go of them, fs/refcountDecrease.ts).
-  if (inode.di.i_dyn_features & OCFS2_HAS_REFCOUNT_FL) {
-    throw new FsError('EOPNOTSUPP', `inode ${inode.ino} has reflinked (refcounted) extents, which o2fuse cannot write yet`);
-  }
 }
 
 export async function setAttributes(host: NameiHost, ino: number, changes: SetAttr): Promise<Inode> {
@@ -32,7 +24,6 @@ export async function setAttributes(host: NameiHost, ino: number, changes: SetAt
     if (changes.size !== undefined) {
       if (inode.isDir) throw new FsError('EISDIR');
       if (!inode.isReg) throw new FsError('EINVAL', 'truncate of a non-regular file');
-      refuseShared(inode);
       if (changes.size !== inode.size) await truncateFile(host, inode, changes.size);
     }
     await withTransaction(host, `setattr ${ino}`, async (tx) => {

@@ -34,6 +34,7 @@ import {
   decodeRefcountBlock, encodeRefcountBlock, lowCpos, OCFS2_REFCOUNT_LEAF_FL, OCFS2_REFCOUNT_TREE_FL, refcountRecsPerRefcountBlock,
   type RefcountBlock, type RefcountRec,
 } from './format/refcount';
+import type { ExtentList } from './format/extent';
 import { readRefcountBlock } from './blocks';
 import { FsError } from './errors';
 
@@ -129,21 +130,10 @@ export async function decreaseRefcount(ctx: VolumeContext, tx: Transaction, blkn
   const end = cluster + count;
   let rootChanged = false;
   for (let pos = cluster; pos < end;) {
-    const leaves = list.l_recs.slice(0, list.l_next_free_rec);
-    const low = lowCpos(pos);
-    // ocfs2_get_refcount_rec: the last leaf starting at or below the cluster (the first when none does); it
-    // counts up to where the next one starts.
-    let i = leaves.length - 1;
-    while (i > 0 && leaves[i].e_cpos > low) i--;
-    if (i < 0) throw new FsError('EIO', `${what}: OCFS2_REFCOUNT_TREE_FL with no leaf; run fsck.ocfs2`);
-    const upTo = i + 1 < leaves.length ? pos + (leaves[i + 1].e_cpos - low) : end;
-    const segEnd = Math.min(end, upTo);
-    const leaf = await txRefcountBlock(ctx, tx, leaves[i].e_blkno);
-    if (!(leaf.rb.rf_flags & OCFS2_REFCOUNT_LEAF_FL) || leaf.rb.rf_parent !== blkno) {
-      throw new FsError('EIO', `${what}: leaf ${leaves[i].e_blkno} is not a leaf of this tree (rf_flags 0x${leaf.rb.rf_flags.toString(16)}, ` +
-        `rf_parent ${leaf.rb.rf_parent}); run fsck.ocfs2`);
-    }
-    freed.push(...lowerIn(leaf, pos, segEnd - pos, `${what}, leaf ${leaves[i].e_blkno}`));
+    const { i, segEnd } = leafSpan(list, pos, end, what);
+    const leaf = await txRefcountBlock(ctx, tx, list.l_recs[i].e_blkno);
+    checkLeaf(leaf.rb, blkno, what);
+    freed.push(...lowerIn(leaf, pos, segEnd - pos, `${what}, leaf ${leaf.blkno}`));
     if (leaf.rb.rf_records!.rl_used > 0) {
       await leaf.write();
     } else {
@@ -155,6 +145,29 @@ export async function decreaseRefcount(ctx: VolumeContext, tx: Transaction, blkn
   if (rootChanged) await root.write();
   traceLowered(what, cluster, count, freed);
   return freed;
+}
+
+/**
+ * The leaf of a tree's root list that counts cluster `pos` (ocfs2_get_refcount_rec: the last leaf starting at or below
+ * the cluster's low 32 bits, the first when none does), its index, and where its span ends (the next leaf's start, or
+ * `end`).
+ */
+export function leafSpan(list: ExtentList, pos: number, end: number, what: string): { i: number; segEnd: number } {
+  const leaves = list.l_recs.slice(0, list.l_next_free_rec);
+  const low = lowCpos(pos);
+  let i = leaves.length - 1;
+  while (i > 0 && leaves[i].e_cpos > low) i--;
+  if (i < 0) throw new FsError('EIO', `${what}: OCFS2_REFCOUNT_TREE_FL with no leaf; run fsck.ocfs2`);
+  const upTo = i + 1 < leaves.length ? pos + (leaves[i + 1].e_cpos - low) : end;
+  return { i, segEnd: Math.min(end, upTo) };
+}
+
+/** EIO unless `leaf` is a leaf block whose parent is the root `rootBlkno`. */
+export function checkLeaf(leaf: RefcountBlock, rootBlkno: number, what: string): void {
+  if (!(leaf.rf_flags & OCFS2_REFCOUNT_LEAF_FL) || leaf.rf_parent !== rootBlkno) {
+    throw new FsError('EIO', `${what}: block ${leaf.rf_blkno} is not a leaf of this tree (rf_flags 0x${leaf.rf_flags.toString(16)}, ` +
+      `rf_parent ${leaf.rf_parent}); run fsck.ocfs2`);
+  }
 }
 
 /** A refcount block checked as read, decoded from the transaction's copy (which earlier runs of this change may have changed). */

@@ -87,8 +87,9 @@ export interface VolumeOptions {
  * which need the lock service.
  * xattr, refcount and discontig-bg volumes mount read-write, but the single
  * operations that would have to write those structures in ways this engine
- * does not refuse (EOPNOTSUPP): copying a shared extent on write, growing a
- * refcount tree, setting an xattr. (Deleting a reflinked file lowers counts.)
+ * does not are refused (EOPNOTSUPP): growing a refcount tree, setting an
+ * xattr. (Writing to a reflinked file copies its shared clusters on write;
+ * deleting, truncating or punching one lowers their counts.)
  */
 const WRITABLE = {
   incompat: OCFS2_FEATURE_INCOMPAT_LOCAL_MOUNT | OCFS2_FEATURE_INCOMPAT_SPARSE_ALLOC | OCFS2_FEATURE_INCOMPAT_INLINE_DATA |

@@ -15,7 +15,7 @@ import { readFileData } from '../../fs/file';
 import { extentRecClusters } from '../../fs/format/extent';
 import { EXTENT_ALLOC_SYSTEM_INODE, OCFS2_EXT_UNWRITTEN, systemInodeName } from '../../fs/format/constants';
 import { type Transaction, editInode } from '../../fs/transaction';
-import { insertExtent } from '../../fs/extentTree';
+import { ExtentTree, dinodeExtentRoot, freeRuns, insertExtent } from '../../fs/extentTree';
 import { makeImage, type ImageOptions } from '../lib/volume';
 import { assertFsckClean } from '../lib/fsck';
 import { cat } from '../lib/oracle';
@@ -328,4 +328,36 @@ export async function preallocUnwritten(vol: Volume, ino: number, cpos: number, 
     }
   });
   return mapped;
+}
+
+/**
+ * Moves clusters [cpos, cpos+count) of one extent to newly claimed clusters,
+ * bytes and flags and all (ExtentTree.remap, the copy on write's step), and
+ * frees the old ones: the file reads the same, its tree is split where the
+ * range cuts the extent. Returns the runs the range was mapped to before.
+ */
+export async function relocate(vol: Volume, ino: number, cpos: number, count: number, flags: number): Promise<Extent[]> {
+  const { bpc, clusterSize } = vol.geo;
+  const inode = await vol.iget(ino);
+  return behindCache(vol, ino, `relocate ${ino}`, async (tx) => {
+    const di = await editInode(tx, inode, { extentsChanged: true });
+    const tree = new ExtentTree(vol, tx, dinodeExtentRoot(di, { sparse: vol.features.sparse }));
+    const replaced: Extent[] = [];
+    let at = cpos;
+    let left = count;
+    while (left > 0) {
+      const run = await vol.alloc.claimClusters(tx, 1, left);
+      const moved = await tree.remap(at, run.count, run.cluster * bpc, flags);
+      if (moved.done !== run.count) throw new Error(`remap of ${run.count} clusters at ${at} did ${moved.done}`);
+      for (const r of moved.replaced) {
+        await vol.device.write(await vol.device.read(r.blkno * vol.geo.blockSize, r.clusters * clusterSize),
+          (run.cluster + (r.cpos - at)) * clusterSize);
+      }
+      replaced.push(...moved.replaced);
+      at += run.count;
+      left -= run.count;
+    }
+    await freeRuns(vol, tx, replaced);
+    return replaced;
+  });
 }

@@ -1,7 +1,8 @@
 /**
  * A seeded random mix of writes (small and large, anywhere, past EOF),
- * truncates up and down, hole punches and unwritten preallocations on one
- * file, checked against a shadow copy of its bytes. Every few operations the
+ * truncates up and down, hole punches, unwritten preallocations and
+ * relocations (part of an extent moved to new clusters, as a copy on write
+ * does) on one file, checked against a shadow copy of its bytes. Every few operations the
  * tree is checked for the invariants of fs/extentTree.ts and the file read
  * back; at intervals the volume is unmounted for fsck.ocfs2 -fn and
  * libocfs2's reading, then remounted (so later operations start from disk).
@@ -15,7 +16,7 @@ import { punchHole } from '../../fs/extentTree';
 import type { Volume } from '../../fs/volume';
 import {
   assertContent, assertOracleContent, assertSpaceBack, assertTree, createFile, freshImage, mountRw, openFile,
-  preallocUnwritten, spaceCounts, truncateBoth, unmountAndFsck, behindCache, writeBoth, type TestFile,
+  preallocUnwritten, relocate, spaceCounts, treeShape, truncateBoth, unmountAndFsck, behindCache, writeBoth, type TestFile,
 } from './extent-harness';
 
 const OPS = Number(process.env.EXTENT_TEST_OPS ?? 400);
@@ -40,7 +41,7 @@ const CASES: Case[] = [
 ];
 
 for (const c of CASES) {
-  t.test(`random writes, truncates, punches and preallocations match a shadow copy: ${c.name}`, async (t) => {
+  t.test(`random writes, truncates, punches, preallocations and relocations match a shadow copy: ${c.name}`, async (t) => {
     const seed = seedFrom(t);
     const rng = new Rng(seed ^ c.blockSize);
     const cs = c.clusterSize;
@@ -57,8 +58,8 @@ for (const c of CASES) {
       const sizeClusters = Math.ceil(size / cs);
       const roll = rng.float();
       const w = c.fragment
-        ? { write: 0.55, append: 0.6, truncate: 0.63, punch: 0.85, runMax: 3 }
-        : { write: 0.45, append: 0.55, truncate: 0.7, punch: 0.85, runMax: 40 };
+        ? { write: 0.55, append: 0.6, truncate: 0.63, punch: 0.8, relocate: 0.9, runMax: 3 }
+        : { write: 0.45, append: 0.55, truncate: 0.7, punch: 0.8, relocate: 0.88, runMax: 40 };
       let op: string;
       if (roll < w.write) {
         op = 'write';
@@ -78,6 +79,24 @@ for (const c of CASES) {
         const n = rng.int(1, w.runMax);
         await behindCache(vol, f.ino, 'punch', async (tx) => punchHole(vol, tx, await vol.iget(f.ino), cpos, n));
         f.shadow.fill(0, cpos * cs, Math.min(size, (cpos + n) * cs));
+      } else if (roll < w.relocate && sizeClusters > 0) {
+        op = 'relocate';
+        const extents = (await treeShape(vol, await vol.iget(f.ino))).extents;
+        if (extents.length) {
+          const e = extents[rng.int(0, extents.length - 1)];
+          const from = e.cpos + rng.int(0, e.clusters - 1);
+          const n = rng.int(1, Math.min(w.runMax, e.cpos + e.clusters - from));
+          const replaced = await relocate(vol, f.ino, from, n, e.flags);
+          // One piece per run of new clusters the allocator handed out: joined, they must be the extent's part.
+          const was: number[][] = [];
+          for (const r of [...replaced].sort((a, b) => a.cpos - b.cpos)) {
+            const last = was[was.length - 1];
+            if (last && last[0] + last[1] === r.cpos && last[2] + last[1] * vol.geo.bpc === r.blkno && last[3] === r.flags) last[1] += r.clusters;
+            else was.push([r.cpos, r.clusters, r.blkno, r.flags]);
+          }
+          if (!t.same(was, [[from, n, e.blkno + (from - e.cpos) * vol.geo.bpc, e.flags]],
+            `op ${i}: the relocation replaced exactly clusters ${from}..${from + n} of the extent at ${e.cpos}`)) break;
+        }
       } else if (sizeClusters > 0) {
         op = 'prealloc';
         const cpos = rng.int(0, sizeClusters - 1);

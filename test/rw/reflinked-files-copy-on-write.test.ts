@@ -1,0 +1,247 @@
+/**
+ * Writing to files the kernel reflinked: o2fuse copies each shared cluster a
+ * change touches to a new one (the old bytes, the write's over them) and
+ * lowers the old cluster's count, as the kernel's ocfs2_refcount_cow does;
+ * the files it shares with never change.
+ *
+ * The scripted case, on 32 KiB clusters so that writes cover clusters only
+ * in part: the kernel makes a 1 MiB file and three reflinks of it, a reflink
+ * whose original it then deletes (every count at one), and a file of
+ * unwritten clusters with one written cluster, reflinked. Through an o2fuse
+ * mount: buffered writes inside a cluster and across three, an O_DIRECT
+ * write, a write over the end of file, a truncate into a shared cluster and
+ * back up, a punched hole whose edge falls in a shared cluster, and writes
+ * into a shared unwritten cluster and into a cluster counted once (written
+ * in place, no longer flagged shared). Each file reads back as its model
+ * through the mount and after a remount, fsck.ocfs2 -fn (which checks every
+ * count against the extents) is clean, the global bitmap grew by exactly
+ * the clusters copied. The kernel then reads every file as the models say,
+ * copies another cluster itself, and removes everything: both allocators
+ * are back where they were before the kernel's reflinks, which they could
+ * not be with a count wrong either way.
+ *
+ * The random case: fsx (fsxModel.ts) through the mount, on 8 KiB clusters,
+ * over both files of one reflinked pair and one file of another, whose
+ * original must keep its bytes; then the same checks.
+ */
+import t from 'tap';
+import * as fs from 'node:fs';
+import { createHash } from 'node:crypto';
+import * as path from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { makeImage } from '../lib/volume';
+import { mountO2fuse } from '../lib/mount';
+import { assertFsckClean } from '../lib/fsck';
+import { debugfs } from '../lib/debugfs';
+import { debugfsBitmap } from './helpers';
+import { kernelRun, kernelUnavailable, staticHelpersTar } from '../lib/kernel';
+import { rngFrom } from '../lib/seed';
+import { FileModel, nextStep } from '../iopath/fsxModel';
+import { mountStep, openMountFile, type MountFile } from '../iopath/fsxMount';
+
+const skip = kernelUnavailable() ?? false;
+const CLUSTER = 32 * 1024;
+
+interface Baseline {
+  blocks: number;
+  clusters: number;
+}
+
+async function baselineOf(image: string): Promise<Baseline> {
+  return { blocks: (await debugfsBitmap(image, 'extent_alloc:0000')).used, clusters: (await debugfsBitmap(image, 'global_bitmap')).used };
+}
+
+const sha256 = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
+
+/** A sha256sum -c list of `files` (name -> bytes). */
+const sumsOf = (files: Map<string, Buffer>): string => [...files].map(([name, bytes]) => `${sha256(bytes)}  ${name}\n`).join('');
+
+/** The model's bytes after a write: zeros between the old end and `offset`. */
+function written(old: Buffer, offset: number, data: Buffer): Buffer {
+  const out = Buffer.alloc(Math.max(old.length, offset + data.length));
+  old.copy(out);
+  data.copy(out, offset);
+  return out;
+}
+
+function truncated(old: Buffer, size: number): Buffer {
+  const out = Buffer.alloc(size);
+  old.copy(out, 0, 0, Math.min(size, old.length));
+  return out;
+}
+
+function punched(old: Buffer, offset: number, length: number): Buffer {
+  const out = Buffer.from(old);
+  out.fill(0, offset, Math.min(old.length, offset + length));
+  return out;
+}
+
+const KERNEL_MAKES = `
+mkdir -p /tmp && tar -xf /dev/vdb -C /tmp || exit 1
+R=/tmp/reflink
+dd if=/dev/urandom of=orig bs=32768 count=32 2>/dev/null || exit 1
+$R orig a && $R orig b && $R orig c || exit 1
+dd if=/dev/urandom of=lone bs=32768 count=8 2>/dev/null || exit 1
+$R lone lone-r && rm lone || exit 1
+/tmp/prealloc un 0 262144 || exit 1
+dd if=/dev/urandom of=un bs=32768 seek=2 count=1 conv=notrunc 2>/dev/null || exit 1
+$R un un-r || exit 1
+sha256sum orig un > sums || exit 1
+echo made
+`;
+
+const KERNEL_CHECKS = `
+mkdir -p /tmp && tar -xf /dev/vdb -C /tmp || exit 1
+sha256sum -c models || exit 1
+dd if=/dev/urandom of=a bs=32768 seek=20 count=1 conv=notrunc 2>/dev/null || exit 1
+sha256sum -c sums || exit 1
+rm orig a b c lone-r un un-r sums models || exit 1
+ls
+echo removed
+`;
+
+/** The leaf extents debugfs.ocfs2 lists for `file`: [cpos, clusters, block, flags]. */
+async function extentsOf(image: string, file: string): Promise<number[][]> {
+  const stat = await debugfs(image, `stat ${file}`);
+  return [...stat.matchAll(/^\s*\d+\s+(\d+)\s+(\d+)\s+(\d+)\s+0x([0-9a-f]+)/gm)]
+    .map((m) => [Number(m[1]), Number(m[2]), Number(m[3]), parseInt(m[4], 16)]);
+}
+
+/** Whether `file` has an extent flagged refcounted (OCFS2_EXT_REFCOUNTED, 0x2). */
+async function hasSharedExtent(image: string, file: string): Promise<boolean> {
+  return (await extentsOf(image, file)).some((e) => (e[3] & 2) !== 0);
+}
+
+t.test('writes to reflinked files copy the shared clusters they touch; the other files keep their bytes', { skip }, async (t) => {
+  const tar = await staticHelpersTar(t, ['reflink', 'prealloc']);
+  const image = await makeImage(t, { clusterSize: CLUSTER, sizeBytes: 256 * 1024 * 1024 });
+  const base = await baselineOf(image);
+  const made = await kernelRun(image, KERNEL_MAKES, { data: tar });
+  t.equal(made.code, 0, `the kernel made the files and their reflinks\n${made.output}`);
+  await assertFsckClean(t, image, 'volume the kernel wrote');
+  t.ok(await hasSharedExtent(image, '/un-r'), 'un-r shares its extents (unwritten ones too)');
+  const usedMade = (await debugfsBitmap(image, 'global_bitmap')).used;
+  const loneBefore = await extentsOf(image, '/lone-r');
+  t.same(loneBefore.map((e) => [e[0], e[1], e[3]]), [[0, 8, 2]], 'lone-r is one shared extent of 8 clusters');
+
+  let m = await mountO2fuse(t, image);
+  const at = (f: string) => path.join(m.dir, f);
+  const files = ['orig', 'a', 'b', 'c', 'lone-r', 'un', 'un-r'];
+  const model = new Map<string, Buffer>(files.map((f) => [f, fs.readFileSync(at(f))]));
+  t.equal(model.get('a')!.length, 1 << 20, 'a is the 1 MiB file the kernel wrote');
+  const write = (f: string, offset: number, data: Buffer, flags = 'r+'): void => {
+    const fd = fs.openSync(at(f), flags === 'direct' ? fs.constants.O_RDWR | fs.constants.O_DIRECT : flags);
+    try {
+      t.equal(fs.writeSync(fd, data, 0, data.length, offset), data.length, `${f}: ${data.length} bytes at ${offset}`);
+    } finally {
+      fs.closeSync(fd);
+    }
+    model.set(f, written(model.get(f)!, offset, data));
+  };
+  const bytes = (n: number, v: number) => Buffer.alloc(n, v);
+
+  // a: inside cluster 1; O_DIRECT in cluster 6; across clusters 9-11; over the end (cluster 31, and a new 32).
+  write('a', 40000, bytes(100, 0xa1));
+  write('a', 204800, bytes(4096, 0xa2), 'direct');
+  write('a', 300000, bytes(70000, 0xa3));
+  write('a', (1 << 20) - 1000, bytes(5000, 0xa4));
+  // b: cut inside cluster 15 (its tail zeroed in a copy; 16-31 let go of), then longer again (a hole).
+  fs.truncateSync(at('b'), 500123);
+  model.set('b', truncated(model.get('b')!, 500123));
+  fs.truncateSync(at('b'), 900000);
+  model.set('b', truncated(model.get('b')!, 900000));
+  // c: clusters 2-5 punched out, the hole's last 5 bytes in cluster 6 zeroed in a copy.
+  execFileSync('fallocate', ['-p', '-o', '65536', '-l', '131077', at('c')]);
+  model.set('c', punched(model.get('c')!, 65536, 131077));
+  // lone-r: every count is one, so its cluster 0 is written in place.
+  write('lone-r', 0, bytes(10, 0xb1));
+  // un-r: a shared unwritten cluster (copied as zeros) and the shared written one.
+  write('un-r', CLUSTER + 100, bytes(300, 0xc1));
+  write('un-r', 2 * CLUSTER + 10, bytes(50, 0xc2));
+  fs.writeFileSync(at('models'), sumsOf(new Map([...model].filter(([f]) => f !== 'orig' && f !== 'un'))));
+
+  const check = (when: string) => {
+    for (const [f, want] of model) t.equal(sha256(fs.readFileSync(at(f))), sha256(want), `${f} reads as its model ${when}`);
+  };
+  check('through the mount');
+  await m.unmount();
+  m = await mountO2fuse(t, image);
+  check('after a remount');
+  await m.unmount();
+  await assertFsckClean(t, image, 'volume o2fuse copied on write in');
+
+  // Copies: a 6 (clusters 1, 6, 9-11, 31) and its new cluster 32, b 1, c 1, un-r 2; lone-r none.
+  const copies = 6 + 1 + 1 + 1 + 2;
+  t.equal((await debugfsBitmap(image, 'global_bitmap')).used, usedMade + copies,
+    `the global bitmap grew by the ${copies} clusters copied and written, nothing shared was freed or lost`);
+  t.ok(await hasSharedExtent(image, '/a'), 'a still shares the clusters it did not write');
+  const bpc = CLUSTER / 4096;
+  t.same(await extentsOf(image, '/lone-r'), [[0, 1, loneBefore[0][2], 0], [1, 7, loneBefore[0][2] + bpc, 2]],
+    'lone-r\'s cluster 0, counted once, was written where it was and is no longer flagged shared; the rest still are');
+
+  const checked = await kernelRun(image, KERNEL_CHECKS, { data: tar });
+  t.equal(checked.code, 0, `the kernel reads every file as its model and orig as it wrote it, then removes them\n${checked.output}`);
+  t.match(checked.scriptOutput, /removed/);
+  await assertFsckClean(t, image, 'volume the kernel emptied');
+  t.same(await baselineOf(image), base, 'both allocators are back where they were before the reflinks');
+});
+
+interface FsxFile extends MountFile {
+  model: FileModel;
+}
+
+const KERNEL_PAIRS = `
+mkdir -p /tmp && tar -xf /dev/vdb -C /tmp || exit 1
+R=/tmp/reflink
+dd if=/dev/urandom of=p bs=4096 count=300 2>/dev/null || exit 1
+$R p p-r || exit 1
+dd if=/dev/urandom of=q bs=4096 count=370 2>/dev/null || exit 1
+$R q q-r || exit 1
+sha256sum q > sums || exit 1
+echo made
+`;
+
+t.test('fsx through the mount over reflinked files: every read as the model, the original untouched', { skip }, async (t) => {
+  const rng = rngFrom(t);
+  const tar = await staticHelpersTar(t, ['reflink']);
+  const image = await makeImage(t, { clusterSize: 8192, sizeBytes: 256 * 1024 * 1024 });
+  const base = await baselineOf(image);
+  const made = await kernelRun(image, KERNEL_PAIRS, { data: tar });
+  t.equal(made.code, 0, `the kernel made two files and a reflink of each\n${made.output}`);
+
+  const m = await mountO2fuse(t, image);
+  const files: FsxFile[] = [];
+  for (const name of ['p', 'p-r', 'q-r']) {
+    const model = new FileModel(name, 1536 * 1024);
+    model.write(0, fs.readFileSync(path.join(m.dir, name)));
+    files.push({ model, ...(await openMountFile(m.dir, name)) });
+  }
+  const failures: string[] = [];
+  const worker = async (f: FsxFile, r: ReturnType<typeof rngFrom>): Promise<void> => {
+    for (let i = 0; i < 150 && failures.length === 0; i++) {
+      const s = nextStep(r, f.model, { block: 4096, maxIo: 96 * 1024 });
+      const result = await mountStep(f, s);
+      if (s.data && result !== s.length) failures.push(`${f.model.name}: ${s.op} wrote ${String(result)}`);
+      if (result instanceof Buffer) {
+        const wrong = f.model.checkRead(s, result);
+        if (wrong) failures.push(`${f.model.name}: ${wrong}; last ops: ${f.model.recent()}`);
+      }
+      f.model.apply(s);
+    }
+  };
+  await Promise.all(files.map((f) => worker(f, rng.fork())));
+  t.same(failures, [], 'every read matched the model while the files ran');
+  for (const f of files) {
+    await f.buffered.close();
+    await f.direct.close();
+  }
+  const models = new Map(files.map((f) => [f.model.name, Buffer.from(f.model.content())]));
+  fs.writeFileSync(path.join(m.dir, 'models'), sumsOf(models));
+  await m.unmount();
+  await assertFsckClean(t, image, 'volume fsx ran on');
+
+  const checked = await kernelRun(image, 'sha256sum -c models || exit 1\nsha256sum -c sums || exit 1\nrm p p-r q q-r models sums || exit 1\necho removed\n');
+  t.equal(checked.code, 0, `the kernel reads the three files as their models and q as it wrote it, then removes them\n${checked.output}`);
+  await assertFsckClean(t, image, 'volume the kernel emptied');
+  t.same(await baselineOf(image), base, 'both allocators are back where they were before the reflinks');
+});
