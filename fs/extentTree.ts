@@ -19,12 +19,19 @@
  *   names the rightmost leaf (0 when the root is the leaf);
  * - the owner's cluster count (i_clusters) equals the clusters mapped.
  *
- * Unlike the kernel (which only ever adds branches at the right edge and
- * rotates records), a full node is split in place, B-tree fashion, and the
- * new sibling is linked after it; a full root moves its records into a new
- * extent block and becomes one level deeper (ocfs2_shift_tree_depth). New
- * blocks a change needs are claimed before anything is modified, so ENOSPC
- * leaves the tree as it was.
+ * - every leaf but the rightmost is full (the kernel's merge code relies on
+ *   it: ocfs2_figure_merge_contig_type calls a left neighbour that is not
+ *   full corrupt).
+ *
+ * Leaves are added only at the right edge, as in the kernel: records a
+ * change gives to or takes from another leaf are dealt out again over the
+ * leaves from there to the right edge (packLeaves: the effect of the
+ * kernel's rotations right on insert and left on removal). A full rightmost
+ * leaf, or an interior node, is split in place, B-tree fashion, and the new
+ * sibling linked after it; a full root moves its records into a new extent
+ * block and becomes one level deeper (ocfs2_shift_tree_depth). New blocks a
+ * change needs are claimed before anything is modified, so ENOSPC leaves
+ * the tree as it was.
  *
  * Every block change goes through the caller's Transaction. Extent blocks
  * this module has read or written in a transaction are kept decoded per
@@ -224,6 +231,10 @@ export class ExtentTree {
   private readonly nodes: Map<number, Node>;
   private pool: MetaBlockClaim[] = [];
   private readonly bpc: number;
+  /** Start of the leftmost leaf this change gave records to or took records from, other than the rightmost. */
+  private packFrom = Infinity;
+  /** Records the leaves from packFrom on hold past their capacity: they go to the right edge. */
+  private overflow = 0;
 
   constructor(private readonly ctx: VolumeContext, private readonly tx: Transaction, readonly root: ExtentRoot) {
     this.nodes = tx.local(TX_NODES, () => new Map<number, Node>());
@@ -258,6 +269,8 @@ export class ExtentTree {
   }
 
   private async writeNode(node: Node): Promise<void> {
+    // A leaf holding more than it can waits for packLeaves, which writes it.
+    if (node.recs.length > node.count && node.blkno !== 0) return;
     if (node.blkno === 0) {
       storeRecs(this.root.list, node.depth, node.recs);
       return;
@@ -385,8 +398,30 @@ export class ExtentTree {
     }
   }
 
-  /** Gives node k of the path the records `recs`, splitting, growing or removing nodes as needed. */
+  /**
+   * Gives node k of the path the records `recs`, splitting, growing or removing nodes as needed. A leaf that is not
+   * the rightmost keeps what it is given in memory, however many (packLeaves redistributes them when the change
+   * ends); the blocks its overflow will take at the right edge are claimed now.
+   */
   private async setRecs(path: Path, k: number, recs: Extent[]): Promise<void> {
+    const node = path.nodes[k];
+    if (node.depth === 0 && k > 0 && !ExtentTree.isRightmost(path, k)) {
+      const over = Math.max(0, recs.length - node.count) - Math.max(0, node.recs.length - node.count);
+      if (over > 0) {
+        this.overflow += over;
+        const right = await this.findPath(MAX_CPOS - 1);
+        const rk = right.nodes.length - 1;
+        const need = this.blocksNeeded(right, rk, right.nodes[rk].recs.length + this.overflow);
+        if (need > this.pool.length) await this.reserve(need - this.pool.length);
+      } else {
+        this.overflow += over;
+      }
+      if (recs.length === 0) return this.fixNode(path, k, recs);
+      node.recs = recs;
+      // Still exactly full: nothing moves.
+      if (recs.length !== node.count) this.packFrom = Math.min(this.packFrom, ExtentTree.leafRange(path).start);
+      return this.writeNode(node);
+    }
     const need = this.blocksNeeded(path, k, recs.length);
     if (need > this.pool.length) await this.reserve(need - this.pool.length);
     await this.fixNode(path, k, recs);
@@ -555,7 +590,98 @@ export class ExtentTree {
     if (this.root.getLastEbBlk() !== lastEb) this.root.setLastEbBlk(lastEb);
   }
 
+  /**
+   * Every leaf but the rightmost full, as the kernel keeps its trees (it adds leaves only at the right edge and
+   * rotates records right on an insert, left on a removal) and as its merge code reads them
+   * (ocfs2_figure_merge_contig_type calls a left neighbour that is not full corrupt). The records of the leaves
+   * from the leftmost one this change touched to the rightmost are dealt out again, each leaf filled in turn: what
+   * the last cannot hold goes to new leaves after it, leaves left with nothing are freed, and the interior records
+   * right of that point are recomputed from the leaves.
+   */
+  private async packLeaves(): Promise<void> {
+    const from = this.packFrom;
+    this.packFrom = Infinity;
+    this.overflow = 0;
+    if (from === Infinity || this.rootNode().depth === 0) return;
+    const first = await this.findPath(from);
+    const leaves: Node[] = [first.nodes[first.nodes.length - 1]];
+    const seen = new Set([leaves[0].blkno]);
+    for (let next = leaves[0].eb!.h_next_leaf_blk; next !== 0; next = leaves[leaves.length - 1].eb!.h_next_leaf_blk) {
+      if (seen.has(next)) throw new FsError('EIO', `${this.root.owner}: the leaf chain comes back to block ${next}`);
+      seen.add(next);
+      leaves.push(await this.readNode(next, 0));
+    }
+    const cap = leaves[0].count;
+    if (leaves.every((l, i) => i === leaves.length - 1 ? l.recs.length <= cap : l.recs.length === cap)) return;
+    const all = leaves.flatMap((l) => l.recs);
+    let at = 0;
+    for (let i = 0; i < leaves.length - 1; i++) {
+      leaves[i].recs = all.slice(at, at + cap);
+      at += leaves[i].recs.length;
+      if (leaves[i].recs.length) await this.writeNode(leaves[i]);
+    }
+    const rest = all.slice(at);
+    const right = await this.findPath(MAX_CPOS - 1);
+    const rk = right.nodes.length - 1;
+    trace('%s: %d records dealt out again over %d leaves from cpos %d', this.root.owner, all.length, leaves.length, from);
+    if (rest.length > 0) {
+      right.nodes[rk].recs = [];
+      await this.fixNode(right, rk, rest);
+    } else {
+      right.nodes[rk].recs = [];
+      await this.fixNode(right, rk, []);
+      // Leaves before it the records did not reach are empty too: each is the rightmost in its turn.
+      for (;;) {
+        const path = await this.findPath(MAX_CPOS - 1);
+        const k = path.nodes.length - 1;
+        if (k === 0 || path.nodes[k].recs.length > 0) break;
+        await this.fixNode(path, k, []);
+      }
+    }
+    await this.retile(this.rootNode(), from, 0, Infinity);
+  }
+
+  /** The cpos of the first leaf record under `node`. */
+  private async firstLeafCpos(node: Node): Promise<number> {
+    while (node.depth > 0) node = await this.readNode(node.recs[0].blkno, node.depth - 1);
+    return node.recs.length ? node.recs[0].cpos : 0;
+  }
+
+  /**
+   * Recomputes the interior records of `node` (which covers [start, end)) from the record holding cpos `from`
+   * rightwards, and the one before it: each starts where its subtree's first leaf record starts (its first, where
+   * the node starts), and reaches the next (its last, the node's end; at the right edge fixRightEdge sets it).
+   */
+  private async retile(node: Node, from: number, start: number, end: number): Promise<void> {
+    if (node.depth === 0) return;
+    const recs = node.recs;
+    let i0 = 0;
+    while (i0 + 1 < recs.length && recs[i0 + 1].cpos <= from) i0++;
+    i0 = Math.max(0, i0 - 1);
+    let changed = false;
+    for (let i = i0; i < recs.length; i++) {
+      const cpos = i === 0 ? start : await this.firstLeafCpos(await this.readNode(recs[i].blkno, node.depth - 1));
+      if (recs[i].cpos !== cpos) {
+        recs[i].cpos = cpos;
+        changed = true;
+      }
+    }
+    for (let i = i0; i < recs.length; i++) {
+      const e = i + 1 < recs.length ? recs[i + 1].cpos : end;
+      if (e !== Infinity && recs[i].clusters !== e - recs[i].cpos) {
+        recs[i].clusters = e - recs[i].cpos;
+        changed = true;
+      }
+    }
+    if (changed) await this.writeNode(node);
+    for (let i = i0; i < recs.length; i++) {
+      const e = i + 1 < recs.length ? recs[i + 1].cpos : end;
+      await this.retile(await this.readNode(recs[i].blkno, node.depth - 1), from, recs[i].cpos, e);
+    }
+  }
+
   private async finish(): Promise<void> {
+    await this.packLeaves();
     await this.shrinkDepth();
     await this.fixLeftEdge();
     await this.fixRightEdge();

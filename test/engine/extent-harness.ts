@@ -223,6 +223,9 @@ export async function treeShape(vol: Volume, inode: Inode): Promise<TreeShape> {
     const eb = await readExtentBlock(vol, leavesInOrder[i]);
     const want = i + 1 < leavesInOrder.length ? leavesInOrder[i + 1] : 0;
     if (eb.h_next_leaf_blk !== want) problems.push(`leaf ${leavesInOrder[i]}: h_next_leaf_blk ${eb.h_next_leaf_blk}, expected ${want}`);
+    // The kernel's merge code reads the leaf left of another as full (ocfs2_figure_merge_contig_type).
+    const { l_next_free_rec: used, l_count: count } = eb.h_list;
+    if (i + 1 < leavesInOrder.length && used !== count) problems.push(`leaf ${leavesInOrder[i]} is not the rightmost but holds ${used} of ${count} records`);
   }
   const mapped = shape.extents.reduce((s, e) => s + e.clusters, 0);
   if (mapped !== di.i_clusters) problems.push(`i_clusters ${di.i_clusters}, clusters mapped ${mapped}`);

@@ -34,7 +34,7 @@ interface Case {
 }
 
 const CASES: Case[] = [
-  { name: '512-byte blocks, 4K clusters, fragmenting', blockSize: 512, clusterSize: 4096, maxBytes: 4 << 20, fragment: true },
+  { name: '512-byte blocks, 4K clusters, fragmenting', blockSize: 512, clusterSize: 4096, maxBytes: 8 << 20, fragment: true },
   { name: '512-byte blocks, 4K clusters', blockSize: 512, clusterSize: 4096, maxBytes: 3 << 20 },
   { name: '1K blocks, 8K clusters, metaecc', blockSize: 1024, clusterSize: 8192, maxBytes: 6 << 20, features: 'metaecc' },
   { name: '4K blocks, 64K clusters', blockSize: 4096, clusterSize: 65536, maxBytes: 24 << 20 },

@@ -1,12 +1,15 @@
 /**
- * The extent-tree API on its own, at depth 3: thousands of one-cluster
- * unwritten extents inserted in shuffled order at every other cluster (so
- * nothing merges and nodes split in the middle at every level, not only at
- * the right edge), then random punches (some across many leaves, emptying
- * leaves and interior blocks), each batch checked against a model of the
- * mapping and the tree invariants; then a truncate to zero must free every
- * cluster and extent block. 512-byte blocks: 19 records in the inode, 28 in
- * an extent block. fsck.ocfs2 -fn at the deepest point and at the end.
+ * The extent-tree API on its own, at depth 3: sixteen thousand one-cluster
+ * unwritten extents appended at every other cluster (the right edge grows:
+ * leaves, then interior blocks, then the root split), then a few hundred
+ * inserted in shuffled order into the holes between them (each overflows a
+ * full leaf in the middle of the tree, and the records to its right are
+ * dealt out again, as the kernel's rotations move them), then random punches
+ * (some across many leaves, emptying leaves and interior blocks), each batch
+ * checked against a model of the mapping and the tree invariants (every leaf
+ * but the rightmost full among them); then a truncate to zero must free
+ * every cluster and extent block. 512-byte blocks: 19 records in the inode,
+ * 28 in an extent block. fsck.ocfs2 -fn at the deepest point and at the end.
  */
 import t, { type Test } from 'tap';
 import { Rng, seedFrom } from '../lib/seed';
@@ -19,7 +22,9 @@ import {
   assertSpaceBack, assertTree, createFile, freshImage, mountRw, openFile, spaceCounts, unmountAndFsck, withTx, type TestFile,
 } from './extent-harness';
 
-const INSERTS = Number(process.env.EXTENT_TEST_DEPTH3_INSERTS ?? 10000);
+const INSERTS = Number(process.env.EXTENT_TEST_DEPTH3_INSERTS ?? 16000);
+/** Inserts into the holes, each in the middle of the tree. */
+const SHUFFLED = Number(process.env.EXTENT_TEST_DEPTH3_SHUFFLED ?? 400);
 const BATCH = 1000;
 const cs = 4096;
 
@@ -38,13 +43,14 @@ async function assertModel(t: Test, vol: Volume, f: TestFile, model: Model, what
   return shape.depth;
 }
 
-t.test('shuffled inserts grow a depth-3 tree; punches and a truncate take it apart', async (t) => {
+t.test('appends grow a depth-3 tree; shuffled inserts in its middle, punches and a truncate take it apart', async (t) => {
   const rng = new Rng(seedFrom(t));
   const image = await freshImage(t, { blockSize: 512, clusterSize: cs, sizeBytes: 512 * 1024 * 1024, features: 'noinline-data' });
   let vol = await mountRw(image);
   let f = await createFile(vol, 'deep');
   const start = await spaceCounts(vol);
-  const positions = rng.shuffle(Array.from({ length: INSERTS }, (_, i) => 2 * i));
+  const holes = rng.shuffle(Array.from({ length: INSERTS }, (_, i) => 2 * i + 1)).slice(0, SHUFFLED);
+  const positions = [...Array.from({ length: INSERTS }, (_, i) => 2 * i), ...holes];
   const model: Model = new Map();
   let deepest = 0;
   for (let b = 0; b < positions.length; b += BATCH) {
@@ -58,9 +64,9 @@ t.test('shuffled inserts grow a depth-3 tree; punches and a truncate take it apa
         model.set(cpos, run.cluster);
       }
     });
-    deepest = Math.max(deepest, await assertModel(t, vol, f, model, `after ${Math.min(b + BATCH, INSERTS)} inserts`));
+    deepest = Math.max(deepest, await assertModel(t, vol, f, model, `after ${Math.min(b + BATCH, positions.length)} inserts`));
   }
-  t.equal(deepest, 3, `${INSERTS} shuffled extents make a depth-3 tree`);
+  t.equal(deepest, 3, `${INSERTS} appended and ${SHUFFLED} shuffled extents make a depth-3 tree`);
   await vol.release(f.ino, f.fh);
   await unmountAndFsck(t, vol, image, 'volume with a depth-3 tree');
 

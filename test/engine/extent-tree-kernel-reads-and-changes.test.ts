@@ -1,10 +1,13 @@
 /**
  * The Linux kernel's OCFS2 driver (kernel-run, under qemu) and o2fuse agree
  * on the trees o2fuse builds: the kernel reads a depth-2 tree of 700
- * non-mergeable extents and a file of split unwritten extents exactly as
- * written; then it changes them itself (a write into a hole in the middle,
- * which takes its record rotation paths, an append, a truncate through the
- * middle, a write into an unwritten extent), and fsck.ocfs2 -fn, libocfs2
+ * non-mergeable extents, a file of split unwritten extents and a depth-1
+ * tree of unwritten extents o2fuse split in the middle of full leaves
+ * exactly as written; then it changes them itself (a write into a hole in
+ * the middle, which takes its record rotation paths, an append, a truncate
+ * through the middle, writes into unwritten extents, some the first record
+ * of a leaf, which its merge code takes only with the leaf left of it full,
+ * ocfs2_figure_merge_contig_type), and fsck.ocfs2 -fn, libocfs2
  * and o2fuse all read the result as the kernel wrote it. Finally o2fuse
  * truncates the kernel-changed trees to nothing and the space comes back.
  */
@@ -52,9 +55,19 @@ t.test('the kernel reads and changes trees o2fuse built; o2fuse reads and frees 
   await preallocUnwritten(vol, u.ino, 0, 40);
   for (const c of [3, 10, 11, 25, 39]) await writeBoth(vol, u, c * cs + 100, rng.bytes(50));
   await assertTree(t, vol, u.ino, 'u built');
+  // p: 150 unwritten extents of 3 clusters (a depth-1 tree); o2fuse writes the middle cluster of 60 of them, each
+  // turning one record into three in a full leaf in the middle of the tree.
+  let p = await createFile(vol, 'p');
+  await truncateBoth(vol, p, 600 * cs);
+  for (let k = 0; k < 150; k++) await preallocUnwritten(vol, p.ino, 4 * k, 3);
+  for (const k of rng.shuffle(Array.from({ length: 150 }, (_, k) => k)).slice(0, 60)) {
+    await writeBoth(vol, p, (4 * k + 1) * cs + 10, rng.bytes(100));
+  }
+  t.ok((await assertTree(t, vol, p.ino, 'p built')).leaves > 5, 'p\'s records fill several leaves');
   await assertContent(t, vol, f, 'built');
   await assertContent(t, vol, u, 'built');
-  for (const x of [f, u]) await vol.release(x.ino, x.fh);
+  await assertContent(t, vol, p, 'built');
+  for (const x of [f, u, p]) await vol.release(x.ino, x.fh);
   await unmountAndFsck(t, vol, image, 'volume o2fuse built');
 
   const midHole = (2 * 351 + 1) * cs + 7;
@@ -64,8 +77,11 @@ t.test('the kernel reads and changes trees o2fuse built; o2fuse reads and frees 
     `printf 'KERNEL-MIDDLE' | dd of=f bs=1 seek=${midHole} conv=notrunc 2>/dev/null`,
     `printf 'KERNEL-APPEND' >> f`,
     `printf 'KERNEL-UNWRITTEN' | dd of=u bs=1 seek=${unwrittenSpot} conv=notrunc 2>/dev/null`,
+    // The first cluster of every extent of p: some are the first record of a leaf, which the kernel's merge code
+    // can only take if the leaf left of it is full.
+    `k=0; while [ $k -lt 150 ]; do printf 'K' | dd of=p bs=1 seek=$((k * ${4 * cs} + 3)) conv=notrunc 2>/dev/null; k=$((k + 1)); done`,
     'sync',
-    'sha256sum f u',
+    'sha256sum f u p',
     `truncate -s ${301 * cs + 17} f`,
     'sync',
     'sha256sum f',
@@ -74,21 +90,26 @@ t.test('the kernel reads and changes trees o2fuse built; o2fuse reads and frees 
   const errors = r.kernelLines.filter((l) => /ERROR|error|corrupt/i.test(l));
   t.same(errors, [], 'the kernel logged no OCFS2 errors');
   const sums = r.scriptOutput.split('\n').filter((l) => /^[0-9a-f]{64} /.test(l)).map((l) => l.split(/\s+/));
-  t.equal(sums.length, 5, 'five checksums came back', { output: r.scriptOutput });
+  t.equal(sums.length, 6, 'six checksums came back', { output: r.scriptOutput });
   t.same(sums.slice(0, 2).map((s) => s[0]), [sha(f.shadow), sha(u.shadow)], 'the kernel reads both files as o2fuse wrote them');
   shadowWrite(f, midHole, Buffer.from('KERNEL-MIDDLE'));
   shadowWrite(f, f.shadow.length, Buffer.from('KERNEL-APPEND'));
   shadowWrite(u, unwrittenSpot, Buffer.from('KERNEL-UNWRITTEN'));
-  t.same(sums.slice(2, 4).map((s) => s[0]), [sha(f.shadow), sha(u.shadow)], 'and writes into them as expected');
+  for (let k = 0; k < 150; k++) shadowWrite(p, k * 4 * cs + 3, Buffer.from('K'));
+  t.same(sums.slice(2, 5).map((s) => s[0]), [sha(f.shadow), sha(u.shadow), sha(p.shadow)], 'and writes into them as expected');
   shadowTruncate(f, 301 * cs + 17);
-  t.equal(sums[4]?.[0], sha(f.shadow), 'and truncates f as expected');
+  t.equal(sums[5]?.[0], sha(f.shadow), 'and truncates f as expected');
   await assertFsckClean(t, image, 'volume after the kernel changed it');
   await assertOracleContent(t, image, f);
   await assertOracleContent(t, image, u);
+  await assertOracleContent(t, image, p);
 
   vol = await mountRw(image);
   f = await openFile(vol, f);
   u = await openFile(vol, u);
+  p = await openFile(vol, p);
+  await assertTree(t, vol, p.ino, 'p as the kernel left it');
+  await assertContent(t, vol, p, 'as the kernel left it');
   await assertTree(t, vol, f.ino, 'f as the kernel left it');
   await assertTree(t, vol, u.ino, 'u as the kernel left it');
   await assertContent(t, vol, f, 'as the kernel left it');
@@ -99,9 +120,9 @@ t.test('the kernel reads and changes trees o2fuse built; o2fuse reads and frees 
   await assertTree(t, vol, f.ino, 'f changed again by o2fuse');
   await assertContent(t, vol, f, 'changed again by o2fuse');
   await assertContent(t, vol, u, 'changed again by o2fuse');
-  for (const x of [f, u]) await truncateBoth(vol, x, 0);
+  for (const x of [f, u, p]) await truncateBoth(vol, x, 0);
   const end = await spaceCounts(vol);
   t.equal(end.extentBlocksUsed, start.extentBlocksUsed, 'every extent block is freed (the kernel\'s too)');
-  for (const x of [f, u]) await vol.release(x.ino, x.fh);
+  for (const x of [f, u, p]) await vol.release(x.ino, x.fh);
   await unmountAndFsck(t, vol, image, 'volume at the end');
 });
