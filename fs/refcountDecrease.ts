@@ -19,12 +19,13 @@
  * it, each leaf from its e_cpos up to the next one's) is changed leaf by leaf.
  * A leaf left with no record is taken out of the root's list and freed
  * (ocfs2_remove_refcount_extent), and a root left with no leaf goes back to
- * holding records itself. A split that needs more records than the block
- * holds, and a root list deeper than one level (more leaves than the root
- * holds: 247 on 4 KiB blocks), are refused with EOPNOTSUPP: o2fuse does not
- * grow refcount trees. The refusal fails the whole change (its transaction
- * aborts), so runs and leaves lowered before it in the same change are not
- * written either.
+ * holding records itself. A split that leaves a block with more records
+ * than it holds grows the tree (fs/refcountGrow.ts: the root's records move
+ * to leaves, a full leaf is divided). A root list deeper than one level, or
+ * one that would have to be (more leaves than the root holds: 247 on 4 KiB
+ * blocks), is refused with EOPNOTSUPP. The refusal fails the whole change
+ * (its transaction aborts), so runs and leaves lowered before it in the same
+ * change are not written either.
  */
 import createDebug from 'debug';
 import type { VolumeContext } from './context';
@@ -36,6 +37,7 @@ import {
 } from './format/refcount';
 import type { ExtentList } from './format/extent';
 import { readRefcountBlock } from './blocks';
+import { expandRoot, splitLeaf } from './refcountGrow';
 import { FsError } from './errors';
 
 const trace = createDebug('o2fuse:fs');
@@ -117,6 +119,7 @@ export async function decreaseRefcount(ctx: VolumeContext, tx: Transaction, blkn
   const root = await txRefcountBlock(ctx, tx, blkno);
   if (!(root.rb.rf_flags & OCFS2_REFCOUNT_TREE_FL)) {
     const freed = lowerIn(root, cluster, count, what);
+    if (overfull(root)) await expandRoot(ctx, tx, root, what);
     await root.write();
     traceLowered(what, cluster, count, freed);
     return freed;
@@ -134,7 +137,10 @@ export async function decreaseRefcount(ctx: VolumeContext, tx: Transaction, blkn
     const leaf = await txRefcountBlock(ctx, tx, list.l_recs[i].e_blkno);
     checkLeaf(leaf.rb, blkno, what);
     freed.push(...lowerIn(leaf, pos, segEnd - pos, `${what}, leaf ${leaf.blkno}`));
-    if (leaf.rb.rf_records!.rl_used > 0) {
+    if (overfull(leaf)) {
+      await splitLeaf(ctx, tx, root, i, leaf, what);
+      rootChanged = true;
+    } else if (leaf.rb.rf_records!.rl_used > 0) {
       await leaf.write();
     } else {
       await dropLeaf(ctx, tx, root, i, leaf);
@@ -183,19 +189,20 @@ async function txRefcountBlock(ctx: VolumeContext, tx: Transaction, blkno: numbe
   return { blkno, rb, write: async () => encodeRefcountBlock(rb, await tx.block(blkno, 'refcount block')) };
 }
 
-/** Lowers [cluster, cluster+count) in the records of `b` (changed in place in `b.rb`); returns the runs freed. */
+/**
+ * Lowers [cluster, cluster+count) in the records of `b` (changed in place in `b.rb`); returns the runs freed. The
+ * records may then be more than the block holds (overfull): the caller grows the tree (fs/refcountGrow.ts).
+ */
 function lowerIn(b: TxRefcountBlock, cluster: number, count: number, what: string): ClusterRun[] {
   const list = b.rb.rf_records;
   if (!list) throw new FsError('EIO', `${what}: no records; run fsck.ocfs2`);
   const { recs, freed } = decreaseRecords(list.rl_recs.slice(0, list.rl_used), cluster, count, what);
-  if (recs.length > list.rl_count) {
-    throw new FsError('EOPNOTSUPP', `${what}: lowering clusters ${cluster}+${count} needs ${recs.length} records, ` +
-      `more than the ${list.rl_count} the block holds; o2fuse does not grow refcount trees`);
-  }
   list.rl_recs = recs;
   list.rl_used = recs.length;
   return freed;
 }
+
+const overfull = (b: TxRefcountBlock): boolean => b.rb.rf_records!.rl_used > b.rb.rf_records!.rl_count;
 
 /**
  * ocfs2_remove_refcount_extent: a leaf with no record left goes from the root's list (index `i`) and back to its

@@ -5,12 +5,16 @@
  * covers part of a record splits it, the parts outside keeping their count; a
  * lowered record merges with a neighbour it continues at its new count; a
  * run that reaches a cluster no record counts, or a record that already
- * counts zero, is damage (EIO) and changes nothing. The kernel's own records
- * and fsck.ocfs2 check the same code through a mount in
- * test/rw/reflinked-files-leave-their-refcount-tree.
+ * counts zero, is damage (EIO) and changes nothing. Where a full leaf is
+ * divided when the tree grows (fs/refcountGrow.ts, splitIndex): nearest the
+ * middle, at a record that does not overlap the one before it in the low 32
+ * bits of their clusters. The kernel's own records and fsck.ocfs2 check the
+ * same code through a mount in test/rw/reflinked-files-leave-their-refcount-tree
+ * and test/rw/reflinked-files-copy-on-write.
  */
 import t from 'tap';
 import { decreaseRecords } from '../../fs/refcountDecrease';
+import { splitIndex } from '../../fs/refcountGrow';
 import type { RefcountRec } from '../../fs/format/refcount';
 
 const rec = (r_cpos: number, r_clusters: number, r_refcount: number): RefcountRec => ({ r_cpos, r_clusters, r_refcount });
@@ -70,4 +74,15 @@ t.test('a cluster no record counts, or a record at zero, is damage', async (t) =
     'records that overlap (the run covered by the first already)');
   t.throws(() => decreaseRecords([rec(10, 5, 2)], 12, 6, 'refcount tree 7 of inode 9'),
     /refcount tree 7 of inode 9: cluster 15 is mapped as shared but has no refcount record; run fsck\.ocfs2/, 'the message names the tree and the cluster');
+});
+
+t.test('a full leaf is divided nearest its middle, where no record overlaps the last in the low 32 bits', async (t) => {
+  const run = (n: number, step = 4) => Array.from({ length: n }, (_, i) => rec(i * step, 2, 2));
+  t.equal(splitIndex(run(24)), 12, 'even: at the middle');
+  t.equal(splitIndex(run(25)), 12, 'odd: at the middle, rounded down');
+  // Past 2^32 clusters the low 32 bits start again: the record at 12 (low cluster 45) overlaps the one before it
+  // (44+2) there, so the division moves to the nearest place where none does.
+  const high = [...run(12), rec(2 ** 32 + 45, 2, 2), ...Array.from({ length: 12 }, (_, i) => rec(2 ** 32 + 48 + i * 4, 2, 2))];
+  t.equal(splitIndex(high), 13, 'not between records whose low clusters overlap: the next place past the middle');
+  t.equal(splitIndex([rec(5, 1, 1)]), -1, 'a single record cannot be divided');
 });

@@ -23,17 +23,28 @@
  * The random case: fsx (fsxModel.ts) through the mount, on 8 KiB clusters,
  * over both files of one reflinked pair and one file of another, whose
  * original must keep its bytes; then the same checks.
+ *
+ * The growing case, on 512-byte blocks (23 records to a refcount block, 23
+ * leaves to its root): one-byte writes into every other cluster of a 4 MiB
+ * reflink, in a random order, each splitting a record in the middle of the
+ * tree. The tree's root moves its records to a leaf, leaves divide, until
+ * the root lists all 23 it holds and the next write is refused with
+ * EOPNOTSUPP, having changed nothing. fsck.ocfs2 is clean, the leaves count
+ * every cluster, and the kernel reads both files, copies more of them on
+ * write in the tree o2fuse grew, and frees it all.
  */
 import t from 'tap';
 import * as fs from 'node:fs';
 import { createHash } from 'node:crypto';
 import * as path from 'node:path';
+import * as os from 'node:os';
 import { execFileSync } from 'node:child_process';
 import { makeImage } from '../lib/volume';
 import { mountO2fuse } from '../lib/mount';
 import { assertFsckClean } from '../lib/fsck';
 import { debugfs } from '../lib/debugfs';
 import { debugfsBitmap } from './helpers';
+import { baselineOf, extentsOf, leavesOf } from './refcountViews';
 import { kernelRun, kernelUnavailable, staticHelpersTar } from '../lib/kernel';
 import { rngFrom } from '../lib/seed';
 import { FileModel, nextStep } from '../iopath/fsxModel';
@@ -41,15 +52,6 @@ import { mountStep, openMountFile, type MountFile } from '../iopath/fsxMount';
 
 const skip = kernelUnavailable() ?? false;
 const CLUSTER = 32 * 1024;
-
-interface Baseline {
-  blocks: number;
-  clusters: number;
-}
-
-async function baselineOf(image: string): Promise<Baseline> {
-  return { blocks: (await debugfsBitmap(image, 'extent_alloc:0000')).used, clusters: (await debugfsBitmap(image, 'global_bitmap')).used };
-}
 
 const sha256 = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 
@@ -99,13 +101,6 @@ rm orig a b c lone-r un un-r sums models || exit 1
 ls
 echo removed
 `;
-
-/** The leaf extents debugfs.ocfs2 lists for `file`: [cpos, clusters, block, flags]. */
-async function extentsOf(image: string, file: string): Promise<number[][]> {
-  const stat = await debugfs(image, `stat ${file}`);
-  return [...stat.matchAll(/^\s*\d+\s+(\d+)\s+(\d+)\s+(\d+)\s+0x([0-9a-f]+)/gm)]
-    .map((m) => [Number(m[1]), Number(m[2]), Number(m[3]), parseInt(m[4], 16)]);
-}
 
 /** Whether `file` has an extent flagged refcounted (OCFS2_EXT_REFCOUNTED, 0x2). */
 async function hasSharedExtent(image: string, file: string): Promise<boolean> {
@@ -244,4 +239,74 @@ t.test('fsx through the mount over reflinked files: every read as the model, the
   t.equal(checked.code, 0, `the kernel reads the three files as their models and q as it wrote it, then removes them\n${checked.output}`);
   await assertFsckClean(t, image, 'volume the kernel emptied');
   t.same(await baselineOf(image), base, 'both allocators are back where they were before the reflinks');
+});
+
+const KERNEL_BIG = `
+mkdir -p /tmp && tar -xf /dev/vdb -C /tmp || exit 1
+dd if=/dev/urandom of=big bs=4096 count=1024 2>/dev/null || exit 1
+/tmp/reflink big big-r || exit 1
+sha256sum big > sums || exit 1
+echo made
+`;
+
+t.test('copies on write scattered over a reflink grow its refcount tree into leaves, until its root is full', { skip }, async (t) => {
+  const rng = rngFrom(t);
+  const tar = await staticHelpersTar(t, ['reflink']);
+  // 512-byte blocks: 23 records to a block, 23 leaves to the root.
+  const image = await makeImage(t, { blockSize: 512, sizeBytes: 256 * 1024 * 1024 });
+  const base = await baselineOf(image);
+  const made = await kernelRun(image, KERNEL_BIG, { data: tar });
+  t.equal(made.code, 0, `the kernel made a 4 MiB file and its reflink\n${made.output}`);
+  const treeBlk = Number(/Refcount Block: (\d+)/.exec(await debugfs(image, 'stat /big'))?.[1] ?? 0);
+  t.same(await leavesOf(image, treeBlk), [], 'the tree\'s root holds its one record');
+
+  const m = await mountO2fuse(t, image);
+  const file = path.join(m.dir, 'big-r');
+  let model: Buffer = fs.readFileSync(file);
+  // Every other cluster, in a random order: each copy splits a record in the middle of the tree's range.
+  const order = Array.from({ length: 512 }, (_, k) => 2 * k + 1);
+  for (let k = order.length - 1; k > 0; k--) {
+    const j = rng.int(0, k);
+    [order[k], order[j]] = [order[j], order[k]];
+  }
+  const fd = fs.openSync(file, 'r+');
+  let done = 0;
+  let refused: NodeJS.ErrnoException | undefined;
+  for (const c of order) {
+    const byte = Buffer.from([(done % 250) + 1]);
+    try {
+      fs.writeSync(fd, byte, 0, 1, c * 4096 + 100);
+    } catch (err) {
+      refused = err as NodeJS.ErrnoException;
+      break;
+    }
+    model = written(model, c * 4096 + 100, byte);
+    done++;
+  }
+  fs.closeSync(fd);
+  // errno 95, which Node names ENOTSUP.
+  t.equal(refused?.errno, -os.constants.errno.EOPNOTSUPP, `after ${done} copies the root's list is full and the next is refused with EOPNOTSUPP`);
+  t.ok(done > 23 * 6, `far more copies than one block of records would allow (${done})`);
+  t.equal(sha256(fs.readFileSync(file)), sha256(model), 'big-r reads as every write that was taken, the refused one left out');
+  fs.writeFileSync(path.join(m.dir, 'models'), sumsOf(new Map([['big-r', model]])));
+  await m.unmount();
+  await assertFsckClean(t, image, 'volume whose refcount tree o2fuse grew');
+  const leaves = await leavesOf(image, treeBlk);
+  t.equal(leaves.length, 23, 'the tree has the 23 leaves its root lists at most');
+  t.ok(leaves.every((recs) => recs.length <= 23 && recs.length > 0), 'each leaf holds between 1 and 23 records');
+  const counts = leaves.flat();
+  t.equal(counts.filter((r) => r[2] === 1).reduce((n, r) => n + r[1], 0), done, 'the clusters big-r let go of count once (big\'s)');
+  t.equal(counts.reduce((n, r) => n + r[1], 0), 1024, 'the tree still counts all of big\'s 1024 clusters');
+
+  const checked = await kernelRun(image, `
+sha256sum -c sums || exit 1
+sha256sum -c models || exit 1
+dd if=/dev/urandom of=big-r bs=4096 seek=100 count=300 conv=notrunc 2>/dev/null || exit 1
+dd if=/dev/urandom of=big bs=4096 seek=0 count=40 conv=notrunc 2>/dev/null || exit 1
+rm big big-r sums models || exit 1
+echo removed
+`);
+  t.equal(checked.code, 0, `the kernel reads both files, copies more of them on write itself, and removes them\n${checked.output}`);
+  await assertFsckClean(t, image, 'volume the kernel emptied');
+  t.same(await baselineOf(image), base, 'both allocators are back where they were: the leaves o2fuse added were freed with the tree');
 });

@@ -45,30 +45,10 @@ import { mountO2fuse } from '../lib/mount';
 import { assertFsckClean } from '../lib/fsck';
 import { debugfs } from '../lib/debugfs';
 import { debugfsBitmap } from './helpers';
+import { baselineOf, extentAllocUsed, leavesOf, recordsOf, treeOf, type Baseline } from './refcountViews';
 import { kernelRun, kernelUnavailable, staticHelpersTar } from '../lib/kernel';
 
 const skip = kernelUnavailable() ?? false;
-
-/** Used bits of slot 0's extent allocator, where refcount blocks come from. */
-const extentAllocUsed = async (image: string): Promise<number> => (await debugfsBitmap(image, 'extent_alloc:0000')).used;
-
-/** The refcount tree root of a file, and how many inodes it says share it. */
-async function treeOf(image: string, file: string): Promise<{ blkno: number; count: number }> {
-  const stat = await debugfs(image, `stat ${file}`);
-  const blkno = Number(/Refcount Block: (\d+)/.exec(stat)?.[1] ?? 0);
-  const tree = await debugfs(image, `refcount <${blkno}>`);
-  return { blkno, count: Number(/Reftree Count: (\d+)/.exec(tree)?.[1] ?? -1) };
-}
-
-/** Allocator counts to come back to: the extent allocator's used blocks and the global bitmap's used clusters. */
-interface Baseline {
-  blocks: number;
-  clusters: number;
-}
-
-async function baselineOf(image: string): Promise<Baseline> {
-  return { blocks: await extentAllocUsed(image), clusters: (await debugfsBitmap(image, 'global_bitmap')).used };
-}
 
 /** Removes `files` through an o2fuse mount; the volume is then fsck-clean and both allocators are back at `base`. */
 async function removeAllThroughO2fuse(t: Test, image: string, files: readonly string[], base: Baseline, what: string): Promise<void> {
@@ -109,24 +89,6 @@ rm orig shared2 part-r mid sums || exit 1
 ls
 echo removed
 `;
-
-/** The record rows of debugfs.ocfs2's refcount listing: [cluster, clusters, count]. */
-function recordRows(text: string): number[][] {
-  return [...text.matchAll(/^\s*\d+\s+(\d+)\s+(\d+)\s+(\d+)\s*$/gm)].map((m) => [Number(m[1]), Number(m[2]), Number(m[3])]);
-}
-
-/** The records of a refcount tree, all its leaves', as debugfs.ocfs2 lists them: [cluster, clusters, count], by cluster. */
-async function recordsOf(image: string, blkno: number): Promise<number[][]> {
-  return recordRows(await debugfs(image, `refcount <${blkno}>`)).sort((a, b) => a[0] - b[0]);
-}
-
-/** The records of each leaf block of a refcount tree, as debugfs.ocfs2 lists them (none: its root holds the records). */
-async function leavesOf(image: string, blkno: number): Promise<number[][][]> {
-  // One section per block, each opening with its "SubAlloc Bit:" line.
-  return (await debugfs(image, `refcount <${blkno}>`)).split(/^\s*SubAlloc Bit:/m)
-    .filter((block) => /Flags: 0x1 Leaf/.test(block))
-    .map(recordRows);
-}
 
 t.test('reflinked files deleted through o2fuse: counts drop, unshared clusters and empty trees are freed', { skip }, async (t) => {
   const tar = await staticHelpersTar(t, ['reflink']);
