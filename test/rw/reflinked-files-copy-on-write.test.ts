@@ -15,14 +15,12 @@
  * in place, no longer flagged shared). Each file reads back as its model
  * through the mount and after a remount, fsck.ocfs2 -fn (which checks every
  * count against the extents) is clean, the global bitmap grew by exactly
- * the clusters copied. The kernel then reads every file as the models say,
- * copies another cluster itself, and removes everything: both allocators
- * are back where they were before the kernel's reflinks, which they could
- * not be with a count wrong either way.
- *
- * The random case: fsx (fsxModel.ts) through the mount, on 8 KiB clusters,
- * over both files of one reflinked pair and one file of another, whose
- * original must keep its bytes; then the same checks.
+ * the clusters copied. Then fsx (fsxModel.ts) through the mount on the same
+ * volume, over both files of one reflinked pair and one file of another,
+ * whose original must keep its bytes, and fsck again. The kernel then reads
+ * every file as the models say, copies another cluster itself, and removes
+ * everything: both allocators are back where they were before the kernel's
+ * reflinks, which they could not be with a count wrong either way.
  *
  * The growing case, on 512-byte blocks (23 records to a refcount block, 23
  * leaves to its root): one-byte writes into every other cluster of a 4 MiB
@@ -33,7 +31,7 @@
  * every cluster, and the kernel reads both files, copies more of them on
  * write in the tree o2fuse grew, and frees it all.
  */
-import t from 'tap';
+import t, { type Test } from 'tap';
 import * as fs from 'node:fs';
 import { createHash } from 'node:crypto';
 import * as path from 'node:path';
@@ -88,16 +86,20 @@ $R lone lone-r && rm lone || exit 1
 /tmp/prealloc un 0 262144 || exit 1
 dd if=/dev/urandom of=un bs=32768 seek=2 count=1 conv=notrunc 2>/dev/null || exit 1
 $R un un-r || exit 1
-sha256sum orig un > sums || exit 1
+dd if=/dev/urandom of=p bs=4096 count=300 2>/dev/null || exit 1
+$R p p-r || exit 1
+dd if=/dev/urandom of=q bs=4096 count=370 2>/dev/null || exit 1
+$R q q-r || exit 1
+sha256sum orig un q > sums || exit 1
 echo made
 `;
 
 const KERNEL_CHECKS = `
-mkdir -p /tmp && tar -xf /dev/vdb -C /tmp || exit 1
 sha256sum -c models || exit 1
+sha256sum -c fsx-models || exit 1
 dd if=/dev/urandom of=a bs=32768 seek=20 count=1 conv=notrunc 2>/dev/null || exit 1
 sha256sum -c sums || exit 1
-rm orig a b c lone-r un un-r sums models || exit 1
+rm orig a b c lone-r un un-r p p-r q q-r sums models fsx-models || exit 1
 ls
 echo removed
 `;
@@ -114,6 +116,17 @@ t.test('writes to reflinked files copy the shared clusters they touch; the other
   const made = await kernelRun(image, KERNEL_MAKES, { data: tar });
   t.equal(made.code, 0, `the kernel made the files and their reflinks\n${made.output}`);
   await assertFsckClean(t, image, 'volume the kernel wrote');
+  await t.test('scripted writes, truncates and a punch', (t) => scripted(t, image));
+  await t.test('fsx through the mount over reflinked files: every read as the model, the original untouched', (t) => fsx(t, image));
+
+  const checked = await kernelRun(image, KERNEL_CHECKS);
+  t.equal(checked.code, 0, `the kernel reads every file as its model and orig, un and q as it wrote them, copies on write itself, then removes them\n${checked.output}`);
+  t.match(checked.scriptOutput, /removed/);
+  await assertFsckClean(t, image, 'volume the kernel emptied');
+  t.same(await baselineOf(image), base, 'both allocators are back where they were before the reflinks');
+});
+
+async function scripted(t: Test, image: string): Promise<void> {
   t.ok(await hasSharedExtent(image, '/un-r'), 'un-r shares its extents (unwritten ones too)');
   const usedMade = (await debugfsBitmap(image, 'global_bitmap')).used;
   const loneBefore = await extentsOf(image, '/lone-r');
@@ -173,37 +186,14 @@ t.test('writes to reflinked files copy the shared clusters they touch; the other
   const bpc = CLUSTER / 4096;
   t.same(await extentsOf(image, '/lone-r'), [[0, 1, loneBefore[0][2], 0], [1, 7, loneBefore[0][2] + bpc, 2]],
     'lone-r\'s cluster 0, counted once, was written where it was and is no longer flagged shared; the rest still are');
-
-  const checked = await kernelRun(image, KERNEL_CHECKS, { data: tar });
-  t.equal(checked.code, 0, `the kernel reads every file as its model and orig as it wrote it, then removes them\n${checked.output}`);
-  t.match(checked.scriptOutput, /removed/);
-  await assertFsckClean(t, image, 'volume the kernel emptied');
-  t.same(await baselineOf(image), base, 'both allocators are back where they were before the reflinks');
-});
+}
 
 interface FsxFile extends MountFile {
   model: FileModel;
 }
 
-const KERNEL_PAIRS = `
-mkdir -p /tmp && tar -xf /dev/vdb -C /tmp || exit 1
-R=/tmp/reflink
-dd if=/dev/urandom of=p bs=4096 count=300 2>/dev/null || exit 1
-$R p p-r || exit 1
-dd if=/dev/urandom of=q bs=4096 count=370 2>/dev/null || exit 1
-$R q q-r || exit 1
-sha256sum q > sums || exit 1
-echo made
-`;
-
-t.test('fsx through the mount over reflinked files: every read as the model, the original untouched', { skip }, async (t) => {
+async function fsx(t: Test, image: string): Promise<void> {
   const rng = rngFrom(t);
-  const tar = await staticHelpersTar(t, ['reflink']);
-  const image = await makeImage(t, { clusterSize: 8192, sizeBytes: 256 * 1024 * 1024 });
-  const base = await baselineOf(image);
-  const made = await kernelRun(image, KERNEL_PAIRS, { data: tar });
-  t.equal(made.code, 0, `the kernel made two files and a reflink of each\n${made.output}`);
-
   const m = await mountO2fuse(t, image);
   const files: FsxFile[] = [];
   for (const name of ['p', 'p-r', 'q-r']) {
@@ -231,15 +221,10 @@ t.test('fsx through the mount over reflinked files: every read as the model, the
     await f.direct.close();
   }
   const models = new Map(files.map((f) => [f.model.name, Buffer.from(f.model.content())]));
-  fs.writeFileSync(path.join(m.dir, 'models'), sumsOf(models));
+  fs.writeFileSync(path.join(m.dir, 'fsx-models'), sumsOf(models));
   await m.unmount();
   await assertFsckClean(t, image, 'volume fsx ran on');
-
-  const checked = await kernelRun(image, 'sha256sum -c models || exit 1\nsha256sum -c sums || exit 1\nrm p p-r q q-r models sums || exit 1\necho removed\n');
-  t.equal(checked.code, 0, `the kernel reads the three files as their models and q as it wrote it, then removes them\n${checked.output}`);
-  await assertFsckClean(t, image, 'volume the kernel emptied');
-  t.same(await baselineOf(image), base, 'both allocators are back where they were before the reflinks');
-});
+}
 
 const KERNEL_BIG = `
 mkdir -p /tmp && tar -xf /dev/vdb -C /tmp || exit 1
