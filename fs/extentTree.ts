@@ -408,14 +408,13 @@ export class ExtentTree {
     if (node.depth === 0 && k > 0 && !ExtentTree.isRightmost(path, k)) {
       const over = Math.max(0, recs.length - node.count) - Math.max(0, node.recs.length - node.count);
       if (over > 0) {
-        this.overflow += over;
         const right = await this.findPath(MAX_CPOS - 1);
         const rk = right.nodes.length - 1;
-        const need = this.blocksNeeded(right, rk, right.nodes[rk].recs.length + this.overflow);
+        const need = this.blocksNeeded(right, rk, right.nodes[rk].recs.length + this.overflow + over);
         if (need > this.pool.length) await this.reserve(need - this.pool.length);
-      } else {
-        this.overflow += over;
       }
+      // Counted once the blocks are claimed: a refused claim leaves this tree as it was.
+      this.overflow += over;
       if (recs.length === 0) return this.fixNode(path, k, recs);
       node.recs = recs;
       // Still exactly full: nothing moves.
@@ -648,25 +647,30 @@ export class ExtentTree {
   }
 
   /**
-   * Recomputes the interior records of `node` (which covers [start, end)) from the record holding cpos `from`
-   * rightwards, and the one before it: each starts where its subtree's first leaf record starts (its first, where
-   * the node starts), and reaches the next (its last, the node's end; at the right edge fixRightEdge sets it).
+   * Recomputes the interior records of `node` (which covers [start, end)) right of the record holding cpos `from`
+   * (packLeaves moved records only between the leaves from there on): each starts where its subtree's first leaf
+   * record starts, and the one before each reaches it (the last reaches the node's end; at the right edge
+   * fixRightEdge sets it). The holder keeps its start, which may lie below its first leaf record: raising it would
+   * leave a gap after the record before it.
    */
   private async retile(node: Node, from: number, start: number, end: number): Promise<void> {
     if (node.depth === 0) return;
     const recs = node.recs;
-    let i0 = 0;
-    while (i0 + 1 < recs.length && recs[i0 + 1].cpos <= from) i0++;
-    i0 = Math.max(0, i0 - 1);
+    let h = 0;
+    while (h + 1 < recs.length && recs[h + 1].cpos <= from) h++;
     let changed = false;
-    for (let i = i0; i < recs.length; i++) {
-      const cpos = i === 0 ? start : await this.firstLeafCpos(await this.readNode(recs[i].blkno, node.depth - 1));
+    if (h === 0 && recs[0].cpos !== start) {
+      recs[0].cpos = start;
+      changed = true;
+    }
+    for (let i = h + 1; i < recs.length; i++) {
+      const cpos = await this.firstLeafCpos(await this.readNode(recs[i].blkno, node.depth - 1));
       if (recs[i].cpos !== cpos) {
         recs[i].cpos = cpos;
         changed = true;
       }
     }
-    for (let i = i0; i < recs.length; i++) {
+    for (let i = h; i < recs.length; i++) {
       const e = i + 1 < recs.length ? recs[i + 1].cpos : end;
       if (e !== Infinity && recs[i].clusters !== e - recs[i].cpos) {
         recs[i].clusters = e - recs[i].cpos;
@@ -674,7 +678,7 @@ export class ExtentTree {
       }
     }
     if (changed) await this.writeNode(node);
-    for (let i = i0; i < recs.length; i++) {
+    for (let i = h; i < recs.length; i++) {
       const e = i + 1 < recs.length ? recs[i + 1].cpos : end;
       await this.retile(await this.readNode(recs[i].blkno, node.depth - 1), from, recs[i].cpos, e);
     }
