@@ -612,7 +612,9 @@ export class ExtentTree {
     }
     const cap = leaves[0].count;
     if (leaves.every((l, i) => i === leaves.length - 1 ? l.recs.length <= cap : l.recs.length === cap)) return;
-    const all = leaves.flatMap((l) => l.recs);
+    // A plain loop: V8's flatMap took a quarter of a random write's CPU into a preallocated file of 45 leaves.
+    const all: Extent[] = [];
+    for (const l of leaves) for (const r of l.recs) all.push(r);
     let at = 0;
     for (let i = 0; i < leaves.length - 1; i++) {
       leaves[i].recs = all.slice(at, at + cap);
