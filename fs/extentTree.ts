@@ -49,8 +49,8 @@ import {
   type ExtentBlock, type ExtentList, type ExtentRec, decodeExtentBlock, emptyExtentBlock, emptyExtentRec, encodeExtentBlock,
   extentRecClusters, extentRecsPerExtentBlock, setExtentRecClusters,
 } from './format/extent';
-import { OCFS2_EXT_REFCOUNTED, OCFS2_EXT_UNWRITTEN, OCFS2_HAS_REFCOUNT_FL } from './format/constants';
-import { decreaseRefcount } from './refcountDecrease';
+import { OCFS2_EXT_REFCOUNTED, OCFS2_EXT_UNWRITTEN } from './format/constants';
+import { decreaseRefcount, refcountRootOf } from './refcountDecrease';
 import { readExtentBlock } from './blocks';
 import { FsError, errnoOf } from './errors';
 
@@ -625,13 +625,11 @@ export class ExtentTree {
     const right = await this.findPath(MAX_CPOS - 1);
     const rk = right.nodes.length - 1;
     trace('%s: %d records dealt out again over %d leaves from cpos %d', this.root.owner, all.length, leaves.length, from);
+    right.nodes[rk].recs = [];
     if (rest.length > 0) {
-      right.nodes[rk].recs = [];
       await this.fixNode(right, rk, rest);
     } else {
-      right.nodes[rk].recs = [];
-      await this.fixNode(right, rk, []);
-      // Leaves before it the records did not reach are empty too: each is the rightmost in its turn.
+      // The rightmost leaf, and any before it the records did not reach, are empty: each goes in its turn.
       for (;;) {
         const path = await this.findPath(MAX_CPOS - 1);
         const k = path.nodes.length - 1;
@@ -955,10 +953,7 @@ export async function releaseRuns(ctx: VolumeContext, tx: Transaction, di: Dinod
   await freeRuns(ctx, tx, owned);
   for (const r of runs) {
     if (!(r.flags & OCFS2_EXT_REFCOUNTED)) continue;
-    if (!(di.i_dyn_features & OCFS2_HAS_REFCOUNT_FL) || di.i_refcount_loc === 0) {
-      throw new FsError('EIO', `inode ${di.i_blkno}: extent at cpos ${r.cpos} is refcounted, but the inode has no refcount tree; run fsck.ocfs2`);
-    }
-    const unshared = await decreaseRefcount(ctx, tx, di.i_refcount_loc, `inode ${di.i_blkno}`, r.blkno / bpc, r.clusters);
+    const unshared = await decreaseRefcount(ctx, tx, refcountRootOf(di, r.cpos), `inode ${di.i_blkno}`, r.blkno / bpc, r.clusters);
     for (const run of unshared) await ctx.alloc.freeClusters(tx, run);
   }
 }

@@ -47,7 +47,7 @@ import type { Geometry } from './super';
 import type { Dinode } from './format/dinode';
 import { extentRecsPerInodeWithXattr, maxInlineDataWithXattr } from './format/dinode';
 import { emptyExtentList } from './format/extent';
-import { OCFS2_EXT_REFCOUNTED, OCFS2_EXT_UNWRITTEN, OCFS2_HAS_REFCOUNT_FL, OCFS2_INLINE_DATA_FL } from './format/constants';
+import { OCFS2_EXT_REFCOUNTED, OCFS2_EXT_UNWRITTEN, OCFS2_INLINE_DATA_FL } from './format/constants';
 import { type Extent, findExtent, isUnwritten } from './extentMap';
 import { dataExtents, mapRange } from './file';
 import { ExtentTree, dinodeExtentRoot, releaseRuns, truncateClustersStep } from './extentTree';
@@ -56,7 +56,7 @@ import { FsError, errnoOf } from './errors';
 import { writeBlocks, type DeviceWrite } from './blockIo';
 import type { ClusterRun } from './allocApi';
 import { countsOf } from './refcountCounts';
-import { decreaseRefcount } from './refcountDecrease';
+import { decreaseRefcount, refcountRootOf } from './refcountDecrease';
 
 const trace = createDebug('o2fuse:fs');
 
@@ -298,14 +298,6 @@ function segmentsOf(extents: readonly Extent[], c0: number, c1: number, bpc: num
   return out;
 }
 
-/** The refcount tree of a file with shared extents (EIO when its inode names none). */
-function refcountRoot(di: Dinode): number {
-  if (!(di.i_dyn_features & OCFS2_HAS_REFCOUNT_FL) || di.i_refcount_loc === 0) {
-    throw new FsError('EIO', `inode ${di.i_blkno} has refcounted extents but no refcount tree; run fsck.ocfs2`);
-  }
-  return di.i_refcount_loc;
-}
-
 /** The physical cluster just past the extent before logical cluster c (an allocation goal that keeps the file contiguous). */
 function goalBefore(extents: readonly Extent[], c: number, bpc: number): number | undefined {
   let lo = 0;
@@ -387,8 +379,8 @@ async function fillChunk(host: WriteHost, inode: Inode, from: number, to: number
     const changes: Change[] = [];
     /** Runs the copies on write took the file off: lowered in the refcount tree once every copy has its cluster. */
     const copied: Extent[] = [];
-    /** Shared runs counted once, now the file's alone: their records go, the clusters stay. */
-    const kept: ClusterRun[] = [];
+    /** Shared runs counted once, now the file's alone (cpos: where in the file): their records go, the clusters stay. */
+    const kept: (ClusterRun & { cpos: number })[] = [];
     let reached = c0;
     let goal = goalBefore(extents, c0, bpc);
     space: for (const s of segs) {
@@ -410,7 +402,7 @@ async function fillChunk(host: WriteHost, inode: Inode, from: number, to: number
           break space;
         }
       } else if (s.kind === 'shared') {
-        for (const p of await countsOf(host, tx, refcountRoot(di), owner, s.cluster, s.clusters)) {
+        for (const p of await countsOf(host, tx, refcountRootOf(di, s.cpos), owner, s.cluster, s.clusters)) {
           const pc = s.cpos + (p.r_cpos - s.cluster);
           if (p.r_refcount === 1) {
             // Nobody else has these clusters any more: they stay where they are and are written in place, no longer
@@ -423,7 +415,7 @@ async function fillChunk(host: WriteHost, inode: Inode, from: number, to: number
             }
             if (done > 0) {
               planClusters(geo, items, pc, done, p.r_cpos, s.unwritten === true, fill);
-              kept.push({ cluster: p.r_cpos, count: done });
+              kept.push({ cluster: p.r_cpos, count: done, cpos: pc });
               trace('%s: clusters %d..%d (at cluster %d) are counted once: written in place, shared no more', owner, pc, pc + done, p.r_cpos);
               reached = pc + done;
               goal = p.r_cpos + done;
@@ -468,7 +460,7 @@ async function fillChunk(host: WriteHost, inode: Inode, from: number, to: number
     // After every claim: a cluster this frees (its last sharer gone) is not handed out again in the same change.
     if (copied.length) await releaseRuns(host, tx, di, copied);
     for (const k of kept) {
-      const dropped = await decreaseRefcount(host, tx, refcountRoot(di), owner, k.cluster, k.count);
+      const dropped = await decreaseRefcount(host, tx, refcountRootOf(di, k.cpos), owner, k.cluster, k.count);
       if (dropped.reduce((n, r) => n + r.count, 0) !== k.count) {
         throw new FsError('EIO', `${owner}: clusters ${k.cluster}+${k.count} changed count within one change; run fsck.ocfs2`);
       }

@@ -10,7 +10,7 @@
 import type { VolumeContext } from './context';
 import type { Transaction } from './transaction';
 import { OCFS2_REFCOUNT_TREE_FL, type RefcountBlock, type RefcountRec } from './format/refcount';
-import { checkLeaf, leafSpan, readTxRefcountBlock } from './refcountDecrease';
+import { checkLeaf, forEachLeaf, noRecord, readTxRefcountBlock } from './refcountDecrease';
 import { FsError } from './errors';
 
 /**
@@ -23,24 +23,17 @@ export async function countsOf(ctx: VolumeContext, tx: Transaction, blkno: numbe
   count: number): Promise<RefcountRec[]> {
   const what = `refcount tree ${blkno} of ${owner}`;
   const root = await readTxRefcountBlock(ctx, tx, blkno);
-  const end = cluster + count;
   const out: RefcountRec[] = [];
   if (!(root.rf_flags & OCFS2_REFCOUNT_TREE_FL)) {
-    clipInto(out, root, cluster, end, what);
+    clipInto(out, root, cluster, cluster + count, what);
     return out;
   }
-  const list = root.rf_list;
-  if (!list) throw new FsError('EIO', `${what}: OCFS2_REFCOUNT_TREE_FL without an extent list; run fsck.ocfs2`);
-  if (list.l_tree_depth > 0) {
-    throw new FsError('EOPNOTSUPP', `${what} has a root list of depth ${list.l_tree_depth}; o2fuse reads counts only in leaves the root points to`);
-  }
-  for (let pos = cluster; pos < end;) {
-    const { i, segEnd } = leafSpan(list, pos, end, what);
-    const leaf = await readTxRefcountBlock(ctx, tx, list.l_recs[i].e_blkno);
+  await forEachLeaf(root, what, cluster, count, async (i, from, to) => {
+    const leafBlkno = root.rf_list!.l_recs[i].e_blkno;
+    const leaf = await readTxRefcountBlock(ctx, tx, leafBlkno);
     checkLeaf(leaf, blkno, what);
-    clipInto(out, leaf, pos, segEnd, `${what}, leaf ${list.l_recs[i].e_blkno}`);
-    pos = segEnd;
-  }
+    clipInto(out, leaf, from, to, `${what}, leaf ${leafBlkno}`);
+  });
   return out;
 }
 
@@ -54,14 +47,11 @@ function clipInto(out: RefcountRec[], b: RefcountBlock, from: number, to: number
     if (rEnd <= from || r.r_cpos >= to) continue;
     const a = Math.max(r.r_cpos, from);
     const e = Math.min(rEnd, to);
-    if (a !== covered) {
-      throw new FsError('EIO', a > covered
-        ? `${what}: cluster ${covered} is mapped as shared but has no refcount record; run fsck.ocfs2`
-        : `${what}: records overlap at cluster ${a}; run fsck.ocfs2`);
-    }
+    if (a > covered) throw noRecord(what, covered);
+    if (a < covered) throw new FsError('EIO', `${what}: records overlap at cluster ${a}; run fsck.ocfs2`);
     if (r.r_refcount === 0) throw new FsError('EIO', `${what}: record at cluster ${r.r_cpos} counts 0; run fsck.ocfs2`);
     out.push({ r_cpos: a, r_clusters: e - a, r_refcount: r.r_refcount });
     covered = e;
   }
-  if (covered !== to) throw new FsError('EIO', `${what}: cluster ${covered} is mapped as shared but has no refcount record; run fsck.ocfs2`);
+  if (covered !== to) throw noRecord(what, covered);
 }

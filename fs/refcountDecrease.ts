@@ -36,6 +36,8 @@ import {
   type RefcountBlock, type RefcountRec,
 } from './format/refcount';
 import type { ExtentList } from './format/extent';
+import type { Dinode } from './format/dinode';
+import { OCFS2_HAS_REFCOUNT_FL } from './format/constants';
 import { readRefcountBlock } from './blocks';
 import { expandRoot, splitLeaf } from './refcountGrow';
 import { FsError } from './errors';
@@ -82,7 +84,7 @@ export function decreaseRecords(recs: readonly RefcountRec[], cluster: number, c
   return { recs: mergeLowered(out, lowered), freed };
 }
 
-function noRecord(what: string, cluster: number): FsError {
+export function noRecord(what: string, cluster: number): FsError {
   return new FsError('EIO', `${what}: cluster ${cluster} is mapped as shared but has no refcount record; run fsck.ocfs2`);
 }
 
@@ -108,6 +110,14 @@ function mergeLowered(recs: RefcountRec[], lowered: ReadonlySet<RefcountRec>): R
   return out;
 }
 
+/** The root of the refcount tree that `di`'s shared extent at `cpos` counts in (EIO when the inode names none). */
+export function refcountRootOf(di: Dinode, cpos: number): number {
+  if (!(di.i_dyn_features & OCFS2_HAS_REFCOUNT_FL) || di.i_refcount_loc === 0) {
+    throw new FsError('EIO', `inode ${di.i_blkno}: extent at cpos ${cpos} is refcounted, but the inode has no refcount tree; run fsck.ocfs2`);
+  }
+  return di.i_refcount_loc;
+}
+
 /**
  * Takes one from the count of [cluster, cluster+count) in the refcount tree
  * whose root is `blkno`, in `tx`; returns the runs whose count reached zero,
@@ -124,17 +134,10 @@ export async function decreaseRefcount(ctx: VolumeContext, tx: Transaction, blkn
     traceLowered(what, cluster, count, freed);
     return freed;
   }
-  const list = root.rb.rf_list;
-  if (!list) throw new FsError('EIO', `${what}: OCFS2_REFCOUNT_TREE_FL without an extent list; run fsck.ocfs2`);
-  if (list.l_tree_depth > 0) {
-    throw new FsError('EOPNOTSUPP', `${what} has a root list of depth ${list.l_tree_depth}; o2fuse lowers counts only in leaves the root points to`);
-  }
   const freed: ClusterRun[] = [];
-  const end = cluster + count;
   let rootChanged = false;
-  for (let pos = cluster; pos < end;) {
-    const { i, segEnd } = leafSpan(list, pos, end, what);
-    const leaf = await txRefcountBlock(ctx, tx, list.l_recs[i].e_blkno);
+  await forEachLeaf(root.rb, what, cluster, count, async (i, pos, segEnd) => {
+    const leaf = await txRefcountBlock(ctx, tx, root.rb.rf_list!.l_recs[i].e_blkno);
     checkLeaf(leaf.rb, blkno, what);
     freed.push(...lowerIn(leaf, pos, segEnd - pos, `${what}, leaf ${leaf.blkno}`));
     if (overfull(leaf)) {
@@ -146,11 +149,30 @@ export async function decreaseRefcount(ctx: VolumeContext, tx: Transaction, blkn
       await dropLeaf(ctx, tx, root, i, leaf);
       rootChanged = true;
     }
-    pos = segEnd;
-  }
+  });
   if (rootChanged) await root.write();
   traceLowered(what, cluster, count, freed);
   return freed;
+}
+
+/**
+ * Walks the leaves of a tree root (OCFS2_REFCOUNT_TREE_FL) that count [cluster, cluster+count), in order: `visit`
+ * gets each one's index in the root's list and the part of the run it counts, and may change the list (a leaf
+ * divided or dropped) before the next is looked up. Only a root list of depth 0 is walked (EOPNOTSUPP otherwise).
+ */
+export async function forEachLeaf(root: RefcountBlock, what: string, cluster: number, count: number,
+  visit: (i: number, from: number, to: number) => Promise<void>): Promise<void> {
+  const list = root.rf_list;
+  if (!list) throw new FsError('EIO', `${what}: OCFS2_REFCOUNT_TREE_FL without an extent list; run fsck.ocfs2`);
+  if (list.l_tree_depth > 0) {
+    throw new FsError('EOPNOTSUPP', `${what} has a root list of depth ${list.l_tree_depth}; o2fuse handles only leaves the root points to`);
+  }
+  const end = cluster + count;
+  for (let pos = cluster; pos < end;) {
+    const { i, segEnd } = leafSpan(list, pos, end, what);
+    await visit(i, pos, segEnd);
+    pos = segEnd;
+  }
 }
 
 /**
@@ -158,7 +180,7 @@ export async function decreaseRefcount(ctx: VolumeContext, tx: Transaction, blkn
  * the cluster's low 32 bits, the first when none does), its index, and where its span ends (the next leaf's start, or
  * `end`).
  */
-export function leafSpan(list: ExtentList, pos: number, end: number, what: string): { i: number; segEnd: number } {
+function leafSpan(list: ExtentList, pos: number, end: number, what: string): { i: number; segEnd: number } {
   const leaves = list.l_recs.slice(0, list.l_next_free_rec);
   const low = lowCpos(pos);
   let i = leaves.length - 1;

@@ -27,7 +27,7 @@ import {
   encodeRefcountBlock, lowCpos, OCFS2_REFCOUNT_LEAF_FL, OCFS2_REFCOUNT_TREE_FL, extentRecsPerRefcountBlock, refcountRecsPerRefcountBlock,
   type RefcountBlock, type RefcountRec,
 } from './format/refcount';
-import { emptyExtentList } from './format/extent';
+import { emptyExtentList, type ExtentRec } from './format/extent';
 import { FsError } from './errors';
 
 const trace = createDebug('o2fuse:fs');
@@ -52,7 +52,7 @@ export async function expandRoot(ctx: VolumeContext, tx: Transaction, root: Grow
   root.rb.tail = undefined;
   root.rb.rf_last_eb_blk = 0;
   const list = emptyExtentList(extentRecsPerRefcountBlock(ctx.geo.blockSize));
-  list.l_recs[0] = { ...list.l_recs[0], e_cpos: 0, e_blkno: leaf.blkno, e_leaf_clusters: 1, e_int_clusters: 1, e_flags: 0 };
+  list.l_recs[0] = leafEntry(list.l_recs[0], 0, leaf.blkno);
   list.l_next_free_rec = 1;
   root.rb.rf_list = list;
   root.rb.rf_clusters = 1;
@@ -83,8 +83,7 @@ export async function splitLeaf(ctx: VolumeContext, tx: Transaction, root: GrowB
   const cpos = lowCpos(upper[0].r_cpos);
   const added = await newLeaf(ctx, tx, root, cpos, upper);
   const n = list.l_next_free_rec;
-  const entry = { ...list.l_recs[n], e_cpos: cpos, e_blkno: added.blkno, e_leaf_clusters: 1, e_int_clusters: 1, e_flags: 0 };
-  list.l_recs.splice(i + 1, 0, entry);
+  list.l_recs.splice(i + 1, 0, leafEntry(list.l_recs[n], cpos, added.blkno));
   list.l_recs.length = list.l_count;
   list.l_next_free_rec = n + 1;
   root.rb.rf_clusters += 1;
@@ -105,6 +104,11 @@ export function splitIndex(recs: readonly RefcountRec[]): number {
     if (middle + delta + 1 < recs.length && apart(middle + delta + 1)) return middle + delta + 1;
   }
   return -1;
+}
+
+/** The root list's record for a leaf from low cluster `cpos` (each leaf counts as one cluster), made from an unused record. */
+function leafEntry(unused: ExtentRec, cpos: number, blkno: number): ExtentRec {
+  return { ...unused, e_cpos: cpos, e_blkno: blkno, e_leaf_clusters: 1, e_int_clusters: 1, e_flags: 0 };
 }
 
 function usedRecs(rb: RefcountBlock): RefcountRec[] {
