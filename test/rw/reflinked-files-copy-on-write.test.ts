@@ -56,26 +56,6 @@ const sha256 = (b: Buffer): string => createHash('sha256').update(b).digest('hex
 /** A sha256sum -c list of `files` (name -> bytes). */
 const sumsOf = (files: Map<string, Buffer>): string => [...files].map(([name, bytes]) => `${sha256(bytes)}  ${name}\n`).join('');
 
-/** The model's bytes after a write: zeros between the old end and `offset`. */
-function written(old: Buffer, offset: number, data: Buffer): Buffer {
-  const out = Buffer.alloc(Math.max(old.length, offset + data.length));
-  old.copy(out);
-  data.copy(out, offset);
-  return out;
-}
-
-function truncated(old: Buffer, size: number): Buffer {
-  const out = Buffer.alloc(size);
-  old.copy(out, 0, 0, Math.min(size, old.length));
-  return out;
-}
-
-function punched(old: Buffer, offset: number, length: number): Buffer {
-  const out = Buffer.from(old);
-  out.fill(0, offset, Math.min(old.length, offset + length));
-  return out;
-}
-
 const KERNEL_MAKES = `
 mkdir -p /tmp && tar -xf /dev/vdb -C /tmp || exit 1
 R=/tmp/reflink
@@ -135,8 +115,12 @@ async function scripted(t: Test, image: string): Promise<void> {
   let m = await mountO2fuse(t, image);
   const at = (f: string) => path.join(m.dir, f);
   const files = ['orig', 'a', 'b', 'c', 'lone-r', 'un', 'un-r'];
-  const model = new Map<string, Buffer>(files.map((f) => [f, fs.readFileSync(at(f))]));
-  t.equal(model.get('a')!.length, 1 << 20, 'a is the 1 MiB file the kernel wrote');
+  const model = new Map(files.map((f) => {
+    const fm = new FileModel(f, 2 << 20);
+    fm.write(0, fs.readFileSync(at(f)));
+    return [f, fm];
+  }));
+  t.equal(model.get('a')!.size, 1 << 20, 'a is the 1 MiB file the kernel wrote');
   const write = (f: string, offset: number, data: Buffer, flags = 'r+'): void => {
     const fd = fs.openSync(at(f), flags === 'direct' ? fs.constants.O_RDWR | fs.constants.O_DIRECT : flags);
     try {
@@ -144,7 +128,7 @@ async function scripted(t: Test, image: string): Promise<void> {
     } finally {
       fs.closeSync(fd);
     }
-    model.set(f, written(model.get(f)!, offset, data));
+    model.get(f)!.write(offset, data);
   };
   const bytes = (n: number, v: number) => Buffer.alloc(n, v);
 
@@ -155,21 +139,21 @@ async function scripted(t: Test, image: string): Promise<void> {
   write('a', (1 << 20) - 1000, bytes(5000, 0xa4));
   // b: cut inside cluster 15 (its tail zeroed in a copy; 16-31 let go of), then longer again (a hole).
   fs.truncateSync(at('b'), 500123);
-  model.set('b', truncated(model.get('b')!, 500123));
+  model.get('b')!.truncate(500123);
   fs.truncateSync(at('b'), 900000);
-  model.set('b', truncated(model.get('b')!, 900000));
+  model.get('b')!.truncate(900000);
   // c: clusters 2-5 punched out, the hole's last 5 bytes in cluster 6 zeroed in a copy.
   execFileSync('fallocate', ['-p', '-o', '65536', '-l', '131077', at('c')]);
-  model.set('c', punched(model.get('c')!, 65536, 131077));
+  model.get('c')!.punch(65536, 131077);
   // lone-r: every count is one, so its cluster 0 is written in place.
   write('lone-r', 0, bytes(10, 0xb1));
   // un-r: a shared unwritten cluster (copied as zeros) and the shared written one.
   write('un-r', CLUSTER + 100, bytes(300, 0xc1));
   write('un-r', 2 * CLUSTER + 10, bytes(50, 0xc2));
-  fs.writeFileSync(at('models'), sumsOf(new Map([...model].filter(([f]) => f !== 'orig' && f !== 'un'))));
+  fs.writeFileSync(at('models'), sumsOf(new Map([...model].filter(([f]) => f !== 'orig' && f !== 'un').map(([f, fm]) => [f, fm.content()]))));
 
   const check = (when: string) => {
-    for (const [f, want] of model) t.equal(sha256(fs.readFileSync(at(f))), sha256(want), `${f} reads as its model ${when}`);
+    for (const [f, want] of model) t.equal(sha256(fs.readFileSync(at(f))), sha256(want.content()), `${f} reads as its model ${when}`);
   };
   check('through the mount');
   await m.unmount();
@@ -247,13 +231,10 @@ t.test('copies on write scattered over a reflink grow its refcount tree into lea
 
   const m = await mountO2fuse(t, image);
   const file = path.join(m.dir, 'big-r');
-  let model: Buffer = fs.readFileSync(file);
+  const model = new FileModel('big-r', 4 << 20);
+  model.write(0, fs.readFileSync(file));
   // Every other cluster, in a random order: each copy splits a record in the middle of the tree's range.
-  const order = Array.from({ length: 512 }, (_, k) => 2 * k + 1);
-  for (let k = order.length - 1; k > 0; k--) {
-    const j = rng.int(0, k);
-    [order[k], order[j]] = [order[j], order[k]];
-  }
+  const order = rng.shuffle(Array.from({ length: 512 }, (_, k) => 2 * k + 1));
   const fd = fs.openSync(file, 'r+');
   let done = 0;
   let refused: NodeJS.ErrnoException | undefined;
@@ -265,15 +246,15 @@ t.test('copies on write scattered over a reflink grow its refcount tree into lea
       refused = err as NodeJS.ErrnoException;
       break;
     }
-    model = written(model, c * 4096 + 100, byte);
+    model.write(c * 4096 + 100, byte);
     done++;
   }
   fs.closeSync(fd);
   // errno 95, which Node names ENOTSUP.
   t.equal(refused?.errno, -os.constants.errno.EOPNOTSUPP, `after ${done} copies the root's list is full and the next is refused with EOPNOTSUPP`);
   t.ok(done > 23 * 6, `far more copies than one block of records would allow (${done})`);
-  t.equal(sha256(fs.readFileSync(file)), sha256(model), 'big-r reads as every write that was taken, the refused one left out');
-  fs.writeFileSync(path.join(m.dir, 'models'), sumsOf(new Map([['big-r', model]])));
+  t.equal(sha256(fs.readFileSync(file)), sha256(model.content()), 'big-r reads as every write that was taken, the refused one left out');
+  fs.writeFileSync(path.join(m.dir, 'models'), sumsOf(new Map([['big-r', model.content()]])));
   await m.unmount();
   await assertFsckClean(t, image, 'volume whose refcount tree o2fuse grew');
   const leaves = await leavesOf(image, treeBlk);
