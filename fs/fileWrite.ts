@@ -39,6 +39,7 @@
  * Callers hold the volume's metadata lock and the inode's write lock.
  */
 import createDebug from 'debug';
+import { DeviceError } from '../io/device';
 import type { VolumeContext } from './context';
 import type { Transaction } from './transaction';
 import { editInode, withTransaction } from './transaction';
@@ -496,7 +497,11 @@ async function fillChunk(host: WriteHost, inode: Inode, from: number, to: number
   }
 }
 
-/** fillChunk over [from, to) in transactions of at most TX_BYTES_MAX; returns the offset reached. */
+/**
+ * fillChunk over [from, to) in transactions of at most TX_BYTES_MAX; returns the offset reached. A write whose
+ * earlier transactions committed some of its bytes ends short at a later refusal (ENOSPC, EOPNOTSUPP, EIO), as
+ * write(2) does: its caller learns what reached the file, not an error for bytes that are there.
+ */
 async function fillRange(host: WriteHost, inode: Inode, from: number, to: number, fill: Fill | null, sizeTarget: number,
   stampTimes: boolean): Promise<number> {
   const cs = host.geo.clusterSize;
@@ -504,7 +509,14 @@ async function fillRange(host: WriteHost, inode: Inode, from: number, to: number
   let cur = from;
   while (cur < to) {
     const chunkEnd = Math.min(to, Math.floor(cur / cs) * cs + step);
-    const got = await fillChunk(host, inode, cur, chunkEnd, fill, sizeTarget, stampTimes);
+    let got: number;
+    try {
+      got = await fillChunk(host, inode, cur, chunkEnd, fill, sizeTarget, stampTimes);
+    } catch (err) {
+      if (!fill || cur <= fill.offset || !(err instanceof FsError || err instanceof DeviceError)) throw err;
+      trace('inode %d: write at %d ends short at %d: %s', inode.ino, fill.offset, cur, err.message);
+      return cur;
+    }
     if (got < chunkEnd) return got;
     cur = chunkEnd;
   }

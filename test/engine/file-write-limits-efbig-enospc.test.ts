@@ -12,6 +12,10 @@
  *   merge into an existing record still work.
  * - Without sparse-alloc, a truncate up (or a write) past the free space
  *   fails, leaves the size alone and gives back the clusters it got.
+ * - A write bigger than one transaction (32 MiB) that is refused part-way,
+ *   after its first transactions committed (here: the device fails a data
+ *   write of the second), returns a short count, as write(2) does, not an
+ *   error for bytes that are in the file.
  * fsck.ocfs2 -fn after each; libocfs2 reads the data.
  */
 import t from 'tap';
@@ -19,6 +23,7 @@ import { Rng, seedFrom } from '../lib/seed';
 import { o2tool } from '../lib/oracle';
 import { maxFileBytes } from '../../fs/fileWrite';
 import { readFileData } from '../../fs/file';
+import { deviceOffsetOf, engineOnFaultyDevice } from '../iopath/harness';
 import {
   assertContent, assertOracleContent, assertSpaceBack, assertTree, createFile, freshImage, mountRw, openFile,
   spaceCounts, truncateBoth, unmountAndFsck, writeBoth,
@@ -138,4 +143,29 @@ t.test('without sparse-alloc, a truncate up past the free space fails with ENOSP
   assertSpaceBack(t, start, await spaceCounts(vol), 'after truncating to 0');
   await vol.release(f.ino, f.fh);
   await unmountAndFsck(t, vol, image, 'non-sparse volume after ENOSPC');
+});
+
+t.test('a write refused after its first transaction committed returns a short count', async (t) => {
+  const rng = new Rng(seedFrom(t));
+  const h = await engineOnFaultyDevice(t, { image: { sizeBytes: 256 * MiB, blockSize: 4096, clusterSize: 4096 } });
+  const { vol, dev } = h;
+  const f = await createFile(vol, 'big');
+  await writeBoth(vol, f, 0, rng.bytes(4096));
+  // A fresh volume hands the file the clusters after its first: file byte 36 MiB lies 36 MiB further on the device.
+  const first = await deviceOffsetOf(vol, f.ino, 0);
+  const failing = dev.fail({ op: 'write', startByte: first + 36 * MiB, endByte: first + 36 * MiB + 1 }, { errno: 'EIO' });
+  const free = await vol.alloc.freeClusterCount();
+  const data = rng.bytes(40 * MiB);
+  const n = await writeBoth(vol, f, 0, data);
+  t.equal(n, 32 * MiB, 'the 40 MiB write ends short, at the end of its first transaction');
+  t.ok(dev.faultStats().injectedFailures > 0, 'the device refused a write of the second transaction');
+  failing.remove();
+  t.equal((await vol.getattr(f.ino)).size, n, 'the size covers what was written');
+  t.equal(await vol.alloc.freeClusterCount(), free - (n / 4096 - 1), 'the refused transaction holds no clusters');
+  await assertContent(t, vol, f, 'after the short write');
+  await writeBoth(vol, f, n, data.subarray(n));
+  await assertContent(t, vol, f, 'after the rest was written');
+  await assertTree(t, vol, f.ino, 'after a short write and the rest');
+  await vol.release(f.ino, f.fh);
+  await h.finish();
 });
