@@ -46,12 +46,13 @@ import type { Dinode } from './format/dinode';
 import type { MetaBlockClaim } from './allocApi';
 import type { Extent } from './extentMap';
 import {
-  type ExtentBlock, type ExtentList, type ExtentRec, decodeExtentBlock, emptyExtentBlock, emptyExtentRec, encodeExtentBlock,
-  extentRecClusters, extentRecsPerExtentBlock, setExtentRecClusters,
+  type ExtentBlockHeader, type ExtentList, type ExtentRec, decodeExtentBlockHeader, emptyExtentBlock, emptyExtentRec,
+  encodeExtentBlockWith, EXTENT_BLOCK_LIST_OFFSET, extentRecClusters, extentRecsPerExtentBlock, readListExtents,
+  setExtentRecClusters,
 } from './format/extent';
 import { OCFS2_EXT_REFCOUNTED, OCFS2_EXT_UNWRITTEN } from './format/constants';
 import { decreaseRefcount, refcountRootOf } from './refcountDecrease';
-import { readExtentBlock } from './blocks';
+import { readExtentBlockBytes } from './blocks';
 import { FsError, errnoOf } from './errors';
 
 const trace = createDebug('o2fuse:extent');
@@ -118,7 +119,7 @@ interface Node {
   count: number;
   /** Used records; interior records carry flags 0. */
   recs: Extent[];
-  eb?: ExtentBlock;
+  eb?: ExtentBlockHeader;
 }
 
 /** The nodes from the root (0) down to a leaf, and which record was followed at each interior node. */
@@ -251,15 +252,16 @@ export class ExtentTree {
   private async readNode(blkno: number, expectDepth: number): Promise<Node> {
     let node = this.nodes.get(blkno);
     if (!node) {
-      let eb: ExtentBlock;
+      let buf: Buffer;
       if (this.tx.has(blkno)) {
         // Changed earlier in this transaction by someone else: its bytes in the transaction are the truth.
-        const buf = await this.tx.block(blkno, 'extent block');
-        eb = decodeExtentBlock(buf, { expectedBlkno: blkno, fsGeneration: this.ctx.fsGeneration });
+        buf = await this.tx.block(blkno, 'extent block');
       } else {
-        eb = await readExtentBlock(this.ctx, blkno);
+        buf = await readExtentBlockBytes(this.ctx, blkno);
       }
-      node = { blkno, depth: eb.h_list.l_tree_depth, count: eb.h_list.l_count, recs: recsOf(eb.h_list), eb };
+      const eb = decodeExtentBlockHeader(buf, { expectedBlkno: blkno, fsGeneration: this.ctx.fsGeneration });
+      const recs = readListExtents(buf, EXTENT_BLOCK_LIST_OFFSET, `extent block ${blkno}: h_list`);
+      node = { blkno, depth: eb.h_list.l_tree_depth, count: eb.h_list.l_count, recs, eb };
       this.nodes.set(blkno, node);
     }
     if (node.depth !== expectDepth) {
@@ -275,10 +277,8 @@ export class ExtentTree {
       storeRecs(this.root.list, node.depth, node.recs);
       return;
     }
-    const eb = node.eb!;
-    storeRecs(eb.h_list, node.depth, node.recs);
     const buf = await this.tx.block(node.blkno, 'extent block');
-    encodeExtentBlock(eb, buf);
+    encodeExtentBlockWith(node.eb!, node.depth, node.recs, buf);
   }
 
   /** Claims `n` extent blocks now, so that the change that needs them cannot fail half-way. */
@@ -309,7 +309,7 @@ export class ExtentTree {
     eb.h_fs_generation = this.ctx.fsGeneration;
     eb.h_list.l_tree_depth = depth;
     const buf = this.tx.has(claim.blkno) ? await this.tx.block(claim.blkno, 'extent block') : this.tx.newBlock(claim.blkno, 'extent block');
-    encodeExtentBlock(eb, buf);
+    encodeExtentBlockWith(eb, depth, [], buf);
     const node: Node = { blkno: claim.blkno, depth, count: eb.h_list.l_count, recs: [], eb };
     this.nodes.set(claim.blkno, node);
     trace('%s: new extent block %d at depth %d', this.root.owner, claim.blkno, depth);

@@ -226,7 +226,7 @@ async function planCopy(ctx: VolumeContext, items: IoItem[], cpos: number, clust
 type Change = { kind: 'map'; ext: Extent } | { kind: 'written'; cpos: number; clusters: number };
 
 function applyChanges(list: readonly Extent[], changes: readonly Change[], bpc: number): Extent[] {
-  let out = list.slice();
+  const out = list.slice();
   for (const ch of changes) {
     if (ch.kind === 'map') {
       let lo = 0;
@@ -249,20 +249,30 @@ function applyChanges(list: readonly Extent[], changes: readonly Change[], bpc: 
     }
     const a0 = ch.cpos;
     const b0 = ch.cpos + ch.clusters;
+    // Only the extents over [a0, b0) change: find the first by bisection (a fragmented file has thousands).
+    let lo = 0;
+    let hi = out.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (out[mid].cpos + out[mid].clusters <= a0) lo = mid + 1;
+      else hi = mid;
+    }
     const res: Extent[] = [];
-    for (const e of out) {
-      const eEnd = e.cpos + e.clusters;
-      if (eEnd <= a0 || e.cpos >= b0 || !isUnwritten(e)) {
+    let end = lo;
+    for (; end < out.length && out[end].cpos < b0; end++) {
+      const e = out[end];
+      if (!isUnwritten(e)) {
         res.push(e);
         continue;
       }
+      const eEnd = e.cpos + e.clusters;
       const a = Math.max(e.cpos, a0);
       const b = Math.min(eEnd, b0);
       if (e.cpos < a) res.push({ cpos: e.cpos, clusters: a - e.cpos, blkno: e.blkno, flags: e.flags });
       res.push({ cpos: a, clusters: b - a, blkno: e.blkno + (a - e.cpos) * bpc, flags: e.flags & ~OCFS2_EXT_UNWRITTEN });
       if (b < eEnd) res.push({ cpos: b, clusters: eEnd - b, blkno: e.blkno + (b - e.cpos) * bpc, flags: e.flags });
     }
-    out = res;
+    out.splice(lo, end - lo, ...res);
   }
   return out;
 }

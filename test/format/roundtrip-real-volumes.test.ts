@@ -8,6 +8,7 @@
 import t from 'tap';
 import { firstDiff, Image, makeVolume, MetaBlock, runHelper, scratchDir, VolumeSpec, walkMetadata } from './helpers';
 import { assertFsckClean } from '../lib/fsck';
+import { decodeExtentBlockHeader, encodeExtentBlockWith, EXTENT_BLOCK_LIST_OFFSET, readListExtents } from '../../fs/format/extent';
 
 interface Case {
   name: string;
@@ -75,6 +76,20 @@ for (const c of cases) {
       }
     }
     t.equal(bad, 0, `all ${blocks.length} metadata blocks re-encode to the bytes read (${[...kinds].map(([k, n]) => `${n} ${k}`).join(', ')})`);
+    // The tree code's own path: headers, then the records as plain extents, written back the same way.
+    const ebs = blocks.filter((b) => b.kind === 'extent block');
+    let plainBad = 0;
+    for (const b of ebs) {
+      const eb = decodeExtentBlockHeader(b.bytes, { expectedBlkno: b.blkno });
+      const recs = readListExtents(b.bytes, EXTENT_BLOCK_LIST_OFFSET, b.what);
+      const again = Buffer.alloc(b.bytes.length, 0xa5);
+      encodeExtentBlockWith(eb, eb.h_list.l_tree_depth, recs, again);
+      if (!again.equals(b.bytes)) {
+        plainBad++;
+        if (plainBad <= 5) t.fail(`${b.what} as plain extents: ${firstDiff(b.bytes, again)}`);
+      }
+    }
+    if (ebs.length) t.equal(plainBad, 0, `all ${ebs.length} extent blocks read and written as plain extents give back the bytes read`);
     for (const k of c.expectKinds) t.ok(kinds.get(k), `the volume has at least one ${k}`);
     await assertFsckClean(t, img);
   });
