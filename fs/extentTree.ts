@@ -46,9 +46,9 @@ import type { Dinode } from './format/dinode';
 import type { MetaBlockClaim } from './allocApi';
 import type { Extent } from './extentMap';
 import {
-  type ExtentBlockHeader, type ExtentList, type ExtentRec, decodeExtentBlockHeader, emptyExtentBlock, emptyExtentRec,
-  encodeExtentBlockWith, EXTENT_BLOCK_LIST_OFFSET, extentRecClusters, extentRecsPerExtentBlock, readListExtents,
-  setExtentRecClusters,
+  type ExtentBlockHeader, type ExtentBlockPeek, type ExtentList, type ExtentRec, decodeExtentBlockHeader, emptyExtentBlock, emptyExtentRec,
+  encodeExtentBlockWith, EXTENT_BLOCK_LIST_OFFSET, EXTENT_LIST_RECS_OFFSET, EXTENT_REC_SIZE, extentRecClusters,
+  extentRecsPerExtentBlock, peekExtentBlock, readExtentsAt, readListExtents, setExtentRecClusters, writeExtentsAt,
 } from './format/extent';
 import { OCFS2_EXT_REFCOUNTED, OCFS2_EXT_UNWRITTEN } from './format/constants';
 import { decreaseRefcount, refcountRootOf } from './refcountDecrease';
@@ -603,15 +603,110 @@ export class ExtentTree {
     this.overflow = 0;
     if (from === Infinity || this.rootNode().depth === 0) return;
     const first = await this.findPath(from);
-    const leaves: Node[] = [first.nodes[first.nodes.length - 1]];
-    const seen = new Set([leaves[0].blkno]);
-    for (let next = leaves[0].eb!.h_next_leaf_blk; next !== 0; next = leaves[leaves.length - 1].eb!.h_next_leaf_blk) {
+    const head = first.nodes[first.nodes.length - 1];
+    const chain: number[] = [];
+    const seen = new Set([head.blkno]);
+    for (let next = head.eb!.h_next_leaf_blk; next !== 0; next = await this.nextLeafOf(next)) {
       if (seen.has(next)) throw new FsError('EIO', `${this.root.owner}: the leaf chain comes back to block ${next}`);
       seen.add(next);
-      leaves.push(await this.readNode(next, 0));
+      chain.push(next);
     }
+    if (!await this.rotate(head, chain)) {
+      const leaves: Node[] = [head];
+      for (const blkno of chain) leaves.push(await this.readNode(blkno, 0));
+      if (!await this.dealOut(leaves, from)) return;
+    }
+    await this.retile(this.rootNode(), from, 0, Infinity);
+  }
+
+  /**
+   * The kernel's rotation: the head leaf holds `d` records more (or fewer) than it can, and every leaf after it but
+   * the rightmost is full. Each of those gives its last d records to the next (or takes the next one's first -d).
+   * A leaf this change has not decoded is shifted in its block, with no decoding: a write into a preallocated file
+   * splits an unwritten extent in the middle of its tree every time, and decoding and encoding every leaf to its
+   * right was nearly all its cost. False, with nothing changed, when the leaves are not in that shape (dealOut then
+   * does it record by record).
+   */
+  private async rotate(head: Node, chain: readonly number[]): Promise<boolean> {
+    const cap = head.count;
+    const d = head.recs.length - cap;
+    if (d === 0 || chain.length === 0) return false;
+    const middle = chain.slice(0, -1);
+    for (const blkno of middle) {
+      const node = this.nodes.get(blkno);
+      const leaf = node ? { count: node.count, used: node.recs.length } : this.leafHeader(await this.leafBytes(blkno), blkno);
+      if (leaf.count !== cap || leaf.used !== cap) return false;
+    }
+    const last = await this.readNode(chain[chain.length - 1], 0);
+    if (last.count !== cap || last.recs.length + d < 1) return false;
+    const base = EXTENT_BLOCK_LIST_OFFSET + EXTENT_LIST_RECS_OFFSET;
+    const at = (i: number): number => base + i * EXTENT_REC_SIZE;
+    const what = (blkno: number): string => `extent block ${blkno}: h_list`;
+    if (d > 0) {
+      let carry = head.recs.slice(cap);
+      head.recs = head.recs.slice(0, cap);
+      await this.writeNode(head);
+      for (const blkno of middle) {
+        const node = this.nodes.get(blkno);
+        if (node) {
+          const out = node.recs.slice(cap - d);
+          node.recs = carry.concat(node.recs.slice(0, cap - d));
+          await this.writeNode(node);
+          carry = out;
+          continue;
+        }
+        const buf = await this.tx.block(blkno, 'extent block');
+        const out = readExtentsAt(buf, at(cap - d), d, 0, what(blkno), cap - d);
+        buf.copyWithin(at(d), at(0), at(cap - d));
+        writeExtentsAt(buf, at(0), carry, 0, what(blkno));
+        carry = out;
+      }
+      const recs = carry.concat(last.recs);
+      if (recs.length <= cap) {
+        last.recs = recs;
+        await this.writeNode(last);
+      } else {
+        // The rightmost leaf overflows: new leaves after it, from the blocks setRecs reserved.
+        const right = await this.findPath(MAX_CPOS - 1);
+        await this.fixNode(right, right.nodes.length - 1, recs);
+      }
+    } else {
+      const m = -d;
+      const firstOf = async (j: number): Promise<Extent[]> => {
+        if (j === middle.length) return last.recs.slice(0, m);
+        const node = this.nodes.get(middle[j]);
+        return node ? node.recs.slice(0, m) : readExtentsAt(await this.leafBytes(middle[j]), at(0), m, 0, what(middle[j]));
+      };
+      head.recs = head.recs.concat(await firstOf(0));
+      await this.writeNode(head);
+      for (let j = 0; j < middle.length; j++) {
+        // The next leaf's first records are read before this one changes, and it changes only after.
+        const incoming = await firstOf(j + 1);
+        const node = this.nodes.get(middle[j]);
+        if (node) {
+          node.recs = node.recs.slice(m).concat(incoming);
+          await this.writeNode(node);
+          continue;
+        }
+        const buf = await this.tx.block(middle[j], 'extent block');
+        buf.copyWithin(at(0), at(m), at(cap));
+        writeExtentsAt(buf, at(cap - m), incoming, 0, what(middle[j]));
+      }
+      last.recs = last.recs.slice(m);
+      await this.writeNode(last);
+    }
+    trace('%s: rotated %d record(s) %s through %d leaves', this.root.owner, Math.abs(d), d > 0 ? 'right' : 'left', chain.length + 1);
+    return true;
+  }
+
+  /**
+   * Deals the records of `leaves` (from the leftmost one this change touched to the rightmost) out again, each leaf
+   * filled in turn: what the last cannot hold goes to new leaves after it, and leaves left with nothing are freed.
+   * False when every leaf was already as it should be.
+   */
+  private async dealOut(leaves: Node[], from: number): Promise<boolean> {
     const cap = leaves[0].count;
-    if (leaves.every((l, i) => i === leaves.length - 1 ? l.recs.length <= cap : l.recs.length === cap)) return;
+    if (leaves.every((l, i) => i === leaves.length - 1 ? l.recs.length <= cap : l.recs.length === cap)) return false;
     // A plain loop: V8's flatMap took a quarter of a random write's CPU into a preallocated file of 45 leaves.
     const all: Extent[] = [];
     for (const l of leaves) for (const r of l.recs) all.push(r);
@@ -637,13 +732,40 @@ export class ExtentTree {
         await this.fixNode(path, k, []);
       }
     }
-    await this.retile(this.rootNode(), from, 0, Infinity);
+    return true;
   }
 
-  /** The cpos of the first leaf record under `node`. */
+  /** A leaf's bytes as this transaction sees them, to read: its copy in the transaction, else the validated block. */
+  private async leafBytes(blkno: number): Promise<Buffer> {
+    return this.tx.has(blkno) ? this.tx.block(blkno, 'extent block') : readExtentBlockBytes(this.ctx, blkno);
+  }
+
+  private leafHeader(buf: Buffer, blkno: number): ExtentBlockPeek {
+    const peek = peekExtentBlock(buf, { expectedBlkno: blkno, fsGeneration: this.ctx.fsGeneration });
+    if (peek.depth !== 0) throw new FsError('EIO', `${this.root.owner}: extent block ${blkno} has l_tree_depth ${peek.depth}, expected 0`);
+    return peek;
+  }
+
+  /** The leaf after `blkno` in the leaf chain (0 after the rightmost), without decoding its records. */
+  private async nextLeafOf(blkno: number): Promise<number> {
+    const node = this.nodes.get(blkno);
+    if (node) return node.eb!.h_next_leaf_blk;
+    return this.leafHeader(await this.leafBytes(blkno), blkno).nextLeaf;
+  }
+
+  /** The cpos of a leaf's first record (0 when it has none), without decoding the rest. */
+  private async leafFirstCpos(blkno: number): Promise<number> {
+    const node = this.nodes.get(blkno);
+    if (node) return node.recs.length ? node.recs[0].cpos : 0;
+    const buf = await this.leafBytes(blkno);
+    if (this.leafHeader(buf, blkno).used === 0) return 0;
+    return readExtentsAt(buf, EXTENT_BLOCK_LIST_OFFSET + EXTENT_LIST_RECS_OFFSET, 1, 0, `extent block ${blkno}: h_list`)[0].cpos;
+  }
+
+  /** The cpos of the first leaf record under interior `node`. */
   private async firstLeafCpos(node: Node): Promise<number> {
-    while (node.depth > 0) node = await this.readNode(node.recs[0].blkno, node.depth - 1);
-    return node.recs.length ? node.recs[0].cpos : 0;
+    while (node.depth > 1) node = await this.readNode(node.recs[0].blkno, node.depth - 1);
+    return this.leafFirstCpos(node.recs[0].blkno);
   }
 
   /**
@@ -664,7 +786,8 @@ export class ExtentTree {
       changed = true;
     }
     for (let i = h + 1; i < recs.length; i++) {
-      const cpos = await this.firstLeafCpos(await this.readNode(recs[i].blkno, node.depth - 1));
+      const cpos = node.depth === 1 ? await this.leafFirstCpos(recs[i].blkno)
+        : await this.firstLeafCpos(await this.readNode(recs[i].blkno, node.depth - 1));
       if (recs[i].cpos !== cpos) {
         recs[i].cpos = cpos;
         changed = true;
@@ -678,6 +801,8 @@ export class ExtentTree {
       }
     }
     if (changed) await this.writeNode(node);
+    // Leaves hold no interior records: they are not read (rotate left most of them undecoded).
+    if (node.depth === 1) return;
     for (let i = h; i < recs.length; i++) {
       const e = i + 1 < recs.length ? recs[i + 1].cpos : end;
       await this.retile(await this.readNode(recs[i].blkno, node.depth - 1), from, recs[i].cpos, e);

@@ -9,7 +9,10 @@ import { leafExtents, findExtent, isUnwritten, type Extent } from './extentMap';
 import { FsError } from './errors';
 import { OCFS2_EXT_REFCOUNTED } from './format/constants';
 
-/** The inode's leaf extents, loaded once and kept until the tree changes. */
+/**
+ * The inode's leaf extents, loaded once and kept until the tree changes. The array may change under a caller that
+ * keeps it across an await (a write's commit updates it in place): look extents up again after one.
+ */
 export function dataExtents(ctx: VolumeContext, inode: Inode): Promise<Extent[]> {
   return inode.extents ? Promise.resolve(inode.extents) : loadExtents(ctx, inode);
 }

@@ -225,8 +225,12 @@ async function planCopy(ctx: VolumeContext, items: IoItem[], cpos: number, clust
 
 type Change = { kind: 'map'; ext: Extent } | { kind: 'written'; cpos: number; clusters: number };
 
-function applyChanges(list: readonly Extent[], changes: readonly Change[], bpc: number): Extent[] {
-  const out = list.slice();
+/**
+ * Brings the inode's cached extents in step with a committed write's tree changes, in place, from its commit
+ * callback: nothing awaits in between, so a reader that looks an extent up sees the state before or after, whole.
+ * (Copying the list instead cost O(extents) a write: ~130 us of a write into a preallocated file of 26,000 extents.)
+ */
+function applyChanges(out: Extent[], changes: readonly Change[], bpc: number): Extent[] {
   for (const ch of changes) {
     if (ch.kind === 'map') {
       let lo = 0;

@@ -47,7 +47,10 @@ export class Inode {
   /** Where the last buffered write ended: a write starting there continues a stream (fs/fileIo.ts, writeThrough). */
   lastWriteEnd = 0;
 
-  /** Cached leaf extents of the data tree (undefined: not loaded or invalidated). */
+  /**
+   * Cached leaf extents of the data tree (undefined: not loaded or invalidated). A write's commit updates the array
+   * in place (fs/fileWrite.ts, applyChanges); other tree changes drop it.
+   */
   extents?: Extent[];
   /** Directory name → entry, built on first full scan; keys are latin1 strings of the raw name bytes. */
   dirIndex?: Map<string, DirIndexEntry>;

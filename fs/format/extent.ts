@@ -281,15 +281,15 @@ function put32(b: Buffer, at: number, v: number): void {
   b[at + 3] = v >>> 24;
 }
 
-/** The used records of the list at `base` (l_next_free_rec of them), read straight from the bytes. */
-export function readListExtents(buf: Buffer, base: number, what: string): PlainExtent[] {
-  const depth = u16(buf, base);
-  const n = u16(buf, base + 4);
-  if (base + EXTENT_LIST_RECS_OFFSET + n * EXTENT_REC_SIZE > buf.length) throw new FormatError(`${what}: ${n} records run past the block`);
+/**
+ * `n` records at byte `at` of a list of `depth` (its record `first` onward, for messages), read straight from the
+ * bytes: the caller has checked that they lie inside `buf`.
+ */
+export function readExtentsAt(buf: Buffer, at: number, n: number, depth: number, what: string, first = 0): PlainExtent[] {
   const out = new Array<PlainExtent>(n);
-  for (let i = 0, at = base + EXTENT_LIST_RECS_OFFSET; i < n; i++, at += EXTENT_REC_SIZE) {
+  for (let i = 0; i < n; i++, at += EXTENT_REC_SIZE) {
     const hi = u32(buf, at + 12);
-    if (hi > 0x1fffff) throw new FormatError(`${what}.l_recs[${i}].e_blkno does not fit a safe integer`);
+    if (hi > 0x1fffff) throw new FormatError(`${what}.l_recs[${first + i}].e_blkno does not fit a safe integer`);
     out[i] = {
       cpos: u32(buf, at),
       clusters: depth > 0 ? u32(buf, at + 4) : u16(buf, at + 4),
@@ -300,17 +300,8 @@ export function readListExtents(buf: Buffer, base: number, what: string): PlainE
   return out;
 }
 
-/**
- * Writes a list's header (with `depth` and the records' count) and records at `base`, zeroing the records
- * past them up to l_count: what encodeExtentList writes for the same records.
- */
-export function writeListExtents(buf: Buffer, base: number, list: Decoded<typeof EXTENT_LIST>, depth: number,
-  recs: readonly PlainExtent[], what: string): void {
-  if (recs.length > list.l_count) throw new RangeError(`${what}: ${recs.length} records > l_count ${list.l_count}`);
-  const end = base + EXTENT_LIST_RECS_OFFSET + list.l_count * EXTENT_REC_SIZE;
-  if (end > buf.length) throw new RangeError(`${what}: l_count ${list.l_count} runs past the buffer`);
-  encodeFields(EXTENT_LIST, { ...list, l_tree_depth: depth, l_next_free_rec: recs.length }, buf, base, what);
-  let at = base + EXTENT_LIST_RECS_OFFSET;
+/** Writes `recs` as records of a list of `depth` from byte `at`; the caller has checked that they fit `buf`. */
+export function writeExtentsAt(buf: Buffer, at: number, recs: readonly PlainExtent[], depth: number, what: string): void {
   for (const r of recs) {
     put32(buf, at, r.cpos);
     if (depth > 0) {
@@ -326,7 +317,64 @@ export function writeListExtents(buf: Buffer, base: number, list: Decoded<typeof
     put32(buf, at + 12, Math.floor(r.blkno / 0x100000000));
     at += EXTENT_REC_SIZE;
   }
-  buf.fill(0, at, end);
+}
+
+/** The used records of the list at `base` (l_next_free_rec of them), read straight from the bytes. */
+export function readListExtents(buf: Buffer, base: number, what: string): PlainExtent[] {
+  const depth = u16(buf, base);
+  const n = u16(buf, base + 4);
+  if (base + EXTENT_LIST_RECS_OFFSET + n * EXTENT_REC_SIZE > buf.length) throw new FormatError(`${what}: ${n} records run past the block`);
+  return readExtentsAt(buf, base + EXTENT_LIST_RECS_OFFSET, n, depth, what);
+}
+
+/**
+ * Writes a list's header (with `depth` and the records' count) and records at `base`, zeroing the records
+ * past them up to l_count: what encodeExtentList writes for the same records.
+ */
+export function writeListExtents(buf: Buffer, base: number, list: Decoded<typeof EXTENT_LIST>, depth: number,
+  recs: readonly PlainExtent[], what: string): void {
+  if (recs.length > list.l_count) throw new RangeError(`${what}: ${recs.length} records > l_count ${list.l_count}`);
+  const end = base + EXTENT_LIST_RECS_OFFSET + list.l_count * EXTENT_REC_SIZE;
+  if (end > buf.length) throw new RangeError(`${what}: l_count ${list.l_count} runs past the buffer`);
+  encodeFields(EXTENT_LIST, { ...list, l_tree_depth: depth, l_next_free_rec: recs.length }, buf, base, what);
+  writeExtentsAt(buf, base + EXTENT_LIST_RECS_OFFSET, recs, depth, what);
+  buf.fill(0, base + EXTENT_LIST_RECS_OFFSET + recs.length * EXTENT_REC_SIZE, end);
+}
+
+/** What walking and rotating a tree's leaves needs of an extent block's headers. */
+export interface ExtentBlockPeek {
+  depth: number;
+  count: number;
+  /** l_next_free_rec */
+  used: number;
+  nextLeaf: number;
+}
+
+/**
+ * An extent block's list counts and next leaf, checked as decodeExtentBlockHeader checks the block, but read
+ * without building the header (its byte fields are Buffers: a rotation reads the headers of every leaf to the
+ * right of a change, and building them was a tenth of a write into a preallocated file).
+ */
+export function peekExtentBlock(block: Buffer, opts: ExtentBlockCheckOptions): ExtentBlockPeek {
+  const sig = OCFS2_EXTENT_BLOCK_SIGNATURE;
+  let ok = block.length >= EXTENT_BLOCK_LIST_OFFSET + EXTENT_LIST_RECS_OFFSET;
+  for (let i = 0; ok && i < sig.length; i++) ok = block[i] === sig.charCodeAt(i);
+  const hi = (at: number): number => u32(block, at + 4);
+  const u64 = (at: number): number => hi(at) * 0x100000000 + u32(block, at);
+  const list = EXTENT_BLOCK_LIST_OFFSET;
+  const peek = ok
+    ? { depth: u16(block, list), count: u16(block, list + 2), used: u16(block, list + 4), nextLeaf: u64(EXTENT_BLOCK.h_next_leaf_blk[0]) }
+    : { depth: 0, count: 0, used: 0, nextLeaf: 0 };
+  ok &&= (opts.expectedBlkno === undefined || u64(EXTENT_BLOCK.h_blkno[0]) === opts.expectedBlkno)
+    && (opts.fsGeneration === undefined || u32(block, EXTENT_BLOCK.h_fs_generation[0]) === opts.fsGeneration)
+    && peek.count <= extentRecsPerExtentBlock(block.length) && peek.used <= peek.count
+    && hi(EXTENT_BLOCK.h_next_leaf_blk[0]) <= 0x1fffff && hi(EXTENT_BLOCK.h_suballoc_loc[0]) <= 0x1fffff;
+  if (!ok) {
+    // The full decoder names what is wrong.
+    decodeExtentBlockHeader(block, opts);
+    throw new FormatError(`extent block ${opts.expectedBlkno ?? ''}: bad header`);
+  }
+  return peek;
 }
 
 /** Writes an extent block whose list holds `recs` at `depth`: the block encodeExtentBlock writes for the same. */

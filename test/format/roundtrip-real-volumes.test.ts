@@ -8,7 +8,9 @@
 import t from 'tap';
 import { firstDiff, Image, makeVolume, MetaBlock, runHelper, scratchDir, VolumeSpec, walkMetadata } from './helpers';
 import { assertFsckClean } from '../lib/fsck';
-import { decodeExtentBlockHeader, encodeExtentBlockWith, EXTENT_BLOCK_LIST_OFFSET, readListExtents } from '../../fs/format/extent';
+import {
+  decodeExtentBlockHeader, encodeExtentBlockWith, EXTENT_BLOCK_LIST_OFFSET, peekExtentBlock, readListExtents,
+} from '../../fs/format/extent';
 
 interface Case {
   name: string;
@@ -81,6 +83,12 @@ for (const c of cases) {
     let plainBad = 0;
     for (const b of ebs) {
       const eb = decodeExtentBlockHeader(b.bytes, { expectedBlkno: b.blkno });
+      const peek = peekExtentBlock(b.bytes, { expectedBlkno: b.blkno });
+      const { l_tree_depth: depth, l_count: count, l_next_free_rec: used } = eb.h_list;
+      if (JSON.stringify(peek) !== JSON.stringify({ depth, count, used, nextLeaf: eb.h_next_leaf_blk })) {
+        plainBad++;
+        t.fail(`${b.what}: peekExtentBlock ${JSON.stringify(peek)} against the header's ${JSON.stringify({ depth, count, used })}`);
+      }
       const recs = readListExtents(b.bytes, EXTENT_BLOCK_LIST_OFFSET, b.what);
       const again = Buffer.alloc(b.bytes.length, 0xa5);
       encodeExtentBlockWith(eb, eb.h_list.l_tree_depth, recs, again);
@@ -89,7 +97,15 @@ for (const c of cases) {
         if (plainBad <= 5) t.fail(`${b.what} as plain extents: ${firstDiff(b.bytes, again)}`);
       }
     }
-    if (ebs.length) t.equal(plainBad, 0, `all ${ebs.length} extent blocks read and written as plain extents give back the bytes read`);
+    if (ebs.length) {
+      // A bad header is refused by the peek as by the decoder, with the decoder's words.
+      const bad = Buffer.from(ebs[0].bytes);
+      bad[0] ^= 0xff;
+      t.throws(() => peekExtentBlock(bad, { expectedBlkno: ebs[0].blkno }), { message: /bad signature/ }, 'a peek at a bad signature throws');
+      const moved = Buffer.from(ebs[0].bytes);
+      t.throws(() => peekExtentBlock(moved, { expectedBlkno: ebs[0].blkno + 1 }), { message: /h_blkno/ }, 'and at a block read from elsewhere');
+    }
+    if (ebs.length) t.equal(plainBad, 0, `all ${ebs.length} extent blocks read and written as plain extents give back the bytes read, and peek as their headers decode`);
     for (const k of c.expectKinds) t.ok(kinds.get(k), `the volume has at least one ${k}`);
     await assertFsckClean(t, img);
   });
