@@ -76,6 +76,12 @@ export const JOBS: Job[] = [
     values: (r) => ({ randwrite: r.write.iops }),
   },
   {
+    id: 'randwrite-prealloc', kind: 'fio', fioFile: 'randwrite-prealloc.fio', creates: 'prealloc.dat', verify: false,
+    rows: [row('randwrite-prealloc', 'rand write 4 KiB direct, QD16, into preallocated space', 'IOPS')],
+    latencyRows: [lat('randwrite-prealloc', 'rand write 4 KiB direct, QD16, into preallocated space', 'write')],
+    values: (r) => ({ 'randwrite-prealloc': r.write.iops }),
+  },
+  {
     id: 'randwrite-buffered', kind: 'fio', fioFile: 'randwrite-buffered.fio', verify: false,
     rows: [row('randwrite-buffered', 'rand write 4 KiB buffered', 'IOPS')],
     latencyRows: [lat('randwrite-buffered', 'rand write 4 KiB buffered', 'write')],

@@ -421,7 +421,9 @@ export class ExtentTree {
       if (recs.length !== node.count) this.packFrom = Math.min(this.packFrom, ExtentTree.leafRange(path).start);
       return this.writeNode(node);
     }
-    const need = this.blocksNeeded(path, k, recs.length);
+    // The rightmost leaf also takes, at the end of the change, what leaves to its left hold past their capacity.
+    const pending = node.depth === 0 && k > 0 ? this.overflow : 0;
+    const need = this.blocksNeeded(path, k, recs.length + pending);
     if (need > this.pool.length) await this.reserve(need - this.pool.length);
     await this.fixNode(path, k, recs);
   }
@@ -630,7 +632,7 @@ export class ExtentTree {
   private async rotate(head: Node, chain: readonly number[]): Promise<boolean> {
     const cap = head.count;
     const d = head.recs.length - cap;
-    if (d === 0 || chain.length === 0) return false;
+    if (d === 0 || Math.abs(d) > cap || chain.length === 0) return false;
     const middle = chain.slice(0, -1);
     for (const blkno of middle) {
       const node = this.nodes.get(blkno);
@@ -655,7 +657,7 @@ export class ExtentTree {
           carry = out;
           continue;
         }
-        const buf = await this.tx.block(blkno, 'extent block');
+        const buf = await this.leafCopy(blkno, cap);
         const out = readExtentsAt(buf, at(cap - d), d, 0, what(blkno), cap - d);
         buf.copyWithin(at(d), at(0), at(cap - d));
         writeExtentsAt(buf, at(0), carry, 0, what(blkno));
@@ -688,7 +690,7 @@ export class ExtentTree {
           await this.writeNode(node);
           continue;
         }
-        const buf = await this.tx.block(middle[j], 'extent block');
+        const buf = await this.leafCopy(middle[j], cap);
         buf.copyWithin(at(0), at(m), at(cap));
         writeExtentsAt(buf, at(cap - m), incoming, 0, what(middle[j]));
       }
@@ -733,6 +735,20 @@ export class ExtentTree {
       }
     }
     return true;
+  }
+
+  /**
+   * The transaction's copy of a full leaf, to shift in place. Read through leafBytes first: on a cache miss tx.block
+   * reads the device without the checks (metaecc among them) that the bytes are then rewritten under.
+   */
+  private async leafCopy(blkno: number, cap: number): Promise<Buffer> {
+    await this.leafBytes(blkno);
+    const buf = await this.tx.block(blkno, 'extent block');
+    const leaf = this.leafHeader(buf, blkno);
+    if (leaf.count !== cap || leaf.used !== cap) {
+      throw new FsError('EIO', `${this.root.owner}: extent block ${blkno} changed under a rotation (${leaf.used} of ${leaf.count} records)`);
+    }
+    return buf;
   }
 
   /** A leaf's bytes as this transaction sees them, to read: its copy in the transaction, else the validated block. */
@@ -810,12 +826,22 @@ export class ExtentTree {
   }
 
   private async finish(): Promise<void> {
-    await this.packLeaves();
-    await this.shrinkDepth();
-    await this.fixLeftEdge();
-    await this.fixRightEdge();
-    await this.releasePool();
-    await this.root.dirty?.();
+    try {
+      await this.packLeaves();
+      await this.shrinkDepth();
+      await this.fixLeftEdge();
+      await this.fixRightEdge();
+      await this.releasePool();
+      await this.root.dirty?.();
+    } catch (err) {
+      // The blocks these steps take were claimed before the change began. Running out here would leave the tree
+      // half-changed, which must not pass for a refusal the caller can take back (an insert stopped short): EIO
+      // makes the caller drop the whole transaction.
+      if (errnoOf(err) === 'ENOSPC') {
+        throw new FsError('EIO', `${this.root.owner}: out of space finishing a tree change whose blocks were reserved: ${(err as Error).message}`);
+      }
+      throw err;
+    }
   }
 
   // ---- operations ----

@@ -17,12 +17,22 @@ export function dataExtents(ctx: VolumeContext, inode: Inode): Promise<Extent[]>
   return inode.extents ? Promise.resolve(inode.extents) : loadExtents(ctx, inode);
 }
 
+/**
+ * Walks the tree, again if a change committed meanwhile: the write-back of dirty pages maps them under the
+ * write-back lock alone, beside an allocating write whose commit can move records between leaves (a rotation), and
+ * a walk that read some leaves before it and some after could miss a record, or see one twice.
+ */
 async function loadExtents(ctx: VolumeContext, inode: Inode): Promise<Extent[]> {
-  const list = inode.di.list;
-  if (!list) return [];
-  const extents = await leafExtents(ctx, list, `inode ${inode.ino}`);
-  inode.extents = extents;
-  return extents;
+  for (;;) {
+    const list = inode.di.list;
+    if (!list) return [];
+    const gen = inode.extentsGen;
+    const extents = await leafExtents(ctx, list, `inode ${inode.ino}`);
+    if (inode.extentsGen === gen) {
+      inode.extents = extents;
+      return extents;
+    }
+  }
 }
 
 /** A piece of a file's byte range: where it is on the device, or null for zeros (hole, unwritten, past data). */

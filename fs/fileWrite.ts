@@ -520,6 +520,7 @@ async function fillRange(host: WriteHost, inode: Inode, from: number, to: number
   stampTimes: boolean): Promise<number> {
   const cs = host.geo.clusterSize;
   const step = Math.max(cs, Math.floor(TX_BYTES_MAX / cs) * cs);
+  const accepted = fill?.accepted;
   let cur = from;
   while (cur < to) {
     const chunkEnd = Math.min(to, Math.floor(cur / cs) * cs + step);
@@ -528,6 +529,8 @@ async function fillRange(host: WriteHost, inode: Inode, from: number, to: number
       got = await fillChunk(host, inode, cur, chunkEnd, fill, sizeTarget, stampTimes);
     } catch (err) {
       if (!fill || cur <= fill.offset || !(err instanceof FsError || err instanceof DeviceError)) throw err;
+      // Answered already (fillChunk called `accepted`): the error must reach the next fsync, not vanish here.
+      if (accepted && !fill.accepted) throw err;
       trace('inode %d: write at %d ends short at %d: %s', inode.ino, fill.offset, cur, err.message);
       return cur;
     }

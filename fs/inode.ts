@@ -47,11 +47,24 @@ export class Inode {
   /** Where the last buffered write ended: a write starting there continues a stream (fs/fileIo.ts, writeThrough). */
   lastWriteEnd = 0;
 
+  private cachedExtents?: Extent[];
+  /**
+   * Bumped whenever `extents` is set, which every committed change of the data tree does: a walk of the tree that
+   * saw it change meanwhile may have read some leaves before the change and some after (fs/file.ts, loadExtents).
+   */
+  extentsGen = 0;
+
   /**
    * Cached leaf extents of the data tree (undefined: not loaded or invalidated). A write's commit updates the array
    * in place (fs/fileWrite.ts, applyChanges); other tree changes drop it.
    */
-  extents?: Extent[];
+  get extents(): Extent[] | undefined {
+    return this.cachedExtents;
+  }
+  set extents(extents: Extent[] | undefined) {
+    this.cachedExtents = extents;
+    this.extentsGen++;
+  }
   /** Directory name → entry, built on first full scan; keys are latin1 strings of the raw name bytes. */
   dirIndex?: Map<string, DirIndexEntry>;
   /** Open handles on this inode. */

@@ -166,6 +166,20 @@ t.test('a write refused after its first transaction committed returns a short co
   await writeBoth(vol, f, n, data.subarray(n));
   await assertContent(t, vol, f, 'after the rest was written');
   await assertTree(t, vol, f.ino, 'after a short write and the rest');
+
+  // Answered before its device writes (an accepted write, as FUSE's are): the same refusal in its last transaction,
+  // after the answer, is the next fsync's error, not a short count nobody hears.
+  const g = await createFile(vol, 'answered');
+  await writeBoth(vol, g, 0, rng.bytes(4096));
+  const gFirst = await deviceOffsetOf(vol, g.ino, 0);
+  const again = dev.fail({ op: 'write', startByte: gFirst + 36 * MiB, endByte: gFirst + 36 * MiB + 1 }, { errno: 'EIO' });
+  let answer: number | undefined;
+  const got = await vol.write(g.ino, g.fh, 0, rng.bytes(40 * MiB), { accepted: (w) => { answer = w; } });
+  again.remove();
+  t.equal(answer, 40 * MiB, 'the write was answered whole');
+  t.equal(got, 40 * MiB, 'and returns the length it was answered with');
+  await t.rejects(vol.fsync(g.ino, g.fh, false), { message: /EIO/ }, 'the device error after the answer is the next fsync\'s');
+  await vol.release(g.ino, g.fh);
   await vol.release(f.ino, f.fh);
   await h.finish();
 });
