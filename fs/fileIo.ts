@@ -323,6 +323,16 @@ async function allocatingWrite(host: IoHost, inode: Inode, offset: number, data:
     updateCachedPages(host, inode, offset, data.subarray(0, n));
     inode.gen++;
     return n;
+  } catch (err) {
+    // Some of its transactions may have committed before the one that failed: which of the range's bytes the
+    // device holds is not known here, so the clean pages over it go (dirty ones were written back above, or keep
+    // their own error), and a read-in already under way is not cached.
+    inode.gen++;
+    for (let i = pageOf(offset); i <= pageOf(end - 1); i++) {
+      const p = host.pages.lookup(inode.ino, i);
+      if (p && !host.pages.isDirty(p)) host.pages.drop(inode.ino, i, i);
+    }
+    throw err;
   } finally {
     ticket?.exit();
   }
