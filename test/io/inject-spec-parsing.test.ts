@@ -141,8 +141,9 @@ t.test('a device wrapped from a spec fails and holds the requests the spec names
   const t0 = Date.now();
   await dev.read(100, 10);
   t.ok(Date.now() - t0 >= 39, 'the matching read was held 40 ms');
-  const t1 = Date.now();
+  t.equal(dev.faultStats().delayed, 1, 'one request held so far');
+  // Counted, not timed: on a loaded machine an unheld read can take longer than a bound would allow.
   await dev.read(1000, 10);
-  t.ok(Date.now() - t1 < 30, 'a read outside the range was not held');
+  t.equal(dev.faultStats().delayed, 1, 'a read outside the range was not held');
   await dev.close();
 });

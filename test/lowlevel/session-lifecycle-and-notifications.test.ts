@@ -88,12 +88,20 @@ t.test('notifications: inval_entry makes the kernel look a cached name up again'
   await m.shOk(`printf x > ${m.mnt}/a && stat ${m.mnt}/a > /dev/null`);
   const lookups = () => m.session.stats().byOpcode.LOOKUP ?? 0;
 
-  const cached = lookups();
-  await m.shOk(`stat ${m.mnt}/a > /dev/null && stat ${m.mnt}/a > /dev/null`);
-  t.equal(lookups(), cached, 'a name cached for an hour is not looked up again');
+  // Other test files running beside this one drop the kernel's caches (echo 3 > /proc/sys/vm/drop_caches), which
+  // evicts the name too: a second look rules that out, while a kernel that looked the name up every time would
+  // fail both.
+  let asked = -1;
+  for (let attempt = 0; attempt < 3 && asked !== 0; attempt++) {
+    const cached = lookups();
+    await m.shOk(`stat ${m.mnt}/a > /dev/null && stat ${m.mnt}/a > /dev/null`);
+    asked = lookups() - cached;
+  }
+  t.equal(asked, 0, 'a name cached for an hour is not looked up again');
+  const base = lookups();
   t.equal(await m.session.invalEntry(root, Buffer.from('a')), true, 'inval_entry of a cached name');
   await m.shOk(`stat ${m.mnt}/a > /dev/null`);
-  t.equal(lookups(), cached + 1, 'after inval_entry the kernel asks again');
+  t.equal(lookups(), base + 1, 'after inval_entry the kernel asks again');
   t.equal(await m.session.invalEntry(root, Buffer.from('never-seen')), false, 'inval_entry of an unknown name: false');
 
   t.equal(await m.session.invalInode(root), true, 'inval_inode of the root (always cached)');
