@@ -73,6 +73,42 @@ const CODE_BIT = (() => {
   return t;
 })();
 
+/**
+ * A byte whose 8 data bits sit at consecutive code positions c0..c0+7 (no parity position among them: all but ~15
+ * bytes of a block) adds the XOR over its set bits b of c0 + b. With c0 = H + r (H a multiple of 8), that is
+ * H | (r + b) while r + b < 8, and (H + 8) | (r + b - 8) after: per (r, byte) a table holds the XOR of the low
+ * parts and whether each group has an odd count. Bit by bit, a dense 4 KiB block (an extent leaf) took ~46 us.
+ */
+const BYTE_LOW = new Uint8Array(8 * 256);
+const BYTE_ODD_H = new Uint8Array(8 * 256);
+const BYTE_ODD_H8 = new Uint8Array(8 * 256);
+for (let r = 0; r < 8; r++) {
+  for (let v = 0; v < 256; v++) {
+    let low = 0;
+    let h = 0;
+    let h8 = 0;
+    for (let b = 0; b < 8; b++) {
+      if (!((v >> b) & 1)) continue;
+      const y = r + b;
+      if (y < 8) {
+        low ^= y;
+        h ^= 1;
+      } else {
+        low ^= y - 8;
+        h8 ^= 1;
+      }
+    }
+    BYTE_LOW[r * 256 + v] = low;
+    BYTE_ODD_H[r * 256 + v] = h;
+    BYTE_ODD_H8[r * 256 + v] = h8;
+  }
+}
+const BYTE_STRAIGHT = (() => {
+  const t = new Uint8Array(MAX_DATA_BITS / 8);
+  for (let byte = 0; byte < t.length; byte++) t[byte] = CODE_BIT[byte * 8 + 7] - CODE_BIT[byte * 8] === 7 ? 1 : 0;
+  return t;
+})();
+
 /** ocfs2_hamming_encode_block: parity over all bits of buf (check field must already be zero). */
 export function hammingEncode(buf: Uint8Array): number {
   if (buf.length * 8 > MAX_DATA_BITS) throw new RangeError(`hamming: ${buf.length} bytes > ${MAX_DATA_BITS / 8}`);
@@ -81,6 +117,13 @@ export function hammingEncode(buf: Uint8Array): number {
     let v = buf[byte];
     if (v === 0) continue;
     const base = byte * 8;
+    if (BYTE_STRAIGHT[byte]) {
+      const c0 = CODE_BIT[base];
+      const k = (c0 & 7) * 256 + v;
+      const h = c0 & ~7;
+      parity ^= BYTE_LOW[k] ^ (BYTE_ODD_H[k] ? h : 0) ^ (BYTE_ODD_H8[k] ? h + 8 : 0);
+      continue;
+    }
     for (let bit = 0; v !== 0; bit++, v >>>= 1) if (v & 1) parity ^= CODE_BIT[base + bit];
   }
   return parity >>> 0;
