@@ -466,9 +466,19 @@ export class PageCache {
       }
       if (m.size === 0) this.dirty.delete(ino);
     }
+    this.dropCleanPages(ino, first, last);
+    trace('dropped pages %d..%s of inode %d', first, last === Infinity ? 'end' : String(last), ino);
+  }
+
+  /** Forgets the clean pages [first, last] of an inode; dirty ones stay (what they hold is newer than the device). */
+  dropClean(ino: number, first = 0, last = Infinity): void {
+    this.dropCleanPages(ino, first, last);
+    trace('dropped clean pages %d..%s of inode %d', first, last === Infinity ? 'end' : String(last), ino);
+  }
+
+  private dropCleanPages(ino: number, first: number, last: number): void {
     const c = this.clean.get(ino);
     if (c) for (const p of pagesIn(c, first, last)) this.cleanRemove(p, true);
-    trace('dropped pages %d..%s of inode %d', first, last === Infinity ? 'end' : String(last), ino);
   }
 
   /** Whether any page of [first, last] of the inode is dirty. */

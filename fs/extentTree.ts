@@ -122,6 +122,14 @@ interface Node {
   eb?: ExtentBlockHeader;
 }
 
+/** A leaf of the leaf chain: its capacity, the records it holds and the leaf after it (0 after the rightmost). */
+interface LeafSummary {
+  blkno: number;
+  count: number;
+  used: number;
+  next: number;
+}
+
 /** The nodes from the root (0) down to a leaf, and which record was followed at each interior node. */
 interface Path {
   nodes: Node[];
@@ -606,16 +614,16 @@ export class ExtentTree {
     if (from === Infinity || this.rootNode().depth === 0) return;
     const first = await this.findPath(from);
     const head = first.nodes[first.nodes.length - 1];
-    const chain: number[] = [];
+    const chain: LeafSummary[] = [];
     const seen = new Set([head.blkno]);
-    for (let next = head.eb!.h_next_leaf_blk; next !== 0; next = await this.nextLeafOf(next)) {
+    for (let next = head.eb!.h_next_leaf_blk; next !== 0; next = chain[chain.length - 1].next) {
       if (seen.has(next)) throw new FsError('EIO', `${this.root.owner}: the leaf chain comes back to block ${next}`);
       seen.add(next);
-      chain.push(next);
+      chain.push(await this.leafSummary(next));
     }
     if (!await this.rotate(head, chain)) {
       const leaves: Node[] = [head];
-      for (const blkno of chain) leaves.push(await this.readNode(blkno, 0));
+      for (const leaf of chain) leaves.push(await this.readNode(leaf.blkno, 0));
       if (!await this.dealOut(leaves, from)) return;
     }
     await this.retile(this.rootNode(), from, 0, Infinity);
@@ -629,17 +637,14 @@ export class ExtentTree {
    * right was nearly all its cost. False, with nothing changed, when the leaves are not in that shape (dealOut then
    * does it record by record).
    */
-  private async rotate(head: Node, chain: readonly number[]): Promise<boolean> {
+  private async rotate(head: Node, chain: readonly LeafSummary[]): Promise<boolean> {
     const cap = head.count;
     const d = head.recs.length - cap;
     if (d === 0 || Math.abs(d) > cap || chain.length === 0) return false;
-    const middle = chain.slice(0, -1);
-    for (const blkno of middle) {
-      const node = this.nodes.get(blkno);
-      const leaf = node ? { count: node.count, used: node.recs.length } : this.leafHeader(await this.leafBytes(blkno), blkno);
-      if (leaf.count !== cap || leaf.used !== cap) return false;
-    }
-    const last = await this.readNode(chain[chain.length - 1], 0);
+    const inner = chain.slice(0, -1);
+    if (inner.some((leaf) => leaf.count !== cap || leaf.used !== cap)) return false;
+    const middle = inner.map((leaf) => leaf.blkno);
+    const last = await this.readNode(chain[chain.length - 1].blkno, 0);
     if (last.count !== cap || last.recs.length + d < 1) return false;
     const base = EXTENT_BLOCK_LIST_OFFSET + EXTENT_LIST_RECS_OFFSET;
     const at = (i: number): number => base + i * EXTENT_REC_SIZE;
@@ -762,11 +767,12 @@ export class ExtentTree {
     return peek;
   }
 
-  /** The leaf after `blkno` in the leaf chain (0 after the rightmost), without decoding its records. */
-  private async nextLeafOf(blkno: number): Promise<number> {
+  /** A leaf of the chain as it is now, without decoding its records (a decoded one from its node). */
+  private async leafSummary(blkno: number): Promise<LeafSummary> {
     const node = this.nodes.get(blkno);
-    if (node) return node.eb!.h_next_leaf_blk;
-    return this.leafHeader(await this.leafBytes(blkno), blkno).nextLeaf;
+    if (node) return { blkno, count: node.count, used: node.recs.length, next: node.eb!.h_next_leaf_blk };
+    const peek = this.leafHeader(await this.leafBytes(blkno), blkno);
+    return { blkno, count: peek.count, used: peek.used, next: peek.nextLeaf };
   }
 
   /** The cpos of a leaf's first record (0 when it has none), without decoding the rest. */

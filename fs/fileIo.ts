@@ -328,10 +328,7 @@ async function allocatingWrite(host: IoHost, inode: Inode, offset: number, data:
     // device holds is not known here, so the clean pages over it go (dirty ones were written back above, or keep
     // their own error), and a read-in already under way is not cached.
     inode.gen++;
-    for (let i = pageOf(offset); i <= pageOf(end - 1); i++) {
-      const p = host.pages.lookup(inode.ino, i);
-      if (p && !host.pages.isDirty(p)) host.pages.drop(inode.ino, i, i);
-    }
+    host.pages.dropClean(inode.ino, pageOf(offset), pageOf(end - 1));
     throw err;
   } finally {
     ticket?.exit();
